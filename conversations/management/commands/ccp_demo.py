@@ -1,0 +1,92 @@
+"""Seed (or refresh) the demo: a partner with an OAuth app, the tenant `acme`, an admin and two agents.
+
+Idempotent: existing rows are kept; demo passwords are reset to the documented values and, because
+client secrets are stored hashed, a fresh demo client secret is issued on every run.
+"""
+
+import json
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from ccp.packages import services as package_services
+from ccp.packages.models import ConnectedApp, Partner
+from tenants import services as tenant_services
+from tenants.choices import Role
+from tenants.models import Membership, Tenant
+
+DEMO_PARTNER = {"partner_identifier": "acme-webchat", "name": "Acme Web Chat (demo partner)"}
+DEMO_TENANT = {"slug": "acme", "name": "Acme Inc."}
+DEMO_ADMIN = {"username": "acme-admin", "password": "demo-admin-pass", "display_name": "Ada Admin"}
+DEMO_AGENTS = [
+    {"username": "agent1", "password": "demo-agent-pass", "display_name": "Alice Agent"},
+    {"username": "agent2", "password": "demo-agent-pass", "display_name": "Bob Agent"},
+]
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo data and print its credentials."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print the credentials as one JSON object.")
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        partner, _ = Partner.objects.get_or_create(
+            partner_identifier=DEMO_PARTNER["partner_identifier"], defaults={"name": DEMO_PARTNER["name"]}
+        )
+        connected = ConnectedApp.objects.filter(partner=partner, name="demo").first()
+        if connected is None:
+            connected, secret = package_services.connected_app_create(
+                partner=partner, name="demo", scopes=list(_all_scopes())
+            )
+        else:
+            secret = package_services.connected_app_rotate_secret(connected_app=connected)
+
+        tenant = Tenant.objects.filter(slug=DEMO_TENANT["slug"]).first() or tenant_services.tenant_create(
+            **DEMO_TENANT
+        )
+        admin = _member(tenant, DEMO_ADMIN, Role.ADMIN)
+        agents = [_member(tenant, spec, Role.AGENT) for spec in DEMO_AGENTS]
+
+        out = {
+            "partner": {
+                "id": str(partner.id),
+                "partner_identifier": partner.partner_identifier,
+                "client_id": connected.application.client_id,
+                "client_secret": secret,
+            },
+            "tenant": tenant.slug,
+            "agents": [
+                {"id": str(m.id), "username": m.user.username, "password": spec["password"]}
+                for m, spec in zip(agents, DEMO_AGENTS, strict=True)
+            ],
+            "admin": {"username": admin.user.username, "password": DEMO_ADMIN["password"]},
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(out))
+        else:
+            self.stdout.write(self.style.SUCCESS("Demo data ready."))
+            for key, value in out.items():
+                self.stdout.write(f"  {key}: {value}")
+
+
+def _all_scopes():
+    from django.conf import settings
+
+    return settings.PARTNER_SCOPES.keys()
+
+
+def _member(tenant: Tenant, spec: dict, role: str) -> Membership:
+    membership = Membership.objects.select_related("user").filter(user__username=spec["username"]).first()
+    if membership is None:
+        return tenant_services.member_create(
+            tenant=tenant,
+            username=spec["username"],
+            password=spec["password"],
+            role=role,
+            display_name=spec["display_name"],
+        )
+    membership.user.set_password(spec["password"])
+    membership.user.save(update_fields=["password"])
+    return membership

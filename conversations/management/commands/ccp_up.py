@@ -1,0 +1,105 @@
+"""Start the whole platform for a demo or a single machine: seed the demo, then run the processes.
+
+daphne serves HTTP + websockets; with REDIS_URL a Celery worker (with beat) runs beside it; the
+example partner (examples/webchat_partner) runs too once it exists. Ctrl-C stops all of them.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Seed the demo data and run daphne, the Celery worker and the example partner until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("CCP_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("CCP_PORT", "8000")))
+        parser.add_argument("--no-demo", action="store_true", help="Do not seed the demo data.")
+
+    def handle(self, *args, **options):
+        host, port = options["host"], options["port"]
+        base_url = f"http://{host}:{port}"
+        demo = None
+        if not options["no_demo"]:
+            out = StringIO()
+            call_command("ccp_demo", "--json", stdout=out)
+            demo = json.loads(out.getvalue())
+
+        python = sys.executable
+        root = Path(settings.BASE_DIR)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        procs: list[tuple[str, subprocess.Popen]] = []
+
+        def spawn(name: str, argv: list[str], extra_env: dict | None = None) -> None:
+            # argv is built here from our own interpreter and fixed module names, never from input
+            proc = subprocess.Popen(argv, cwd=root, env={**env, **(extra_env or {})})  # noqa: S603
+            procs.append((name, proc))
+
+        spawn("daphne", [python, "-m", "daphne", "-b", host, "-p", str(port), "ccp.asgi:application"])
+        if settings.REDIS_URL:
+            spawn(
+                "worker",
+                [python, "-m", "celery", "-A", "ccp", "worker", "--beat", "-l", "WARNING", "-c", "2"],
+            )
+        partner_main = root / "examples" / "webchat_partner" / "main.py"
+        if partner_main.exists() and demo is not None:
+            spawn(
+                "partner",
+                [python, str(partner_main)],
+                {"CCP_URL": base_url, "CCP_DEMO_JSON": json.dumps(demo)},
+            )
+
+        self._banner(base_url, demo)
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for name, proc in procs:
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping everything.")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for _, proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            deadline = time.monotonic() + 10
+            for _, proc in procs:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            self.stdout.write("Stopped.")
+
+    def _banner(self, base_url: str, demo: dict | None) -> None:
+        w = self.stdout.write
+        w("")
+        w(self.style.SUCCESS(f"ccp is starting on {base_url}  (Ctrl-C stops everything)"))
+        w(f"  agent workspace : {base_url}/agent/")
+        w(f"  admin           : {base_url}/admin/")
+        w(f"  API docs        : {base_url}/api/v1/docs/")
+        if demo:
+            for agent in demo["agents"]:
+                w(f"  agent login     : {agent['username']} / {agent['password']}")
+            w(f"  tenant admin    : {demo['admin']['username']} / {demo['admin']['password']}")
+            w(f"  partner client  : {demo['partner']['client_id']} / {demo['partner']['client_secret']}")
+        backend = "PostgreSQL" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "SQLite"
+        layer = "Redis + Celery worker" if settings.REDIS_URL else "in-memory layer, eager Celery"
+        w(f"  running on      : {backend}, {layer}")
+        w("")

@@ -1,0 +1,36 @@
+"""Reads in the tenant space. Everything tenant-owned is fetched through its tenant."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from ccp.core.errors import NotFound
+
+from .choices import Role
+from .models import Membership, Tenant
+
+
+def membership_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+    """The user's membership, or None (anonymous users, operators without a tenant)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return Membership.objects.select_related("tenant").get(user_id=user.pk, tenant__is_active=True)
+    except Membership.DoesNotExist:
+        return None
+
+
+def admin_tenant_for_user(*, user) -> Tenant | None:
+    """The tenant a (non-superuser) tenant admin administers, or None."""
+    membership = membership_for_user(user=user)
+    if membership is not None and membership.role == Role.ADMIN:
+        return membership.tenant
+    return None
+
+
+def access_membership(*, tenant: Tenant, membership_id) -> Membership:
+    """A member of this tenant; another tenant's member is NotFound, like a missing one."""
+    try:
+        return Membership.objects.select_related("user", "tenant").get(tenant=tenant, pk=membership_id)
+    except (Membership.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such agent in this tenant.", code="agent_not_found") from None

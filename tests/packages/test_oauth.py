@@ -1,0 +1,87 @@
+"""Partners authenticate with OAuth2 client credentials; tokens carry only their app's scopes."""
+
+import base64
+
+import pytest
+
+from tests.factories import connected_app_for
+from tests.helpers import assert_error, assert_partner_guarded, partner_client
+
+
+def _token_request(client, app_client_id, secret, **extra):
+    basic = base64.b64encode(f"{app_client_id}:{secret}".encode()).decode()
+    return client.post(
+        "/o/token/", {"grant_type": "client_credentials", **extra}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+
+
+def test_client_credentials_token_identifies_the_partner(client, partner):
+    app, secret = connected_app_for(partner, scopes=["interactions", "events"])
+    response = _token_request(client, app.application.client_id, secret)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert set(body["scope"].split()) == {"interactions", "events"}
+
+    me = partner_client(body["access_token"]).get("/api/v1/partner/")
+    assert me.status_code == 200
+    assert me.json()["partner_identifier"] == "acme-comms"
+    assert set(me.json()["scopes"]) == {"interactions", "events"}
+
+
+def test_secret_in_the_body_works_too(client, partner):
+    app, secret = connected_app_for(partner, scopes=["packages"])
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "client_id": app.application.client_id, "client_secret": secret},
+    )
+    assert response.status_code == 200, response.content
+
+
+def test_a_scope_the_app_was_not_granted_is_refused(client, partner):
+    app, secret = connected_app_for(partner, scopes=["interactions"])
+    response = _token_request(client, app.application.client_id, secret, scope="interactions packages")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+
+
+def test_wrong_secret_is_refused(client, partner):
+    app, _ = connected_app_for(partner)
+    response = _token_request(client, app.application.client_id, "wrong")
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+def test_secret_is_stored_hashed(partner):
+    app, secret = connected_app_for(partner)
+    app.application.refresh_from_db()
+    assert app.application.client_secret != secret
+    assert app.application.client_secret.startswith(("pbkdf2", "md5", "argon2", "bcrypt"))
+
+
+def test_partner_endpoint_negative_suite(connected_app):
+    assert_partner_guarded("GET", "/api/v1/partner/", scope=None, owner_app=connected_app)
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Basic abc", "Bearer  ", "Token xyz"])
+def test_garbage_authorization_headers_are_401(db, header):
+    client = partner_client(None)
+    client.credentials(HTTP_AUTHORIZATION=header)
+    assert_error(client.get("/api/v1/partner/"), 401, "not_authenticated")
+
+
+def test_an_agent_session_is_not_a_partner(client, agent):
+    client.force_login(agent.user)
+    assert_error(client.get("/api/v1/partner/"), 401, "not_authenticated")
+
+
+def test_an_application_belongs_to_exactly_one_partner(partner, other_partner):
+    from django.db import IntegrityError, transaction
+
+    from ccp.packages.models import ConnectedApp
+
+    app, _ = connected_app_for(partner)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ConnectedApp.objects.create(
+            partner=other_partner, application=app.application, name="steal", scopes=""
+        )

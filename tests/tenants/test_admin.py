@@ -1,0 +1,124 @@
+"""Django admin: operators see everything; a tenant admin sees and edits only their own tenant."""
+
+import pytest
+
+from tenants.models import Membership, Tenant
+from tests.factories import PASSWORD, MembershipFactory, UserFactory
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(username="operator", is_staff=True, is_superuser=True)
+
+
+def test_operator_creates_tenant_partner_and_member_in_the_admin(client, operator):
+    client.force_login(operator)
+    response = client.post(
+        "/admin/tenants/tenant/add/", {"slug": "initech", "name": "Initech", "is_active": "on"}
+    )
+    assert response.status_code == 302, response.content[:2000]
+    tenant = Tenant.objects.get(slug="initech")
+
+    response = client.post(
+        "/admin/packages/partner/add/",
+        {
+            "partner_identifier": "sms-co",
+            "name": "SMS Co",
+            "type": "channel_provider",
+            "metadata": "{}",
+            "connected_apps-TOTAL_FORMS": "0",
+            "connected_apps-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+
+    response = client.post(
+        "/admin/tenants/membership/add/",
+        {"tenant": str(tenant.pk), "username": "peter", "password": "long-enough-1", "role": "agent"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    member = Membership.objects.get(user__username="peter")
+    assert member.tenant == tenant and member.role == "agent"
+    assert member.user.check_password("long-enough-1")
+    assert not member.user.is_staff
+
+
+def test_operator_creates_connected_app_and_sees_the_secret_once(client, operator, partner):
+    client.force_login(operator)
+    response = client.post(
+        "/admin/packages/connectedapp/add/",
+        {"partner": str(partner.pk), "name": "prod", "scope_choices": ["interactions", "events"]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "client_secret" in text and "shown once" in text
+    app = partner.connected_apps.get(name="prod")
+    assert app.scope_list == ["interactions", "events"]
+
+
+def test_tenant_admin_sees_only_own_tenant(client, tenant, other_tenant):
+    admin_member = MembershipFactory(tenant=tenant, role="admin")
+    own_agent = MembershipFactory(tenant=tenant, role="agent")
+    foreign_agent = MembershipFactory(tenant=other_tenant, role="agent")
+    assert client.login(username=admin_member.user.username, password=PASSWORD)
+
+    listing = client.get("/admin/tenants/membership/").content.decode()
+    assert own_agent.user.username in listing
+    assert foreign_agent.user.username not in listing
+
+    tenants = client.get("/admin/tenants/tenant/").content.decode()
+    assert "Acme" in tenants and "Globex" not in tenants
+
+    # another tenant's rows cannot be opened, edited or deleted by URL
+    foreign_url = f"/admin/tenants/membership/{foreign_agent.pk}/change/"
+    assert client.get(foreign_url).status_code in (302, 403, 404)
+    client.post(foreign_url, {"role": "admin", "display_name": "hijacked"})
+    foreign_agent.refresh_from_db()
+    assert foreign_agent.role == "agent" and foreign_agent.display_name != "hijacked"
+    assert client.get(f"/admin/tenants/tenant/{other_tenant.pk}/change/").status_code in (302, 403, 404)
+
+    # the admin does not show models outside the tenant space
+    index = client.get("/admin/").content.decode()
+    assert "Memberships" in index
+    assert "Partners" not in index and "Users" not in index
+
+
+def test_tenant_admin_adds_an_agent_to_their_own_tenant_only(client, tenant, other_tenant):
+    admin_member = MembershipFactory(tenant=tenant, role="admin")
+    client.force_login(admin_member.user)
+    form = client.get("/admin/tenants/membership/add/").content.decode()
+    assert 'name="tenant"' not in form  # the tenant is not theirs to choose
+    response = client.post(
+        "/admin/tenants/membership/add/",
+        {"tenant": str(other_tenant.pk), "username": "newbie", "password": "long-enough-1", "role": "agent"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert Membership.objects.get(user__username="newbie").tenant == tenant
+
+
+def test_tenant_admin_cannot_create_tenants(client, tenant):
+    admin_member = MembershipFactory(tenant=tenant, role="admin")
+    client.force_login(admin_member.user)
+    assert client.get("/admin/tenants/tenant/add/").status_code == 403
+    assert client.post("/admin/tenants/tenant/add/", {"slug": "evil", "name": "Evil"}).status_code == 403
+    assert not Tenant.objects.filter(slug="evil").exists()
+
+
+def test_agent_cannot_use_the_admin(client, agent):
+    response = client.post("/admin/login/", {"username": agent.user.username, "password": PASSWORD})
+    assert response.status_code == 200  # the login form again, with an error
+    assert "staff account" in response.content.decode()
+    client.force_login(agent.user)
+    assert client.get("/admin/tenants/membership/").status_code == 302  # sent to the admin login
+
+
+def test_duplicate_username_is_a_form_error(client, tenant):
+    admin_member = MembershipFactory(tenant=tenant, role="admin")
+    client.force_login(admin_member.user)
+    response = client.post(
+        "/admin/tenants/membership/add/",
+        {"username": admin_member.user.username, "password": "long-enough-1", "role": "agent"},
+    )
+    assert response.status_code == 200
+    assert "This username is taken." in response.content.decode()

@@ -1,0 +1,61 @@
+"""Project-wide checks: the demo command, the OpenAPI schema, the app dependency contract."""
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+from django.core.management import call_command
+from django.test import Client
+
+from tenants.models import Membership, Tenant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _demo() -> dict:
+    out = StringIO()
+    call_command("ccp_demo", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_ccp_demo_is_idempotent_and_its_credentials_work(db):
+    first = _demo()
+    second = _demo()
+    assert first["tenant"] == second["tenant"] == "acme"
+    assert first["partner"]["client_id"] == second["partner"]["client_id"]
+    assert [a["id"] for a in first["agents"]] == [a["id"] for a in second["agents"]]
+    assert Tenant.objects.filter(slug="acme").count() == 1
+    assert Membership.objects.filter(tenant__slug="acme").count() == 3
+
+    client = Client()
+    basic = base64.b64encode(
+        f"{second['partner']['client_id']}:{second['partner']['client_secret']}".encode()
+    )
+    token = client.post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic.decode()}"
+    )
+    assert token.status_code == 200, token.content
+    for agent in second["agents"]:
+        assert client.login(username=agent["username"], password=agent["password"])
+    assert client.login(username=second["admin"]["username"], password=second["admin"]["password"])
+    assert client.get("/admin/").status_code == 200
+
+
+def test_openapi_schema_and_docs_are_served(client, db):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    doc = json.loads(schema.content)
+    assert doc["openapi"].startswith("3.")
+    assert "/api/v1/partner/" in doc["paths"]
+    assert client.get("/api/v1/docs/").status_code == 200
+
+
+def test_the_app_dependency_contract_holds():
+    lint_imports = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    result = subprocess.run([lint_imports], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "KEPT" in result.stdout
