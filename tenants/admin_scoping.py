@@ -18,9 +18,7 @@ from .selectors import admin_tenant_for_user
 def request_tenant(request) -> Tenant | None:
     """The tenant a non-superuser admin request is scoped to (cached on the request)."""
     if not hasattr(request, "_ccp_admin_tenant"):
-        request._ccp_admin_tenant = (
-            None if request.user.is_superuser else admin_tenant_for_user(user=request.user)
-        )
+        request._ccp_admin_tenant = None if request.user.is_superuser else admin_tenant_for_user(user=request.user)
     return request._ccp_admin_tenant
 
 

@@ -3,7 +3,11 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from .choices import Role
+from ccp.packages.choices import ChannelType
+from ccp.packages.manifest import fields_schema
+from ccp.packages.models import CommunicationPackage, ConnectedApp, Partner
+
+from .choices import ChannelKind, InstallationStatus, Role
 
 
 class Tenant(models.Model):
@@ -42,3 +46,143 @@ class Membership(models.Model):
     @property
     def name(self) -> str:
         return self.display_name or self.user.get_full_name() or self.user.get_username()
+
+
+class ContactCenter(models.Model):
+    """A tenant's contact center; for a partner, the proxy to its contact-center system (FIG 11 1108)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contact_centers")
+    name = models.CharField(max_length=200)
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="contact_centers"
+    )
+    connector_url = models.CharField(max_length=500, blank=True)
+    connected_app = models.ForeignKey(ConnectedApp, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    login_url = models.CharField(max_length=500, blank=True, help_text="The partner's custom login URL, if any.")
+    metadata = models.JSONField(default=dict, blank=True)
+    skills = models.JSONField(default=list, blank=True, help_text="Skill names this contact center uses.")
+    queues = models.JSONField(default=list, blank=True, help_text="Work queue names this contact center uses.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="uniq_contact_center_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PackageInstallation(models.Model):
+    """A tenant's installed instance of a published package (FIG 10), with its authorization link."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="installations")
+    package = models.ForeignKey(CommunicationPackage, on_delete=models.PROTECT, related_name="installations")
+    developer_name = models.CharField(max_length=80)
+    contact_center = models.ForeignKey(ContactCenter, on_delete=models.PROTECT, related_name="installations")
+    authorization_link = models.CharField(max_length=300, unique=True)
+    status = models.CharField(max_length=16, choices=InstallationStatus.choices, default=InstallationStatus.ACTIVE)
+    installed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    installed_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__slug", "developer_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "developer_name"], name="uniq_installation_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.developer_name} {self.package.version} @ {self.tenant.slug}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == InstallationStatus.ACTIVE
+
+
+class Channel(models.Model):
+    """A channel of a contact center: a messaging channel or a call center (voice/video), standard or custom."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="channels")
+    contact_center = models.ForeignKey(ContactCenter, on_delete=models.PROTECT, related_name="channels")
+    installation = models.ForeignKey(
+        PackageInstallation, null=True, blank=True, on_delete=models.CASCADE, related_name="channels"
+    )
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices, default=ChannelKind.CUSTOM)
+    channel_key = models.SlugField(max_length=80, help_text="Unique within the tenant.")
+    name = models.CharField(max_length=200)
+    channel_type = models.CharField(max_length=16, choices=ChannelType.choices, default=ChannelType.MESSAGING)
+    channel_address_id = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="The partner's address for this channel (a phone number, a page id…).",
+    )
+    is_active = models.BooleanField(default=True)
+    settings = models.JSONField(default=dict, blank=True, help_text="Flow and consent settings of this channel.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant__slug", "channel_key"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "channel_key"], name="uniq_channel_key_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.channel_address_id})"
+
+    @property
+    def entity(self) -> str:
+        """The FIG 8 808 database entity this channel is: a messaging channel or a call center."""
+        return "messaging channel" if self.channel_type == ChannelType.MESSAGING else "call center"
+
+
+class CustomObjectDefinition(models.Model):
+    """A tenant-specific entry of the data dictionary (FIG 10 0122): a custom object's fields."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="custom_object_definitions")
+    installation = models.ForeignKey(
+        PackageInstallation, null=True, blank=True, on_delete=models.CASCADE, related_name="custom_objects"
+    )
+    namespace = models.CharField(
+        max_length=80, blank=True, help_text="The declaring package's developer name; blank for the tenant's own."
+    )
+    api_name = models.CharField(max_length=80)
+    label = models.CharField(max_length=200, blank=True)
+    fields = models.JSONField(help_text="JSON-schema properties of a record.")
+    required = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__slug", "namespace", "api_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "namespace", "api_name"], name="uniq_custom_object_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.api_name}" if self.namespace else self.api_name
+
+    @property
+    def schema(self) -> dict:
+        return fields_schema(self.fields, self.required)
+
+
+class CustomRecord(models.Model):
+    """A record of a custom object: every object's rows share this table (JSONB data, FIG 10 0122)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="custom_records")
+    definition = models.ForeignKey(CustomObjectDefinition, on_delete=models.CASCADE, related_name="records")
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "definition"])]
+
+    def __str__(self) -> str:
+        return f"{self.definition.api_name} {str(self.id)[:8]}"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 
 from ccp.core.errors import NotFound
 
 from .choices import Role
-from .models import Membership, Tenant
+from .models import Channel, Membership, Tenant
 
 
 def membership_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Membership | None:
@@ -34,3 +35,27 @@ def access_membership(*, tenant: Tenant, membership_id) -> Membership:
         return Membership.objects.select_related("user", "tenant").get(tenant=tenant, pk=membership_id)
     except (Membership.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such agent in this tenant.", code="agent_not_found") from None
+
+
+def partner_channels(*, partner) -> QuerySet[Channel]:
+    """Channels of installations of this partner's packages — all a partner may see of tenants."""
+    return (
+        Channel.objects.filter(installation__package__partner=partner)
+        .select_related("tenant", "installation__package")
+        .order_by("tenant__slug", "channel_key")
+    )
+
+
+def channel_for_partner(*, partner, channel_address_id: str) -> Channel:
+    """Resolve `to` for a partner call (FIG 10/13 1326): another partner's channel is NotFound."""
+    try:
+        return (
+            partner_channels(partner=partner)
+            .select_related("installation__package__channel_definition")
+            .get(channel_address_id=channel_address_id)
+        )
+    except Channel.DoesNotExist:
+        raise NotFound(
+            f"'{channel_address_id}' is not a channel of an installation of your packages.",
+            code="unknown_channel",
+        ) from None

@@ -57,3 +57,40 @@ class PartnerFactory(factory.django.DjangoModelFactory):
 def connected_app_for(partner: Partner, scopes=("packages", "interactions", "routing", "consent", "events")):
     """A connected app and its plain client secret, made through the real service."""
     return package_services.connected_app_create(partner=partner, name="test app", scopes=list(scopes))
+
+
+def make_manifest(developer_name: str = "acme_whatsapp", version: str = "1.0.0", **overrides) -> dict:
+    """A valid manifest as in PARTNER_API.md; override any top-level key."""
+    manifest = {
+        "name": "Acme WhatsApp",
+        "version": version,
+        "description": "WhatsApp for Acme's customers",
+        "channel_definition": {
+            "developer_name": developer_name,
+            "channel_types": ["messaging"],
+            "routing_owner": "platform",
+            "consent_owner": "partner",
+            "capabilities": {"typing": True, "receipts": True, "attachments": True},
+            "connector_url": "https://partner.example/connector.html",
+        },
+        "event_types": [
+            {
+                "api_name": "AcmeOutbound__e",
+                "outbound_messages": True,
+                "fields": {
+                    "channel_address_id": {"type": "string"},
+                    "recipient": {"type": "string"},
+                    "payload": {"type": "object"},
+                },
+            }
+        ],
+        "custom_objects": [{"api_name": "WaTemplate__c", "fields": {"body": {"type": "string"}}}],
+    }
+    manifest.update(overrides)
+    return manifest
+
+
+def published_package(partner, **kwargs):
+    """Create and publish a package version through the real services."""
+    package = package_services.package_create(partner=partner, manifest=make_manifest(**kwargs))
+    return package_services.package_publish(package=package)

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.core.management import call_command
 from django.test import Client
 
-from tenants.models import Membership, Tenant
+from tenants.models import Channel, Membership, Tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,14 +30,13 @@ def test_ccp_demo_is_idempotent_and_its_credentials_work(db):
     assert [a["id"] for a in first["agents"]] == [a["id"] for a in second["agents"]]
     assert Tenant.objects.filter(slug="acme").count() == 1
     assert Membership.objects.filter(tenant__slug="acme").count() == 3
+    channel = Channel.objects.get(channel_address_id=second["channel_address_id"])
+    assert channel.tenant.slug == "acme" and channel.installation.package.is_published
+    assert channel.installation.authorization_link == "acme-webchat:demo_webchat:acme"
 
     client = Client()
-    basic = base64.b64encode(
-        f"{second['partner']['client_id']}:{second['partner']['client_secret']}".encode()
-    )
-    token = client.post(
-        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic.decode()}"
-    )
+    basic = base64.b64encode(f"{second['partner']['client_id']}:{second['partner']['client_secret']}".encode())
+    token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic.decode()}")
     assert token.status_code == 200, token.content
     for agent in second["agents"]:
         assert client.login(username=agent["username"], password=agent["password"])

@@ -81,9 +81,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         details = _flatten_validation(exc.detail)
         if not isinstance(details, dict):
             details = {"non_field_errors": details if isinstance(details, list) else [details]}
-        return error_response(
-            "invalid", f"The request is not valid — {_first_sentence(details)}", 400, details
-        )
+        return error_response("invalid", f"The request is not valid — {_first_sentence(details)}", 400, details)
     if isinstance(exc, drf_exceptions.ParseError):
         return error_response("malformed_json", f"The body is not valid JSON: {exc.detail}", 400)
     if isinstance(exc, drf_exceptions.UnsupportedMediaType):
@@ -112,16 +110,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return error_response("not_acceptable", str(exc.detail), 406)
     if isinstance(exc, drf_exceptions.Throttled):
         wait = int(exc.wait or 1)
-        response = error_response(
-            "rate_limited", f"Too many requests; retry in {wait} s.", 429, {"retry_after": wait}
-        )
+        response = error_response("rate_limited", f"Too many requests; retry in {wait} s.", 429, {"retry_after": wait})
         response["Retry-After"] = str(wait)
         return response
     if isinstance(exc, drf_exceptions.APIException):
         return error_response(str(exc.get_codes()), str(exc.detail), exc.status_code)
-    logger.exception(
-        "unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?"
-    )
+    logger.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?")
     return error_response("internal_error", "Something went wrong on our side; it has been logged.", 500)
 
 
@@ -168,9 +162,7 @@ class BaseApi(APIView):
     def _idempotency_begin(self, request, key: str) -> None:
         key = key.strip()
         if not key or len(key) > 255:
-            raise errors.Invalid(
-                "Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key"
-            )
+            raise errors.Invalid("Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
         owner = self.idempotency_owner(request)
         digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + request.body)
         request_hash = digest.hexdigest()

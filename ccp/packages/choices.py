@@ -6,3 +6,19 @@ class PartnerType(models.TextChoices):
     TELEPHONY = "telephony", "Telephony / contact-center system"
     ISV = "isv", "Independent software vendor"
     INTERNAL = "internal", "The tenant's own integration"
+
+
+class PackageStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+
+
+class ChannelType(models.TextChoices):
+    MESSAGING = "messaging", "Messaging"
+    VOICE = "voice", "Voice"
+    VIDEO = "video", "Video"
+
+
+class Owner(models.TextChoices):
+    PLATFORM = "platform", "Platform"
+    PARTNER = "partner", "Partner"

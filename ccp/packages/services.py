@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_application_model
 
-from ccp.core.errors import Invalid
+from ccp.core.errors import Conflict, Invalid
 
-from .models import ConnectedApp, Partner
+from .choices import PackageStatus
+from .manifest import normalize_manifest, validate_manifest, version_key
+from .models import (
+    CommunicationPackage,
+    ConnectedApp,
+    ConversationChannelDefinition,
+    DeveloperName,
+    PackageCustomObject,
+    Partner,
+    PlatformEventType,
+)
 
 
 def _clean_scopes(scopes: list[str] | str) -> str:
@@ -41,9 +52,7 @@ def connected_app_create(
         client_secret=secret,
         hash_client_secret=True,
     )
-    app = ConnectedApp.objects.create(
-        partner=partner, application=application, name=name, scopes=_clean_scopes(scopes)
-    )
+    app = ConnectedApp.objects.create(partner=partner, application=application, name=name, scopes=_clean_scopes(scopes))
     return app, secret
 
 
@@ -61,3 +70,171 @@ def connected_app_set_scopes(*, connected_app: ConnectedApp, scopes: list[str] |
     connected_app.scopes = _clean_scopes(scopes)
     connected_app.save(update_fields=["scopes"])
     return connected_app
+
+
+# --- communication packages (FIG 8) -------------------------------------------------------------
+
+
+def _partner_client_ids(partner: Partner) -> set[str]:
+    return set(partner.connected_apps.values_list("application__client_id", flat=True))
+
+
+def _check_manifest(*, partner: Partner, manifest: object) -> dict:
+    problems = validate_manifest(manifest, partner_client_ids=_partner_client_ids(partner))
+    if problems:
+        count = sum(len(v) for v in problems.values())
+        raise Invalid(
+            f"The manifest has {count} problem(s); each is listed under its field path in details.",
+            code="invalid_manifest",
+            details=problems,
+        )
+    return normalize_manifest(manifest)  # type: ignore[arg-type]
+
+
+def _reserve_developer_name(*, partner: Partner, developer_name: str) -> None:
+    """The first partner to use a developer name owns it platform-wide (race-safe: unique row)."""
+    reservation, _ = DeveloperName.objects.get_or_create(name=developer_name, defaults={"partner": partner})
+    if reservation.partner_id != partner.pk:
+        raise Invalid(
+            f"The developer name '{developer_name}' belongs to another partner; choose another.",
+            code="developer_name_taken",
+            details={"channel_definition.developer_name": ["is already taken on this platform"]},
+        )
+
+
+def _build_children(package: CommunicationPackage, manifest: dict) -> None:
+    definition = manifest["channel_definition"]
+    ConversationChannelDefinition.objects.create(
+        package=package,
+        developer_name=definition["developer_name"],
+        label=definition["label"],
+        channel_types=definition["channel_types"],
+        routing_owner=definition["routing_owner"],
+        consent_owner=definition["consent_owner"],
+        capabilities=definition["capabilities"],
+        connector_url=definition["connector_url"],
+        consent_defaults=definition["consent_defaults"],
+    )
+    PlatformEventType.objects.bulk_create(
+        PlatformEventType(
+            package=package,
+            api_name=e["api_name"],
+            label=e["label"],
+            outbound_messages=e["outbound_messages"],
+            fields=e["fields"],
+            required=e["required"],
+        )
+        for e in manifest["event_types"]
+    )
+    PackageCustomObject.objects.bulk_create(
+        PackageCustomObject(
+            package=package, api_name=c["api_name"], label=c["label"], fields=c["fields"], required=c["required"]
+        )
+        for c in manifest["custom_objects"]
+    )
+
+
+def _apply_manifest(package: CommunicationPackage, manifest: dict) -> None:
+    package.developer_name = manifest["channel_definition"]["developer_name"]
+    package.name = manifest["name"]
+    package.version = manifest["version"]
+    package.description = manifest["description"]
+    package.manifest = manifest
+    client_id = manifest.get("connected_app")
+    package.connected_app = package.partner.connected_apps.get(application__client_id=client_id) if client_id else None
+
+
+def _check_version_free(*, developer_name: str, version: str, exclude_pk=None) -> None:
+    clash = CommunicationPackage.objects.filter(developer_name=developer_name, version=version)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise Conflict(
+            f"Version {version} of '{developer_name}' already exists; a new version needs a new version number.",
+            code="version_exists",
+            details={"version": ["already exists for this developer name"]},
+        )
+
+
+@transaction.atomic
+def package_create(*, partner: Partner, manifest: object) -> CommunicationPackage:
+    """Create a draft package version from a manifest (validated in full; all problems at once)."""
+    clean = _check_manifest(partner=partner, manifest=manifest)
+    developer_name = clean["channel_definition"]["developer_name"]
+    _reserve_developer_name(partner=partner, developer_name=developer_name)
+    _check_version_free(developer_name=developer_name, version=clean["version"])
+    package = CommunicationPackage(partner=partner)
+    _apply_manifest(package, clean)
+    try:
+        with transaction.atomic():
+            package.save()
+    except IntegrityError:  # a concurrent create took the version between our check and insert
+        raise Conflict(
+            f"Version {clean['version']} of '{developer_name}' already exists.", code="version_exists"
+        ) from None
+    _build_children(package, clean)
+    return package
+
+
+def _lock_draft(package: CommunicationPackage) -> CommunicationPackage:
+    locked = CommunicationPackage.objects.select_for_update().get(pk=package.pk)
+    if locked.is_published:
+        raise Conflict(
+            f"Version {locked.version} is published and cannot change; create a new version as a draft.",
+            code="package_published",
+        )
+    return locked
+
+
+@transaction.atomic
+def package_update(*, package: CommunicationPackage, changes: dict) -> CommunicationPackage:
+    """Edit a draft: top-level manifest keys in `changes` replace the draft's; the result is re-validated."""
+    package = _lock_draft(package)
+    if not isinstance(changes, dict):
+        raise Invalid("Send a JSON object with the manifest fields to change.", code="invalid_manifest")
+    merged = {**package.manifest, **changes}
+    clean = _check_manifest(partner=package.partner, manifest=merged)
+    developer_name = clean["channel_definition"]["developer_name"]
+    if developer_name != package.developer_name:
+        _reserve_developer_name(partner=package.partner, developer_name=developer_name)
+    _check_version_free(developer_name=developer_name, version=clean["version"], exclude_pk=package.pk)
+    _apply_manifest(package, clean)
+    package.save()
+    ConversationChannelDefinition.objects.filter(package=package).delete()
+    package.event_types.all().delete()
+    package.custom_objects.all().delete()
+    _build_children(package, clean)
+    return package
+
+
+@transaction.atomic
+def package_delete(*, package: CommunicationPackage) -> None:
+    package = _lock_draft(package)
+    package.delete()
+
+
+@transaction.atomic
+def package_publish(*, package: CommunicationPackage) -> CommunicationPackage:
+    """Validate everything again and publish; a published version is immutable.
+
+    Checks that may have changed since the draft was saved: the manifest (the connected app may be
+    gone), and that this version is newer than every published version of the developer name.
+    """
+    package = _lock_draft(package)
+    _check_manifest(partner=package.partner, manifest=package.manifest)
+    newest = (
+        CommunicationPackage.objects.filter(developer_name=package.developer_name, status=PackageStatus.PUBLISHED)
+        .exclude(pk=package.pk)
+        .only("version")
+    )
+    newer = [p.version for p in newest if p.version_key >= package.version_key]
+    if newer:
+        raise Conflict(
+            f"Version {package.version} is not newer than the published version {max(newer, key=version_key)}.",
+            code="version_not_newer",
+            details={"version": [f"must be greater than {max(newer, key=version_key)}"]},
+        )
+    package.status = PackageStatus.PUBLISHED
+    package.published_at = timezone.now()
+    package.save(update_fields=["status", "published_at", "updated_at"])
+    return package

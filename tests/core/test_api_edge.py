@@ -88,9 +88,7 @@ def test_concurrent_duplicates_execute_once(connected_app):
         try:
             client = partner_client(token)
             barrier.wait()
-            response = client.post(
-                PROBE, {"identifier": "race"}, format="json", HTTP_IDEMPOTENCY_KEY="race-key"
-            )
+            response = client.post(PROBE, {"identifier": "race"}, format="json", HTTP_IDEMPOTENCY_KEY="race-key")
             results.append(response.status_code)
         finally:
             connection.close()

@@ -27,9 +27,7 @@ class CreatePartnerProbeApi(PartnerApi):
             name="probe",
             metadata={"by": str(self.partner.pk)},
         )
-        return Response(
-            {"id": str(probe.pk), "count": Partner.objects.filter(name="probe").count()}, status=201
-        )
+        return Response({"id": str(probe.pk), "count": Partner.objects.filter(name="probe").count()}, status=201)
 
 
 urlpatterns = [

@@ -10,9 +10,7 @@ from tests.helpers import assert_error, assert_partner_guarded, partner_client
 
 def _token_request(client, app_client_id, secret, **extra):
     basic = base64.b64encode(f"{app_client_id}:{secret}".encode()).decode()
-    return client.post(
-        "/o/token/", {"grant_type": "client_credentials", **extra}, HTTP_AUTHORIZATION=f"Basic {basic}"
-    )
+    return client.post("/o/token/", {"grant_type": "client_credentials", **extra}, HTTP_AUTHORIZATION=f"Basic {basic}")
 
 
 def test_client_credentials_token_identifies_the_partner(client, partner):
@@ -82,6 +80,4 @@ def test_an_application_belongs_to_exactly_one_partner(partner, other_partner):
 
     app, _ = connected_app_for(partner)
     with pytest.raises(IntegrityError), transaction.atomic():
-        ConnectedApp.objects.create(
-            partner=other_partner, application=app.application, name="steal", scopes=""
-        )
+        ConnectedApp.objects.create(partner=other_partner, application=app.application, name="steal", scopes="")

@@ -13,9 +13,7 @@ def operator(db):
 
 def test_operator_creates_tenant_partner_and_member_in_the_admin(client, operator):
     client.force_login(operator)
-    response = client.post(
-        "/admin/tenants/tenant/add/", {"slug": "initech", "name": "Initech", "is_active": "on"}
-    )
+    response = client.post("/admin/tenants/tenant/add/", {"slug": "initech", "name": "Initech", "is_active": "on"})
     assert response.status_code == 302, response.content[:2000]
     tenant = Tenant.objects.get(slug="initech")
 

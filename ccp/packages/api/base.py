@@ -45,13 +45,9 @@ class PartnerTokenAuthentication(OAuth2Authentication):
         if result is None:
             return None
         token = result[1]
-        connected = (
-            ConnectedApp.objects.select_related("partner").filter(application_id=token.application_id).first()
-        )
+        connected = ConnectedApp.objects.select_related("partner").filter(application_id=token.application_id).first()
         if connected is None:
-            raise exceptions.AuthenticationFailed(
-                "This token's application is not a partner's connected app."
-            )
+            raise exceptions.AuthenticationFailed("This token's application is not a partner's connected app.")
         return PartnerPrincipal(partner=connected.partner, connected_app=connected), token
 
     def authenticate_header(self, request):

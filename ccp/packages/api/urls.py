@@ -1,7 +1,10 @@
 from django.urls import path
 
-from .views import PartnerMeApi
+from .views import PackageDetailApi, PackageListCreateApi, PackagePublishApi, PartnerMeApi
 
 urlpatterns = [
     path("partner/", PartnerMeApi.as_view(), name="partner-me"),
+    path("packages/", PackageListCreateApi.as_view(), name="packages"),
+    path("packages/<str:package_id>/", PackageDetailApi.as_view(), name="package-detail"),
+    path("packages/<str:package_id>/publish/", PackagePublishApi.as_view(), name="package-publish"),
 ]

@@ -2,7 +2,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from .. import selectors, services
 from .base import PartnerApi
+from .serializers import ManifestInput, PackageOutput
 
 
 class PartnerMeApi(PartnerApi):
@@ -28,3 +30,56 @@ class PartnerMeApi(PartnerApi):
             "scopes": request.auth.scope.split(),
         }
         return Response(self.OutputSerializer(data).data)
+
+
+class PackageListCreateApi(PartnerApi):
+    required_scopes = ["packages"]
+
+    @extend_schema(responses=PackageOutput(many=True), summary="The partner's packages", tags=["packages"])
+    def get(self, request):
+        packages = selectors.package_list(partner=self.partner)
+        return Response(PackageOutput(packages, many=True).data)
+
+    @extend_schema(
+        request=ManifestInput,
+        responses={201: PackageOutput},
+        summary="Create a draft package version from a manifest",
+        tags=["packages"],
+    )
+    def post(self, request):
+        package = services.package_create(partner=self.partner, manifest=request.data)
+        return Response(PackageOutput(package).data, status=201)
+
+
+class PackageDetailApi(PartnerApi):
+    required_scopes = ["packages"]
+
+    @extend_schema(responses=PackageOutput, summary="A package version", tags=["packages"])
+    def get(self, request, package_id):
+        return Response(PackageOutput(selectors.access_package(partner=self.partner, package_id=package_id)).data)
+
+    @extend_schema(
+        request=ManifestInput(partial=True),
+        responses=PackageOutput,
+        summary="Edit a draft (top-level manifest fields replace the draft's)",
+        tags=["packages"],
+    )
+    def patch(self, request, package_id):
+        package = selectors.access_package(partner=self.partner, package_id=package_id)
+        package = services.package_update(package=package, changes=request.data)
+        return Response(PackageOutput(package).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a draft", tags=["packages"])
+    def delete(self, request, package_id):
+        package = selectors.access_package(partner=self.partner, package_id=package_id)
+        services.package_delete(package=package)
+        return Response(status=204)
+
+
+class PackagePublishApi(PartnerApi):
+    required_scopes = ["packages"]
+
+    @extend_schema(request=None, responses=PackageOutput, summary="Validate and publish a draft", tags=["packages"])
+    def post(self, request, package_id):
+        package = selectors.access_package(partner=self.partner, package_id=package_id)
+        return Response(PackageOutput(services.package_publish(package=package)).data)

@@ -1,4 +1,5 @@
-"""Seed (or refresh) the demo: a partner with an OAuth app, the tenant `acme`, an admin and two agents.
+"""Seed (or refresh) the demo: a partner with an OAuth app and a published messaging package, the
+tenant `acme` with the package installed (one web-chat channel), an admin and two agents.
 
 Idempotent: existing rows are kept; demo passwords are reset to the documented values and, because
 client secrets are stored hashed, a fresh demo client secret is issued on every run.
@@ -10,14 +11,39 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from ccp.packages import services as package_services
-from ccp.packages.models import ConnectedApp, Partner
+from ccp.packages.models import CommunicationPackage, ConnectedApp, Partner
 from tenants import services as tenant_services
 from tenants.choices import Role
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, PackageInstallation, Tenant
 
 DEMO_PARTNER = {"partner_identifier": "acme-webchat", "name": "Acme Web Chat (demo partner)"}
 DEMO_TENANT = {"slug": "acme", "name": "Acme Inc."}
 DEMO_ADMIN = {"username": "acme-admin", "password": "demo-admin-pass", "display_name": "Ada Admin"}
+DEMO_CHANNEL_ADDRESS = "acme-webchat-1"
+DEMO_MANIFEST = {
+    "name": "Demo Web Chat",
+    "version": "1.0.0",
+    "description": "The example partner's end-user web chat (examples/webchat_partner).",
+    "channel_definition": {
+        "developer_name": "demo_webchat",
+        "channel_types": ["messaging"],
+        "routing_owner": "platform",
+        "consent_owner": "platform",
+        "capabilities": {"typing": True, "receipts": True, "attachments": True},
+    },
+    "event_types": [
+        {
+            "api_name": "WebChatOutbound__e",
+            "outbound_messages": True,
+            "fields": {
+                "channel_address_id": {"type": "string"},
+                "recipient": {"type": "string"},
+                "payload": {"type": "object"},
+            },
+            "required": ["channel_address_id", "recipient", "payload"],
+        }
+    ],
+}
 DEMO_AGENTS = [
     {"username": "agent1", "password": "demo-agent-pass", "display_name": "Alice Agent"},
     {"username": "agent2", "password": "demo-agent-pass", "display_name": "Bob Agent"},
@@ -43,9 +69,8 @@ class Command(BaseCommand):
         else:
             secret = package_services.connected_app_rotate_secret(connected_app=connected)
 
-        tenant = Tenant.objects.filter(slug=DEMO_TENANT["slug"]).first() or tenant_services.tenant_create(
-            **DEMO_TENANT
-        )
+        tenant = Tenant.objects.filter(slug=DEMO_TENANT["slug"]).first() or tenant_services.tenant_create(**DEMO_TENANT)
+        _install_demo_package(partner, tenant)
         admin = _member(tenant, DEMO_ADMIN, Role.ADMIN)
         agents = [_member(tenant, spec, Role.AGENT) for spec in DEMO_AGENTS]
 
@@ -57,6 +82,7 @@ class Command(BaseCommand):
                 "client_secret": secret,
             },
             "tenant": tenant.slug,
+            "channel_address_id": DEMO_CHANNEL_ADDRESS,
             "agents": [
                 {"id": str(m.id), "username": m.user.username, "password": spec["password"]}
                 for m, spec in zip(agents, DEMO_AGENTS, strict=True)
@@ -90,3 +116,26 @@ def _member(tenant: Tenant, spec: dict, role: str) -> Membership:
     membership.user.set_password(spec["password"])
     membership.user.save(update_fields=["password"])
     return membership
+
+
+def _install_demo_package(partner: Partner, tenant: Tenant) -> None:
+    developer_name = DEMO_MANIFEST["channel_definition"]["developer_name"]
+    package = CommunicationPackage.objects.filter(
+        developer_name=developer_name, version=DEMO_MANIFEST["version"]
+    ).first()
+    if package is None:
+        package = package_services.package_create(partner=partner, manifest=DEMO_MANIFEST)
+    if not package.is_published:
+        package_services.package_publish(package=package)
+    if not PackageInstallation.objects.filter(tenant=tenant, developer_name=developer_name).exists():
+        tenant_services.package_install(
+            tenant=tenant,
+            developer_name=developer_name,
+            partner_identifier=partner.partner_identifier,
+            contact_center_name="Acme support",
+            channels=[
+                tenant_services.ChannelSpec(
+                    channel_key="webchat", name="Web chat", channel_address_id=DEMO_CHANNEL_ADDRESS
+                )
+            ],
+        )

@@ -1,0 +1,57 @@
+"""Manifest validation reports every problem at once, each under its field path."""
+
+from ccp.packages.manifest import validate_manifest
+from tests.factories import make_manifest
+
+
+def test_the_documented_manifest_is_valid():
+    assert validate_manifest(make_manifest()) == {}
+
+
+def test_every_problem_is_reported_with_its_path():
+    manifest = make_manifest(version="one", extra_field=1)
+    manifest["channel_definition"].update(
+        developer_name="Bad Name", channel_types=["messaging", "fax"], connector_url="http://partner.example/c"
+    )
+    manifest["event_types"] = [
+        {"api_name": "Out__e", "outbound_messages": True, "fields": {"payload": {"type": "strin"}}},
+        {"api_name": "out__e", "outbound_messages": True, "fields": {"x": {"type": "string"}}, "required": ["y"]},
+    ]
+    problems = validate_manifest(manifest)
+    assert set(problems) >= {
+        "version",
+        "manifest",  # the unknown top-level field
+        "channel_definition.developer_name",
+        "channel_definition.channel_types[1]",
+        "channel_definition.connector_url",
+        "event_types[1].api_name",
+        "event_types[1].required",
+        "event_types",
+    }, problems
+    assert any("version like 1.0.0" in p for p in problems["version"])
+    assert any("extra_field" in p for p in problems["manifest"])
+    assert any("https" in p for p in problems["channel_definition.connector_url"])
+    assert any("valid JSON schema" in p for key, ps in problems.items() for p in ps if key.startswith("event_types[0]"))
+
+
+def test_localhost_connector_is_allowed_for_development():
+    manifest = make_manifest()
+    manifest["channel_definition"]["connector_url"] = "http://localhost:8001/connector.html"
+    assert validate_manifest(manifest) == {}
+
+
+def test_a_non_object_is_refused():
+    assert validate_manifest([1, 2]) == {"manifest": ["must be a JSON object"]}
+
+
+def test_missing_required_parts():
+    problems = validate_manifest({"name": "x"})
+    assert "manifest" in problems
+    assert any("version" in p for p in problems["manifest"])
+    assert any("channel_definition" in p for p in problems["manifest"])
+
+
+def test_connected_app_must_be_the_partners():
+    manifest = make_manifest(connected_app="someone-elses")
+    problems = validate_manifest(manifest, partner_client_ids={"mine"})
+    assert "connected_app" in problems
