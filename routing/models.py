@@ -1,0 +1,235 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from ccp.packages.choices import Owner
+from tenants.models import Membership, Tenant
+
+from .choices import (
+    ACTIVE_STATUSES,
+    OPEN_ITEM_STATUSES,
+    Engine,
+    PresenceStatus,
+    QueueOrdering,
+    Strategy,
+    WorkItemStatus,
+    WorkStatus,
+)
+
+DEFAULT_CAPACITY = {"messaging": 4, "voice": 1, "video": 1}
+
+
+def default_capacity() -> dict:
+    return dict(DEFAULT_CAPACITY)
+
+
+class AgentPresence(models.Model):
+    """An agent's presence (online/busy/away/offline) and capacity per channel type; the routing lock row."""
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="presence")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=PresenceStatus.choices, default=PresenceStatus.OFFLINE)
+    status_since = models.DateTimeField(auto_now_add=True)
+    capacity = models.JSONField(default=default_capacity, help_text='Per channel type, e.g. {"messaging": 4}.')
+    voice_blocks_messaging = models.BooleanField(
+        default=True, help_text="While on a voice or video call, no new messaging work is offered."
+    )
+    ignored_offers = models.PositiveIntegerField(default=0, help_text="Offers timed out in a row.")
+    last_offered_at = models.DateTimeField(null=True, blank=True)
+    last_work_ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.membership} {self.status}"
+
+    def max_for(self, channel_type: str) -> int:
+        return int(self.capacity.get(channel_type, 0) or 0)
+
+
+class Skill(models.Model):
+    """A skill agents have and work may require (e.g. billing, spanish)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="skills")
+    name = models.SlugField(max_length=80)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="uniq_skill_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentSkill(models.Model):
+    """An agent's level (1-5) in a skill."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="skills")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="agents")
+    level = models.PositiveSmallIntegerField(default=3)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["membership", "skill"], name="uniq_agent_skill"),
+            models.CheckConstraint(condition=Q(level__gte=1) & Q(level__lte=5), name="agent_skill_level_1_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership} {self.skill}={self.level}"
+
+
+class Queue(models.Model):
+    """A work queue: required skills, ordering, offer timeout, overflow and the routing strategy."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="queues")
+    name = models.SlugField(max_length=80)
+    required_skills = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"skill": "billing", "level": 2, "optional": false, "drop_after": null}]',
+    )
+    priority = models.IntegerField(default=0, help_text="Work of this queue starts at this priority.")
+    ordering = models.CharField(max_length=16, choices=QueueOrdering.choices, default=QueueOrdering.FIFO)
+    aging_seconds = models.PositiveIntegerField(
+        default=60, help_text="With priority ordering, waiting this long adds one priority point."
+    )
+    strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.MOST_AVAILABLE)
+    offer_timeout_seconds = models.PositiveIntegerField(default=30)
+    overflow_queue = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    overflow_after_seconds = models.PositiveIntegerField(null=True, blank=True)
+    prefer_previous_agent = models.BooleanField(default=True)
+    members = models.ManyToManyField(Membership, blank=True, related_name="queues")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="uniq_queue_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkItem(models.Model):
+    """A routable unit (a messaging session, later a call): what it needs and whether it is served."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="work_items")
+    kind = models.CharField(max_length=40, default="messaging_session")
+    reference = models.CharField(max_length=80, help_text="What is routed, e.g. the session id.")
+    channel_type = models.CharField(max_length=16, default="messaging")
+    partner = models.ForeignKey(
+        "packages.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    routing_owner = models.CharField(max_length=16, choices=Owner.choices, default=Owner.PLATFORM)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_items")
+    required_skills = models.JSONField(default=list, blank=True)
+    priority = models.IntegerField(default=0)
+    attributes = models.JSONField(default=dict, blank=True, help_text="Shown with the offer: contact, channel…")
+    status = models.CharField(max_length=16, choices=WorkItemStatus.choices, default=WorkItemStatus.QUEUED)
+    excluded_agents = models.JSONField(default=list, blank=True, help_text="Agents who declined or ignored it.")
+    preferred_agent = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_transfer = models.BooleanField(default=False)
+    routing_request_id = models.UUIDField(null=True, blank=True)
+    routing_deadline = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["tenant", "status", "priority", "enqueued_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "reference"],
+                condition=Q(status__in=OPEN_ITEM_STATUSES, is_transfer=False),
+                name="one_open_work_item_per_reference",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reference} ({self.status})"
+
+
+class AgentWork(models.Model):
+    """An offer or assignment of a work item to an agent, through its whole lifecycle."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="works")
+    agent = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="works")
+    channel_type = models.CharField(max_length=16, default="messaging")
+    weight = models.PositiveSmallIntegerField(default=1)
+    engine = models.CharField(max_length=16, choices=Engine.choices, default=Engine.PLATFORM)
+    status = models.CharField(max_length=16, choices=WorkStatus.choices, default=WorkStatus.OFFERED)
+    offered_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When the conversation work ended.")
+    acw_ends_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="When capacity was released.")
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-offered_at"]
+        indexes = [
+            models.Index(fields=["agent", "status"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["work_item"], condition=Q(status__in=ACTIVE_STATUSES), name="one_active_work_per_item"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.work_item} → {self.agent} ({self.status})"
+
+
+class RouteDecision(models.Model):
+    """Every routing decision, with its inputs and outcome: the audit log and the AI training data."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="decisions")
+    engine = models.CharField(max_length=16, choices=Engine.choices)
+    strategy = models.CharField(max_length=32, blank=True)
+    inputs = models.JSONField(default=dict)
+    candidates = models.JSONField(default=list)
+    chosen_agent = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    work = models.ForeignKey(AgentWork, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    outcome = models.CharField(max_length=32, help_text="offered, no_agent, refused, fallback, …")
+    reason = models.CharField(max_length=300, blank=True)
+    latency_ms = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.engine} {self.outcome}"
+
+
+class RouteFeedback(models.Model):
+    """Whether a routed conversation ended resolved, from the end user, the tenant or the agent."""
+
+    class Source(models.TextChoices):
+        END_USER = "end_user", "End user"
+        TENANT = "tenant", "Tenant"
+        AGENT = "agent", "Agent"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="feedback")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    resolved = models.BooleanField()
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.source} resolved={self.resolved}"
