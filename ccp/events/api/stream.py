@@ -14,7 +14,7 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 
@@ -34,6 +34,13 @@ def _error(code: str, message: str, http_status: int, details=None) -> JsonRespo
     if http_status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="ccp"'
     return response
+
+
+def _release_connection() -> None:
+    """Give the database connection back while the stream idles (never inside a caller's atomic
+    block: the sync test client runs this view on the test's own connection)."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _open(request: HttpRequest) -> tuple[object, int] | JsonResponse:
@@ -71,7 +78,7 @@ def _open(request: HttpRequest) -> tuple[object, int] | JsonResponse:
     except DomainError as exc:
         return _error(exc.code, exc.message, status_for(exc), exc.details)
     finally:
-        connection.close()
+        _release_connection()
 
 
 def _read(partner_id, after: int, limit: int) -> list[str]:
@@ -87,7 +94,7 @@ def _read(partner_id, after: int, limit: int) -> list[str]:
             for e in events
         ]
     finally:
-        connection.close()
+        _release_connection()
 
 
 async def _frames(partner_id, after: int):
@@ -131,7 +138,6 @@ async def event_stream(request: HttpRequest):
     """Server-Sent Events of the partner's events (scope `events`)."""
     if request.method != "GET":
         return _error("method_not_allowed", f'Method "{request.method}" not allowed.', 405)
-    await sync_to_async(close_old_connections)()
     opened = await sync_to_async(_open)(request)
     if isinstance(opened, JsonResponse):
         return opened
