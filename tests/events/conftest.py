@@ -50,6 +50,7 @@ class Receiver:
         self.received: list[dict] = []
         self.plan: list[int] = []
         self.hold: threading.Event | None = None
+        self.arrived = 0  # requests that reached the handler, including ones still held
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -63,6 +64,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.arrived += 1
                 if receiver.hold is not None:
                     receiver.hold.wait(timeout=30)
                 with receiver.lock:
