@@ -133,6 +133,32 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# --- event bus (ccp.events; docs/events.md) ----------------------------------------------------
+EVENTS_RETENTION = timedelta(hours=env_int("EVENTS_RETENTION_HOURS", 72))
+EVENTS_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("EVENTS_STREAM_HEARTBEAT_SECONDS", "15"))
+EVENTS_STREAM_PAGE = 200
+EVENTS_REDIS_PREFIX = os.environ.get("EVENTS_REDIS_PREFIX", "ccp:events")
+EVENTS_SWEEP_INTERVAL_SECONDS = env_int("EVENTS_SWEEP_INTERVAL_SECONDS", 30)
+EVENTS_SWEEP_GRACE_SECONDS = env_int("EVENTS_SWEEP_GRACE_SECONDS", 30)
+EVENTS_SWEEP_BATCH = 5000
+EVENTS_DELIVERY_CONNECT_TIMEOUT = 3
+EVENTS_DELIVERY_READ_TIMEOUT = 10
+EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_BASE_SECONDS", "10"))
+EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_MAX_SECONDS", "3600"))
+EVENTS_DELIVERY_RETRY_WINDOW = timedelta(hours=env_int("EVENTS_DELIVERY_RETRY_HOURS", 24))
+# Webhooks may target 127.0.0.1 / localhost only in development, tests and the demo.
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", DEBUG)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "events-sweep": {
+            "task": "events.sweep",
+            "schedule": timedelta(seconds=EVENTS_SWEEP_INTERVAL_SECONDS),
+        },
+        "events-prune": {"task": "events.prune", "schedule": timedelta(hours=1)},
+    }
+)
+# --- end event bus -----------------------------------------------------------------------------
+
 # --- auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

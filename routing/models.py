@@ -120,9 +120,7 @@ class WorkItem(models.Model):
     kind = models.CharField(max_length=40, default="messaging_session")
     reference = models.CharField(max_length=80, help_text="What is routed, e.g. the session id.")
     channel_type = models.CharField(max_length=16, default="messaging")
-    partner = models.ForeignKey(
-        "packages.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    partner = models.ForeignKey("packages.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     routing_owner = models.CharField(max_length=16, choices=Owner.choices, default=Owner.PLATFORM)
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_items")
     required_skills = models.JSONField(default=list, blank=True)
@@ -130,9 +128,7 @@ class WorkItem(models.Model):
     attributes = models.JSONField(default=dict, blank=True, help_text="Shown with the offer: contact, channel…")
     status = models.CharField(max_length=16, choices=WorkItemStatus.choices, default=WorkItemStatus.QUEUED)
     excluded_agents = models.JSONField(default=list, blank=True, help_text="Agents who declined or ignored it.")
-    preferred_agent = models.ForeignKey(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    preferred_agent = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     is_transfer = models.BooleanField(default=False)
     routing_request_id = models.UUIDField(null=True, blank=True)
     routing_deadline = models.DateTimeField(null=True, blank=True)

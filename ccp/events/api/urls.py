@@ -1,0 +1,27 @@
+from django.urls import path
+
+from .stream import event_stream
+from .views import (
+    DeliveryListApi,
+    DeliveryRedeliverApi,
+    EventListApi,
+    SubscriptionDetailApi,
+    SubscriptionListCreateApi,
+)
+
+urlpatterns = [
+    path("events/", EventListApi.as_view(), name="event-list"),
+    path("events/stream/", event_stream, name="event-stream"),
+    path("subscriptions/", SubscriptionListCreateApi.as_view(), name="subscription-list"),
+    path("subscriptions/<uuid:subscription_id>/", SubscriptionDetailApi.as_view(), name="subscription-detail"),
+    path(
+        "subscriptions/<uuid:subscription_id>/deliveries/",
+        DeliveryListApi.as_view(),
+        name="subscription-deliveries",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/deliveries/<uuid:delivery_id>/redeliver/",
+        DeliveryRedeliverApi.as_view(),
+        name="delivery-redeliver",
+    ),
+]

@@ -1,0 +1,158 @@
+"""Fixtures of the event bus tests: a real Celery worker, a real HTTP receiver, bounded waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import connection
+
+from ccp.celery import app as celery_app
+
+# A queue of our own for this test process, so no other run (or engineer) shares our messages.
+celery_app.conf.task_default_queue = f"ccp-test-events-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def _events_settings(settings):
+    settings.WEBHOOK_ALLOW_LOOPBACK = True  # receivers listen on 127.0.0.1
+    settings.EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = 0.05
+    settings.EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = 0.5
+    settings.EVENTS_SWEEP_GRACE_SECONDS = 0
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.05, what: str = "a condition"):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Receiver:
+    """A partner's webhook endpoint: a real HTTP server on 127.0.0.1 that records what it gets.
+
+    `plan` lists status codes to answer first (then 200); `hold` makes requests wait until released.
+    """
+
+    def __init__(self, port: int = 0):
+        self.port = port
+        self.received: list[dict] = []
+        self.plan: list[int] = []
+        self.hold: threading.Event | None = None
+        self.arrived = 0  # requests that reached the handler, including ones still held
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.arrived += 1
+                if receiver.hold is not None:
+                    receiver.hold.wait(timeout=30)
+                with receiver.lock:
+                    status = receiver.plan.pop(0) if receiver.plan else 200
+                    receiver.received.append({"headers": dict(self.headers.items()), "body": body, "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def succeeded(self) -> list[dict]:
+        with self.lock:
+            return [r for r in self.received if 200 <= r["status"] < 300]
+
+    def event_ids(self) -> set[int]:
+        return {json.loads(r["body"])["id"] for r in self.succeeded()}
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def receiver_factory():
+    made: list[Receiver] = []
+
+    def make() -> Receiver:
+        made.append(Receiver().start())
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.stop()
+
+
+def _close_db_connection(**kwargs):
+    connection.close()  # worker threads must not keep connections to the test database
+
+
+class WorkerControl:
+    """Start and stop a real Celery worker (threads pool) consuming this test run's queue."""
+
+    def __init__(self):
+        self._cm = None
+
+    def start(self) -> None:
+        assert self._cm is None
+        self._cm = start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=4,
+            perform_ping_check=False,
+            shutdown_timeout=20,
+            loglevel="WARNING",
+        )
+        self._cm.__enter__()
+
+    def stop(self) -> None:
+        if self._cm is not None:
+            cm, self._cm = self._cm, None
+            cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    task_postrun.connect(_close_db_connection, weak=False)
+    celery_app.control.purge()
+    control = WorkerControl()
+    control.start()
+    yield control
+    control.stop()
+    task_postrun.disconnect(_close_db_connection)

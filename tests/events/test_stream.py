@@ -1,0 +1,163 @@
+"""The live stream: Server-Sent Events served by a real daphne (ASGI) process on the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection, transaction
+
+from ccp.events.services import event_publish
+from tests.helpers import token_for
+
+from .conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def daphne():
+    """daphne serving ccp.asgi on the test database, with a short heartbeat; yields its base URL."""
+    port = _free_port()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "EVENTS_STREAM_HEARTBEAT_SECONDS": "0.5",
+        "DB_CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            return False
+
+    wait_for(up, timeout=30, what="daphne to listen")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=20)
+
+
+class SSE:
+    """A minimal EventSource: reads frames on a thread so the test can wait with a bound."""
+
+    def __init__(self, url: str, token: str, **headers):
+        self.response = requests.get(
+            url, headers={"Authorization": f"Bearer {token}", **headers}, stream=True, timeout=(3, 30)
+        )
+        self.frames: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        buffer = ""
+        try:
+            for chunk in self.response.iter_content(chunk_size=None, decode_unicode=True):
+                buffer += chunk
+                while "\n\n" in buffer:
+                    frame, buffer = buffer.split("\n\n", 1)
+                    self.frames.put(frame)
+        except Exception:  # the test closed the stream
+            pass
+
+    def next_frame(self, timeout: float = 15) -> str:
+        return self.frames.get(timeout=timeout)
+
+    def next_event(self, timeout: float = 15) -> tuple[int, dict]:
+        while True:
+            frame = self.next_frame(timeout)
+            lines = dict(line.split(": ", 1) for line in frame.split("\n") if not line.startswith(":"))
+            if "data" in lines:
+                return int(lines["id"]), json.loads(lines["data"])
+
+    def close(self):
+        self.response.close()
+
+
+def publish(tenant, partner, n):
+    with transaction.atomic():
+        event = event_publish(tenant=tenant, partner=partner, type="message.created", data={"n": n})
+    event.refresh_from_db()
+    return event
+
+
+def _other_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_stream_replays_then_pushes_live_with_heartbeats_and_resumes(
+    daphne, tenant, partner, other_partner, connected_app
+):
+    token = token_for(connected_app)
+    first = publish(tenant, partner, 1)
+    stream = SSE(f"{daphne}/api/v1/events/stream/?after=0", token)
+    try:
+        assert stream.response.status_code == 200
+        assert stream.response.headers["Content-Type"].startswith("text/event-stream")
+        replay_id, envelope = stream.next_event()
+        assert replay_id == first.replay_id == envelope["id"] and envelope["data"] == {"n": 1}
+
+        publish(tenant, other_partner, "not yours")
+        second = publish(tenant, partner, 2)
+        replay_id, envelope = stream.next_event()
+        assert (replay_id, envelope["data"]) == (second.replay_id, {"n": 2})
+
+        # Idle: heartbeat comments keep coming, and the stream holds no database connection.
+        wait_for(lambda: stream.next_frame() == ": heartbeat", what="a heartbeat")
+        assert stream.next_frame() == ": heartbeat"
+        assert _other_connections() == 0
+    finally:
+        stream.close()
+
+    third = publish(tenant, partner, 3)
+    resumed = SSE(f"{daphne}/api/v1/events/stream/?after=0", token, **{"Last-Event-ID": str(first.replay_id)})
+    try:
+        assert [resumed.next_event()[0], resumed.next_event()[0]] == [second.replay_id, third.replay_id]
+    finally:
+        resumed.close()
+
+
+def test_the_stream_refuses_bad_requests_in_the_envelope(daphne, connected_app):
+    assert requests.get(f"{daphne}/api/v1/events/stream/", timeout=10).status_code == 401
+    lacking = token_for(connected_app, ["packages"])
+    response = requests.get(
+        f"{daphne}/api/v1/events/stream/", headers={"Authorization": f"Bearer {lacking}"}, timeout=10
+    )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
+    response = requests.get(
+        f"{daphne}/api/v1/events/stream/?after=x",
+        headers={"Authorization": f"Bearer {token_for(connected_app)}"},
+        timeout=10,
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"
