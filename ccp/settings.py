@@ -159,6 +159,23 @@ CELERY_BEAT_SCHEDULE.update(
 )
 # --- end event bus -----------------------------------------------------------------------------
 
+# --- routing (docs/routing.md) -----------------------------------------------------------------
+ROUTING_OFFER_TIMEOUT = env_int("ROUTING_OFFER_TIMEOUT", 30)
+ROUTING_DEFAULT_STRATEGY = os.environ.get("ROUTING_DEFAULT_STRATEGY", "most_available")
+ROUTING_AWAY_AFTER_IGNORED = env_int("ROUTING_AWAY_AFTER_IGNORED", 3)
+ROUTING_EXCLUDE_RECENT = 5
+PARTNER_ROUTING_DEADLINE_SECONDS = env_int("PARTNER_ROUTING_DEADLINE_SECONDS", 60)
+ROUTING_SWEEP_INTERVAL_SECONDS = env_int("ROUTING_SWEEP_INTERVAL_SECONDS", 5)
+CELERY_BEAT_SCHEDULE["routing-sweep"] = {
+    "task": "routing.tasks.routing_sweep_task",
+    "schedule": timedelta(seconds=ROUTING_SWEEP_INTERVAL_SECONDS),
+}
+
+# --- conversations -------------------------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
+MESSAGE_MAX_CHARS = 10_000
+DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
+
 # --- auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

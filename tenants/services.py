@@ -282,7 +282,9 @@ def package_install(
 def installation_upgrade(*, installation: PackageInstallation, version: str | None = None) -> PackageInstallation:
     """Move an installation to a newer published version: new fields and objects added, nothing lost."""
     installation = (
-        PackageInstallation.objects.select_for_update().select_related("package", "tenant").get(pk=installation.pk)
+        PackageInstallation.objects.select_for_update(of=("self",))
+        .select_related("package", "tenant")
+        .get(pk=installation.pk)
     )
     target = published_package(developer_name=installation.developer_name, version=version)
     if target.version_key <= installation.package.version_key:

@@ -1,0 +1,247 @@
+"""The agent API (session login, same origin): what the workspace calls. Events arrive on /ws/agent/."""
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+
+from ccp.core.api import BaseApi
+from routing import selectors as routing_selectors
+from routing import services as routing_services
+from routing.errors import OfferExpired
+from routing.models import Queue
+from tenants.selectors import membership_for_user
+
+from .. import selectors, services
+from .serializers import AgentOutput, ConversationOutput, MessageOutput, StatusInput, WorkAnswer
+
+
+class IsTenantMember(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        membership = membership_for_user(user=request.user)
+        if membership is None:
+            raise exceptions.PermissionDenied("Your account is not a member of any tenant.", code="not_a_member")
+        view.membership = membership
+        view.tenant = membership.tenant
+        return True
+
+
+class AgentApi(BaseApi):
+    """Base of agent endpoints: session login; sets `self.membership` and `self.tenant`."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsTenantMember]
+
+
+def _agent_row(membership) -> dict:
+    return next(
+        a for a in routing_selectors.agents_with_capacity(tenant=membership.tenant) if a["id"] == str(membership.pk)
+    )
+
+
+def _offer_data(work) -> dict:
+    return {
+        "work_id": str(work.id),
+        "status": work.status,
+        "expires_at": work.expires_at,
+        "offered_at": work.offered_at,
+        "acw_ends_at": work.acw_ends_at,
+        "is_transfer": work.work_item.is_transfer,
+        "attributes": work.work_item.attributes,
+    }
+
+
+class AgentStateApi(AgentApi):
+    """Everything the workspace needs on load and after a reconnect: presence, capacity, offers, conversations."""
+
+    @extend_schema(responses=serializers.JSONField(), summary="The agent's current state", tags=["agent"])
+    def get(self, request):
+        works = [_offer_data(w) for w in routing_selectors.open_work_for_agent(membership=self.membership)]
+        conversations = [
+            {
+                **services.conversation_data(c),
+                "id": str(c.id),
+                "contact_name": c.contact.name or c.end_user_address,
+                "channel_name": c.channel.name if c.channel else c.channel_address_id,
+                "last_message_at": c.last_message_at,
+            }
+            for c in selectors.agent_conversations(agent=self.membership)
+        ]
+        return Response(
+            {"agent": AgentOutput(_agent_row(self.membership)).data, "work": works, "conversations": conversations}
+        )
+
+
+class AgentStatusSelfApi(AgentApi):
+    @extend_schema(request=StatusInput, responses=AgentOutput, summary="Set your presence", tags=["agent"])
+    def put(self, request):
+        data = StatusInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        routing_services.presence_set(membership=self.membership, status=data.validated_data["status"])
+        return Response(AgentOutput(_agent_row(self.membership)).data)
+
+
+class WorkAcceptApi(AgentApi):
+    @extend_schema(request=None, responses=ConversationOutput, summary="Accept an offer", tags=["agent"])
+    def post(self, request, work_id):
+        work = routing_selectors.access_work(tenant=self.tenant, work_id=work_id, agent=self.membership)
+        conversation = services.agent_work_accept(agent=self.membership, work=work)
+        return Response(ConversationOutput(selectors.conversation_detail(conversation=conversation)).data)
+
+
+class WorkDeclineApi(AgentApi):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    @extend_schema(request=InputSerializer, responses=WorkAnswer, summary="Decline an offer", tags=["agent"])
+    def post(self, request, work_id):
+        work = routing_selectors.access_work(tenant=self.tenant, work_id=work_id, agent=self.membership)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        work = services.agent_work_decline(work=work, reason=data.validated_data.get("reason", ""))
+        return Response(WorkAnswer({"work_id": str(work.id), "status": work.status, "expires_at": None}).data)
+
+
+class AcwCompleteApi(AgentApi):
+    @extend_schema(request=None, responses=WorkAnswer, summary="End after-conversation work", tags=["agent"])
+    def post(self, request, work_id):
+        work = routing_selectors.access_work(tenant=self.tenant, work_id=work_id, agent=self.membership)
+        with transaction.atomic():
+            ended = routing_services.work_acw_end(work=work, force=True)
+        if ended is None:
+            raise OfferExpired("There is no after-conversation work to complete.", code="acw_not_active")
+        return Response(WorkAnswer({"work_id": str(ended.id), "status": ended.status, "expires_at": None}).data)
+
+
+class AcwExtendApi(AgentApi):
+    class InputSerializer(serializers.Serializer):
+        seconds = serializers.IntegerField(min_value=1, max_value=3600, default=60)
+
+    @extend_schema(
+        request=InputSerializer, responses=WorkAnswer, summary="Extend after-conversation work", tags=["agent"]
+    )
+    def post(self, request, work_id):
+        work = routing_selectors.access_work(tenant=self.tenant, work_id=work_id, agent=self.membership)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            work = routing_services.work_acw_extend(work=work, seconds=data.validated_data["seconds"])
+        return Response(
+            WorkAnswer({"work_id": str(work.id), "status": work.status, "expires_at": work.acw_ends_at}).data
+        )
+
+
+class AgentConversationListApi(AgentApi):
+    @extend_schema(responses=ConversationOutput(many=True), summary="Conversations you hold", tags=["agent"])
+    def get(self, request):
+        conversations = selectors.agent_conversations(agent=self.membership)
+        return Response([ConversationOutput(selectors.conversation_detail(conversation=c)).data for c in conversations])
+
+
+class AgentConversationDetailApi(AgentApi):
+    @extend_schema(responses=ConversationOutput, summary="A conversation of your tenant", tags=["agent"])
+    def get(self, request, conversation_id):
+        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        return Response(ConversationOutput(selectors.conversation_detail(conversation=conversation)).data)
+
+
+class AgentMessagesApi(AgentApi):
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        attachments = serializers.JSONField(required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", str, description="a message id")],
+        responses=MessageOutput(many=True),
+        summary="The transcript, oldest first",
+        tags=["agent"],
+    )
+    def get(self, request, conversation_id):
+        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        messages = selectors.conversation_messages(conversation=conversation, after=request.query_params.get("after"))
+        return Response([services.message_data(m) for m in messages])
+
+    @extend_schema(request=InputSerializer, responses={201: MessageOutput}, summary="Send a message", tags=["agent"])
+    def post(self, request, conversation_id):
+        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_send(
+            agent=self.membership,
+            conversation=conversation,
+            text=data.validated_data.get("text", ""),
+            attachments=data.validated_data.get("attachments"),
+        )
+        return Response(services.message_data(message), status=201)
+
+
+class AgentTypingApi(AgentApi):
+    class InputSerializer(serializers.Serializer):
+        typing = serializers.BooleanField()
+
+    @extend_schema(
+        request=InputSerializer, responses={204: None}, summary="Tell the end user you are typing", tags=["agent"]
+    )
+    def post(self, request, conversation_id):
+        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.agent_typing(agent=self.membership, conversation=conversation, typing=data.validated_data["typing"])
+        return Response(status=204)
+
+
+class AgentTransferApi(AgentApi):
+    class InputSerializer(serializers.Serializer):
+        agent_id = serializers.CharField(required=False)
+        queue = serializers.CharField(required=False)
+        bot = serializers.CharField(required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        work_item_id = serializers.CharField(allow_null=True)
+        work_id = serializers.CharField(allow_null=True)
+        status = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer, responses={202: OutputSerializer}, summary="Transfer (FIG 14)", tags=["agent"]
+    )
+    def post(self, request, conversation_id):
+        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.conversation_transfer(
+            agent=self.membership,
+            conversation=conversation,
+            to_agent_id=data.validated_data.get("agent_id"),
+            queue=data.validated_data.get("queue"),
+            bot=data.validated_data.get("bot"),
+        )
+        return Response(self.OutputSerializer(result).data, status=202)
+
+
+class AgentCloseApi(AgentApi):
+    @extend_schema(request=None, responses=ConversationOutput, summary="Close a conversation", tags=["agent"])
+    def post(self, request, conversation_id):
+        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        conversation = services.conversation_close(conversation=conversation, closed_by="agent", agent=self.membership)
+        return Response(ConversationOutput(selectors.conversation_detail(conversation=conversation)).data)
+
+
+class AgentDirectoryApi(AgentApi):
+    """Colleagues with status and load (the transfer dialog) and the tenant's queues."""
+
+    class OutputSerializer(serializers.Serializer):
+        agents = AgentOutput(many=True)
+        queues = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(responses=OutputSerializer, summary="Agents and queues to transfer to", tags=["agent"])
+    def get(self, request):
+        return Response(
+            {
+                "agents": AgentOutput(routing_selectors.agents_with_capacity(tenant=self.tenant), many=True).data,
+                "queues": list(Queue.objects.filter(tenant=self.tenant).values_list("name", flat=True)),
+            }
+        )

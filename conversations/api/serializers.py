@@ -1,0 +1,109 @@
+from rest_framework import serializers
+
+
+class AttachmentSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    content_type = serializers.CharField(required=False)
+    name = serializers.CharField(required=False)
+    size = serializers.IntegerField(required=False, min_value=0)
+
+
+class EntrySerializer(serializers.Serializer):
+    """For the schema only: entries are validated as a whole by the interaction service."""
+
+    id = serializers.CharField(required=False)
+    type = serializers.ChoiceField(
+        choices=["message", "typing_started", "typing_stopped", "delivered", "read", "delivery_failed"]
+    )
+    text = serializers.CharField(required=False)
+    attachments = AttachmentSerializer(many=True, required=False)
+    message_id = serializers.CharField(required=False)
+    reason = serializers.CharField(required=False)
+    timestamp = serializers.DateTimeField(required=False)
+
+
+class MessageOutput(serializers.Serializer):
+    id = serializers.CharField()
+    conversation_id = serializers.CharField()
+    seq = serializers.IntegerField()
+    direction = serializers.CharField()
+    sender_type = serializers.CharField()
+    sender_name = serializers.CharField()
+    agent_id = serializers.CharField(allow_null=True)
+    text = serializers.CharField(allow_blank=True)
+    attachments = AttachmentSerializer(many=True)
+    status = serializers.CharField()
+    status_changed_at = serializers.DateTimeField(allow_null=True)
+    failure_reason = serializers.CharField(allow_blank=True)
+    partner_entry_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ParticipantOutput(serializers.Serializer):
+    agent_id = serializers.CharField()
+    name = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+    left_at = serializers.DateTimeField(allow_null=True)
+    leave_reason = serializers.CharField(allow_blank=True)
+
+
+class WorkOutput(serializers.Serializer):
+    work_id = serializers.CharField()
+    agent_id = serializers.CharField()
+    status = serializers.CharField()
+    engine = serializers.CharField()
+    offered_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    answered_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    acw_ends_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    is_transfer = serializers.BooleanField()
+
+
+class ContactOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField(allow_blank=True)
+
+
+class ConversationOutput(serializers.Serializer):
+    id = serializers.CharField()
+    tenant = serializers.CharField()
+    status = serializers.CharField()
+    channel_address_id = serializers.CharField()
+    end_user = serializers.CharField()
+    contact = ContactOutput()
+    routing_owner = serializers.CharField()
+    initiated_by = serializers.CharField()
+    session_id = serializers.CharField(allow_null=True)
+    participants = ParticipantOutput(many=True)
+    work = WorkOutput(many=True)
+    created_at = serializers.DateTimeField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class CapacitySerializer(serializers.Serializer):
+    max = serializers.IntegerField()
+    used = serializers.IntegerField()
+
+
+class AgentOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+    status = serializers.CharField()
+    status_since = serializers.DateTimeField(allow_null=True)
+    skills = serializers.DictField(child=serializers.IntegerField())
+    capacity = serializers.DictField(child=CapacitySerializer())
+
+
+class StatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["online", "busy", "away", "offline"])
+
+
+class WorkAnswer(serializers.Serializer):
+    work_id = serializers.CharField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)

@@ -1,0 +1,28 @@
+from django.urls import path
+
+from . import agent, partner
+
+urlpatterns = [
+    # partner
+    path("interactions/", partner.InteractionApi.as_view(), name="interactions"),
+    path("conversations/<str:conversation_id>/", partner.ConversationDetailApi.as_view(), name="conversation"),
+    path("conversations/<str:conversation_id>/messages/", partner.ConversationMessagesApi.as_view()),
+    path("conversations/<str:conversation_id>/route/", partner.ConversationRouteApi.as_view()),
+    path("conversations/<str:conversation_id>/close/", partner.ConversationCloseApi.as_view()),
+    path("agents/", partner.AgentListApi.as_view(), name="agents"),
+    path("agents/<str:agent_id>/status/", partner.AgentStatusApi.as_view()),
+    # agent (session login)
+    path("agent/state/", agent.AgentStateApi.as_view(), name="agent-state"),
+    path("agent/status/", agent.AgentStatusSelfApi.as_view()),
+    path("agent/directory/", agent.AgentDirectoryApi.as_view()),
+    path("agent/work/<str:work_id>/accept/", agent.WorkAcceptApi.as_view()),
+    path("agent/work/<str:work_id>/decline/", agent.WorkDeclineApi.as_view()),
+    path("agent/work/<str:work_id>/acw/complete/", agent.AcwCompleteApi.as_view()),
+    path("agent/work/<str:work_id>/acw/extend/", agent.AcwExtendApi.as_view()),
+    path("agent/conversations/", agent.AgentConversationListApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/", agent.AgentConversationDetailApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/messages/", agent.AgentMessagesApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/typing/", agent.AgentTypingApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/transfer/", agent.AgentTransferApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/close/", agent.AgentCloseApi.as_view()),
+]

@@ -1,0 +1,37 @@
+"""The agent websocket /ws/agent/: pushes the agent's events; actions go through the REST agent API."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from tenants.selectors import membership_for_user
+
+
+class AgentConsumer(AsyncJsonWebsocketConsumer):
+    """Session-authenticated by AuthMiddlewareStack; joins the group `agent.<membership id>`."""
+
+    group: str | None = None
+
+    async def connect(self):
+        user = self.scope.get("user")
+        membership = await database_sync_to_async(membership_for_user)(user=user) if user else None
+        if membership is None:
+            await self.close(code=4401)  # no session, or not a member of a tenant
+            return
+        self.group = f"agent.{membership.pk}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(
+            {"type": "hello", "data": {"agent_id": str(membership.pk), "tenant": membership.tenant.slug}}
+        )
+
+    async def disconnect(self, code):
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong", "data": {}})
+
+    async def ccp_event(self, message):
+        event = message["event"]
+        await self.send_json({"type": event["type"], "id": event.get("id"), "data": event["data"]})

@@ -1,0 +1,38 @@
+"""Domain errors of the interaction service."""
+
+from ccp.core.errors import Conflict, Forbidden, Invalid, NotFound
+
+
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+    default_message = "No such conversation."
+
+
+class ConversationClosed(Conflict):
+    code = "conversation_closed"
+    default_message = "This conversation is closed."
+
+
+class InstallationInactive(Conflict):
+    code = "installation_inactive"
+    default_message = "The tenant has deactivated this package; its channels take no interactions now."
+
+
+class ChannelInactive(Conflict):
+    code = "channel_inactive"
+    default_message = "This channel is switched off."
+
+
+class NotAParticipant(Forbidden):
+    code = "not_a_participant"
+    default_message = "You are not handling this conversation."
+
+
+class UnknownMessage(Invalid):
+    code = "unknown_message"
+    default_message = "The receipt names a message that is not an outbound message of this conversation."
+
+
+class AgentOffline(Conflict):
+    code = "agent_offline"
+    default_message = "You are offline; go online to send messages and take work."

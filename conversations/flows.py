@@ -1,0 +1,103 @@
+"""Channel flows (FIG 19 1904): what happens to a new session before (or instead of) routing.
+
+Configured per channel in `Channel.settings["flow"]` (admin), for example::
+
+    {"greeting": "Hi! An agent will be with you shortly.",
+     "business_hours": {"timezone": "Europe/Berlin",
+                        "weekly": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]},
+                        "closed_message": "We are closed; we answer from 9:00."},
+     "route_to": {"queue": "billing"}            # or {"bot": {"name": "HelpBot", "reply": "…",
+                                                 #               "handoff_keyword": "agent"}}
+    }
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.utils import timezone
+
+from ccp.core.errors import Invalid
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+@dataclass(frozen=True)
+class FlowDecision:
+    """What to do with an end user's message: route (to a queue or not), wait, or let the bot answer."""
+
+    action: str  # "route" | "wait" | "bot"
+    queue: str | None = None
+    reply: str | None = None
+    bot_name: str = ""
+
+
+def flow_of(channel) -> dict:
+    return (channel.settings or {}).get("flow") or {} if channel is not None else {}
+
+
+def is_open(business_hours: dict | None, now: datetime | None = None) -> bool:
+    """Whether `now` falls inside the weekly business hours (no hours configured means always open)."""
+    if not business_hours or not business_hours.get("weekly"):
+        return True
+    try:
+        zone = ZoneInfo(business_hours.get("timezone") or "UTC")
+    except ZoneInfoNotFoundError:
+        zone = ZoneInfo("UTC")
+    local = (now or timezone.now()).astimezone(zone)
+    for start, end in business_hours["weekly"].get(DAYS[local.weekday()], []):
+        if time.fromisoformat(start) <= local.time() < time.fromisoformat(end):
+            return True
+    return False
+
+
+def decide(*, channel, text: str, state: dict, now: datetime | None = None) -> FlowDecision:
+    """The flow's decision for an inbound message of a session whose flow `state` is given."""
+    flow = flow_of(channel)
+    hours = flow.get("business_hours")
+    if not is_open(hours, now):
+        reply = None if state.get("closed_told") else hours.get("closed_message") or "We are closed right now."
+        state["closed_told"] = True
+        return FlowDecision(action="wait", reply=reply)
+    route_to = flow.get("route_to") or {}
+    bot = route_to.get("bot")
+    if bot and not state.get("handed_off"):
+        keyword = (bot.get("handoff_keyword") or "agent").lower()
+        if keyword in (text or "").lower().split():
+            state["handed_off"] = True
+            return FlowDecision(action="route", queue=bot.get("handoff_queue"))
+        return FlowDecision(action="bot", reply=bot.get("reply") or "", bot_name=bot.get("name") or "Bot")
+    return FlowDecision(action="route", queue=route_to.get("queue"))
+
+
+def greeting(channel) -> str | None:
+    return flow_of(channel).get("greeting") or None
+
+
+def validate_flow(flow: dict) -> None:
+    """Refuse a flow configuration that cannot run, naming the field."""
+    problems: dict[str, list[str]] = {}
+    hours = flow.get("business_hours") or {}
+    for day, spans in (hours.get("weekly") or {}).items():
+        if day not in DAYS:
+            problems[f"business_hours.weekly.{day}"] = [f"must be one of {', '.join(DAYS)}"]
+            continue
+        for span in spans:
+            try:
+                start, end = (time.fromisoformat(x) for x in span)
+                if start >= end:
+                    raise ValueError
+            except (ValueError, TypeError):
+                problems[f"business_hours.weekly.{day}"] = ['each span is ["HH:MM", "HH:MM"], start before end']
+    if hours.get("timezone"):
+        try:
+            ZoneInfo(hours["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            problems["business_hours.timezone"] = ["is not a known time zone"]
+    route_to = flow.get("route_to") or {}
+    if set(route_to) - {"queue", "bot"} or len(route_to) > 1:
+        problems["route_to"] = ['is {"queue": NAME} or {"bot": {...}}']
+    if problems:
+        raise Invalid("The channel flow is not valid.", code="invalid_flow", details=problems)

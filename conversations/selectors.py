@@ -1,0 +1,136 @@
+"""Reads of conversations, always through the partner or the tenant that may see them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from ccp.packages.models import Partner
+from routing.choices import ACTIVE_STATUSES
+from routing.errors import AgentNotFound
+from routing.models import AgentWork
+from tenants.models import Membership, Tenant
+
+from .errors import ConversationNotFound
+from .models import Conversation, Message, Participant, Session
+
+
+def _uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Conversation:
+    """A conversation on a channel of this partner's packages; anything else is NotFound."""
+    found = (
+        Conversation.objects.select_related("channel__installation", "tenant", "partner", "contact")
+        .filter(pk=_uuid(conversation_id), partner=partner)
+        .first()
+    )
+    if found is None:
+        raise ConversationNotFound()
+    return found
+
+
+def access_conversation(*, tenant: Tenant, conversation_id) -> Conversation:
+    found = (
+        Conversation.objects.select_related("channel", "tenant", "partner", "contact")
+        .filter(pk=_uuid(conversation_id), tenant=tenant)
+        .first()
+    )
+    if found is None:
+        raise ConversationNotFound()
+    return found
+
+
+def conversation_messages(*, conversation: Conversation, after=None, limit: int = 200) -> QuerySet[Message]:
+    """Entries oldest first; `after` is a message id (its seq is the cursor)."""
+    messages = Message.objects.filter(conversation=conversation).order_by("seq")
+    if after:
+        anchor = (
+            Message.objects.filter(conversation=conversation, pk=_uuid(after)).values_list("seq", flat=True).first()
+        )
+        if anchor is None:
+            raise ConversationNotFound("No such message in this conversation.", code="message_not_found")
+        messages = messages.filter(seq__gt=anchor)
+    return messages[:limit]
+
+
+def conversation_detail(*, conversation: Conversation) -> dict:
+    """Status, end user, session, participants and work (open and past) — what a partner or agent reads."""
+    session = Session.objects.filter(conversation=conversation).order_by("-started_at").first()
+    participants = [
+        {
+            "agent_id": str(p.agent_id),
+            "name": p.agent.name,
+            "joined_at": p.joined_at,
+            "left_at": p.left_at,
+            "leave_reason": p.leave_reason,
+        }
+        for p in Participant.objects.filter(conversation=conversation).select_related("agent__user")
+    ]
+    sessions = [str(s) for s in Session.objects.filter(conversation=conversation).values_list("id", flat=True)]
+    works = [
+        {
+            "work_id": str(w.id),
+            "agent_id": str(w.agent_id),
+            "status": w.status,
+            "engine": w.engine,
+            "offered_at": w.offered_at,
+            "expires_at": w.expires_at,
+            "answered_at": w.answered_at,
+            "closed_at": w.closed_at,
+            "acw_ends_at": w.acw_ends_at,
+            "ended_at": w.ended_at,
+            "is_transfer": w.work_item.is_transfer,
+        }
+        for w in AgentWork.objects.filter(work_item__reference__in=sessions, tenant_id=conversation.tenant_id)
+        .select_related("work_item")
+        .order_by("offered_at")
+    ]
+    return {
+        "id": str(conversation.id),
+        "tenant": conversation.tenant.slug,
+        "status": conversation.status,
+        "channel_address_id": conversation.channel_address_id,
+        "end_user": conversation.end_user_address,
+        "contact": {"id": str(conversation.contact_id), "name": conversation.contact.name},
+        "routing_owner": conversation.routing_owner,
+        "initiated_by": conversation.initiated_by,
+        "session_id": str(session.id) if session else None,
+        "participants": participants,
+        "work": works,
+        "created_at": conversation.created_at,
+        "last_message_at": conversation.last_message_at,
+        "closed_at": conversation.closed_at,
+    }
+
+
+def agent_conversations(*, agent: Membership) -> QuerySet[Conversation]:
+    """Conversations the agent holds now."""
+    return (
+        Conversation.objects.filter(participants__agent=agent, participants__left_at__isnull=True)
+        .select_related("channel", "contact")
+        .order_by("-last_message_at")
+        .distinct()
+    )
+
+
+def agent_open_offers(*, agent: Membership):
+    return AgentWork.objects.filter(agent=agent, status__in=ACTIVE_STATUSES).select_related("work_item")
+
+
+def access_agent_for_partner(*, partner: Partner, agent_id) -> Membership:
+    """An agent of a tenant that installed one of this partner's packages; anyone else is NotFound."""
+    membership = (
+        Membership.objects.filter(pk=_uuid(agent_id), tenant__installations__package__partner=partner)
+        .select_related("tenant", "user")
+        .distinct()
+        .first()
+    )
+    if membership is None:
+        raise AgentNotFound()
+    return membership

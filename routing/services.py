@@ -1,0 +1,657 @@
+"""Writes of the routing app: presence, work items, offers and their lifecycle, dispatch.
+
+Locking: `work_offer` locks the WorkItem row, then the agent's AgentPresence row, in that order
+everywhere, and counts the agent's holding work under that lock — so no agent exceeds capacity and
+no work item gets two active offers however many processes route at once (the partial unique
+constraint `one_active_work_per_item` is the last line of defence).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from ccp.core.errors import Invalid
+from ccp.events.services import event_publish
+from ccp.packages.choices import Owner
+from tenants.models import Membership, Tenant
+
+from .choices import (
+    ACTIVE_STATUSES,
+    HOLDING_STATUSES,
+    Engine,
+    PresenceStatus,
+    QueueOrdering,
+    WorkItemStatus,
+    WorkStatus,
+)
+from .engines import blocked_by_call, effective_requirements, platform_candidates, rank_platform
+from .errors import AgentNotFound, AgentUnavailable, AlreadyOffered, CapacityExhausted, NotRoutingOwner, OfferExpired
+from .models import AgentPresence, AgentWork, Queue, RouteDecision, WorkItem
+
+logger = logging.getLogger(__name__)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+def _work_data(work: AgentWork) -> dict:
+    item = work.work_item
+    return {
+        "work_id": str(work.id),
+        "work_item_id": str(item.id),
+        "kind": item.kind,
+        "reference": item.reference,
+        "agent_id": str(work.agent_id),
+        "status": work.status,
+        "engine": work.engine,
+        "channel_type": work.channel_type,
+        "offered_at": work.offered_at,
+        "expires_at": work.expires_at,
+        "acw_ends_at": work.acw_ends_at,
+        "reason": work.reason,
+        "is_transfer": item.is_transfer,
+        "attributes": item.attributes,
+    }
+
+
+def _publish_work(work: AgentWork, type_: str, *, agents=None) -> None:
+    event_publish(
+        tenant=work.work_item.tenant,
+        type=type_,
+        data=_work_data(work),
+        partner=work.work_item.partner,
+        agent_ids=agents if agents is not None else [work.agent_id],
+    )
+
+
+def _publish_capacity(presence: AgentPresence) -> None:
+    used = _used(presence.membership_id)
+    event_publish(
+        tenant=presence.tenant,
+        type="agent.capacity_changed",
+        data={
+            "agent_id": str(presence.membership_id),
+            "capacity": {
+                k: {"max": presence.max_for(k), "used": used.get(k, 0)}
+                for k in sorted(set(presence.capacity) | set(used))
+            },
+        },
+        agent_ids=[presence.membership_id],
+    )
+
+
+def _used(membership_id) -> dict[str, int]:
+    rows = (
+        AgentWork.objects.filter(agent_id=membership_id, status__in=HOLDING_STATUSES)
+        .values("channel_type")
+        .annotate(total=Sum("weight"))
+    )
+    return {r["channel_type"]: int(r["total"] or 0) for r in rows}
+
+
+# --- presence -------------------------------------------------------------------------------------
+
+
+def _lock_presence(membership: Membership) -> AgentPresence:
+    AgentPresence.objects.get_or_create(membership=membership, defaults={"tenant_id": membership.tenant_id})
+    return (
+        AgentPresence.objects.select_for_update(of=("self",))
+        .select_related("membership", "tenant")
+        .get(membership=membership)
+    )
+
+
+@transaction.atomic
+def presence_set(*, membership: Membership, status: str, source: str = "agent") -> AgentPresence:
+    """Set an agent's presence; going online makes waiting work flow to them at once."""
+    if status not in PresenceStatus.values:
+        raise Invalid(
+            f"Unknown status '{status}'; use one of {', '.join(PresenceStatus.values)}.",
+            code="invalid_status",
+            details={"status": [f"must be one of {', '.join(PresenceStatus.values)}"]},
+        )
+    presence = _lock_presence(membership)
+    if presence.status != status:
+        presence.status = status
+        presence.status_since = timezone.now()
+        if status == PresenceStatus.ONLINE:
+            presence.ignored_offers = 0
+        presence.save(update_fields=["status", "status_since", "ignored_offers"])
+        event_publish(
+            tenant=presence.tenant,
+            type="agent.status_changed",
+            data={"agent_id": str(membership.pk), "status": status, "since": presence.status_since, "source": source},
+            agent_ids=[membership.pk],
+        )
+        if status == PresenceStatus.ONLINE:
+            dispatch_on_commit(tenant_id=presence.tenant_id)
+    return presence
+
+
+@transaction.atomic
+def capacity_set(*, membership: Membership, capacity: dict[str, int]) -> AgentPresence:
+    problems = {k: ["must be a whole number from 0 to 50"] for k, v in capacity.items() if not _small_int(v)}
+    unknown = set(capacity) - {"messaging", "voice", "video"}
+    for kind in unknown:
+        problems[kind] = ["is not a channel type (messaging, voice, video)"]
+    if problems:
+        raise Invalid("Capacity must map channel types to whole numbers.", code="invalid_capacity", details=problems)
+    presence = _lock_presence(membership)
+    presence.capacity = {**presence.capacity, **{k: int(v) for k, v in capacity.items()}}
+    presence.save(update_fields=["capacity"])
+    _publish_capacity(presence)
+    dispatch_on_commit(tenant_id=presence.tenant_id)
+    return presence
+
+
+def _small_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 50
+
+
+# --- work items -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def work_item_create(
+    *,
+    tenant: Tenant,
+    reference: str,
+    kind: str = "messaging_session",
+    channel_type: str = "messaging",
+    routing_owner: str = Owner.PLATFORM,
+    partner=None,
+    queue: Queue | None = None,
+    required_skills: list[dict] | None = None,
+    priority: int | None = None,
+    attributes: dict | None = None,
+    preferred_agent: Membership | None = None,
+    is_transfer: bool = False,
+    excluded_agents: list | None = None,
+) -> WorkItem:
+    """Queue a routable unit. Platform-owned work is routed now; partner-owned work asks the partner."""
+    item = WorkItem.objects.create(
+        tenant=tenant,
+        kind=kind,
+        reference=reference,
+        channel_type=channel_type,
+        routing_owner=routing_owner,
+        partner=partner,
+        queue=queue,
+        required_skills=required_skills if required_skills is not None else (queue.required_skills if queue else []),
+        priority=priority if priority is not None else (queue.priority if queue else 0),
+        attributes=attributes or {},
+        preferred_agent=preferred_agent,
+        is_transfer=is_transfer,
+        excluded_agents=[str(a) for a in excluded_agents or []],
+    )
+    if routing_owner == Owner.PARTNER:
+        _request_partner_routing(item, routing_type="transfer" if is_transfer else "initial")
+    else:
+        work_route(work_item=item)
+    return item
+
+
+def _request_partner_routing(item: WorkItem, *, routing_type: str) -> None:
+    item.routing_request_id = uuid.uuid4()
+    item.routing_deadline = timezone.now() + timedelta(seconds=_setting("PARTNER_ROUTING_DEADLINE_SECONDS", 60))
+    item.save(update_fields=["routing_request_id", "routing_deadline"])
+    event_publish(
+        tenant=item.tenant,
+        type="routing.requested",
+        data={
+            "routing_request_id": str(item.routing_request_id),
+            "routing_type": routing_type,
+            "deadline": item.routing_deadline,
+            "work_item_id": str(item.id),
+            "kind": item.kind,
+            "reference": item.reference,
+            "channel_type": item.channel_type,
+            "excluded_agents": item.excluded_agents,
+            "attributes": item.attributes,
+        },
+        partner=item.partner,
+    )
+
+
+def work_item_cancel(*, work_item: WorkItem, reason: str = "") -> None:
+    """End a work item that no longer needs an agent (the conversation closed): rescind open offers."""
+    item = WorkItem.objects.select_for_update().get(pk=work_item.pk)
+    for work in item.works.filter(status=WorkStatus.OFFERED).select_related("work_item"):
+        _finish(work, WorkStatus.RESCINDED, reason=reason or "the conversation ended")
+        _publish_work(work, "work.rescinded")
+    if item.status in (WorkItemStatus.QUEUED, WorkItemStatus.OFFERED):
+        item.status = WorkItemStatus.CANCELED
+        item.done_at = timezone.now()
+        item.save(update_fields=["status", "done_at"])
+
+
+# --- routing ----------------------------------------------------------------------------------------
+
+
+def work_route(*, work_item: WorkItem, engine: str = Engine.PLATFORM) -> AgentWork | None:
+    """Platform routing: rank candidates by the queue's strategy and offer to the first who has room.
+
+    Logs a RouteDecision either way. Returns the offer, or None (the item stays queued and is
+    dispatched when capacity frees).
+    """
+    started = time.perf_counter()
+    item = WorkItem.objects.select_related("queue").get(pk=work_item.pk)
+    if item.status != WorkItemStatus.QUEUED:
+        return None
+    strategy = item.queue.strategy if item.queue_id else _setting("ROUTING_DEFAULT_STRATEGY", "most_available")
+    candidates = rank_platform(work_item=item, candidates=platform_candidates(work_item=item), strategy_name=strategy)
+    work = None
+    refused = []
+    for candidate in candidates:
+        try:
+            with transaction.atomic():
+                work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=engine)
+            break
+        except (CapacityExhausted, AgentUnavailable) as exc:  # lost a race for that agent: try the next
+            refused.append({"agent_id": str(candidate.membership_id), "code": exc.code})
+        except AlreadyOffered:
+            return None
+    RouteDecision.objects.create(
+        tenant_id=item.tenant_id,
+        work_item=item,
+        engine=engine,
+        strategy=strategy,
+        inputs={
+            "channel_type": item.channel_type,
+            "queue": item.queue.name if item.queue_id else None,
+            "required_skills": effective_requirements(item),
+            "priority": item.priority,
+            "excluded_agents": item.excluded_agents,
+            "attributes": item.attributes,
+        },
+        candidates=[c.as_log() for c in candidates[:20]],
+        chosen_agent_id=work.agent_id if work else None,
+        work=work,
+        outcome="offered" if work else "no_agent",
+        reason=""
+        if work
+        else ("every candidate refused: " + str(refused) if refused else "no agent with free capacity"),
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+    return work
+
+
+def work_offer(
+    *,
+    work_item: WorkItem,
+    agent_id,
+    engine: str = Engine.PLATFORM,
+    timeout_seconds: int | None = None,
+    weight: int = 1,
+) -> AgentWork:
+    """Offer a work item to one agent, atomically with the capacity check.
+
+    Precondition: inside a transaction. Locks the work item, then the agent's presence row.
+    """
+    item = (
+        WorkItem.objects.select_for_update(of=("self",))
+        .select_related("tenant", "queue", "partner")
+        .get(pk=work_item.pk)
+    )
+    if item.status not in (WorkItemStatus.QUEUED,) or item.works.filter(status__in=ACTIVE_STATUSES).exists():
+        raise AlreadyOffered()
+    agent = Membership.objects.filter(pk=agent_id, tenant_id=item.tenant_id).select_related("user").first()
+    if agent is None:
+        raise AgentNotFound()
+    presence = _lock_presence(agent)
+    if presence.status != PresenceStatus.ONLINE:
+        raise AgentUnavailable(f"{agent.name} is {presence.status}, not online.")
+    used = _used(agent.pk)
+    if blocked_by_call(presence, used, item.channel_type):
+        raise CapacityExhausted(f"{agent.name} is on a call; no new {item.channel_type} work until it ends.")
+    if used.get(item.channel_type, 0) + weight > presence.max_for(item.channel_type):
+        raise CapacityExhausted(
+            f"{agent.name} uses {used.get(item.channel_type, 0)} of {presence.max_for(item.channel_type)} "
+            f"{item.channel_type} capacity."
+        )
+    if timeout_seconds is None:
+        timeout_seconds = item.queue.offer_timeout_seconds if item.queue_id else _setting("ROUTING_OFFER_TIMEOUT", 30)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            work = AgentWork.objects.create(
+                tenant_id=item.tenant_id,
+                work_item=item,
+                agent=agent,
+                channel_type=item.channel_type,
+                weight=weight,
+                engine=engine,
+                expires_at=now + timedelta(seconds=timeout_seconds),
+            )
+    except IntegrityError:
+        raise AlreadyOffered() from None
+    item.status = WorkItemStatus.OFFERED
+    item.save(update_fields=["status"])
+    presence.last_offered_at = now
+    presence.save(update_fields=["last_offered_at"])
+    work.work_item = item
+    _publish_work(work, "work.offered")
+    _schedule(work.expires_at, "routing.tasks.work_expire_task", str(work.pk))
+    return work
+
+
+def _finish(work: AgentWork, status: str, *, reason: str = "") -> None:
+    now = timezone.now()
+    work.status = status
+    work.answered_at = work.answered_at or now
+    work.ended_at = now
+    work.reason = reason[:200]
+    work.save(update_fields=["status", "answered_at", "ended_at", "reason"])
+
+
+def _lock_work(work: AgentWork) -> AgentWork:
+    return (
+        AgentWork.objects.select_for_update(of=("self",))
+        .select_related("work_item__tenant", "work_item__partner", "agent")
+        .get(pk=work.pk)
+    )
+
+
+def work_accept(*, work: AgentWork) -> AgentWork:
+    """The agent takes the offer. Precondition: in a transaction; the caller makes them a participant."""
+    work = _lock_work(work)
+    if work.status != WorkStatus.OFFERED or work.expires_at <= timezone.now():
+        raise OfferExpired()
+    work.status = WorkStatus.ACCEPTED
+    work.answered_at = timezone.now()
+    work.save(update_fields=["status", "answered_at"])
+    item = WorkItem.objects.select_for_update().get(pk=work.work_item_id)
+    item.status = WorkItemStatus.ASSIGNED
+    item.save(update_fields=["status"])
+    AgentPresence.objects.filter(membership_id=work.agent_id).update(ignored_offers=0)
+    _publish_work(work, "work.accepted")
+    return work
+
+
+def _back_to_routing(work: AgentWork, *, event_type: str) -> None:
+    """After a decline or a timeout: exclude the agent and re-route (platform) or ask the partner again."""
+    item = WorkItem.objects.select_for_update().get(pk=work.work_item_id)
+    excluded = list(dict.fromkeys([*item.excluded_agents, str(work.agent_id)]))
+    item.excluded_agents = excluded[-_setting("ROUTING_EXCLUDE_RECENT", 5) :]
+    item.status = WorkItemStatus.QUEUED
+    item.save(update_fields=["excluded_agents", "status"])
+    _publish_work(work, event_type)
+    if item.routing_owner == Owner.PARTNER:
+        _request_partner_routing(item, routing_type="transfer" if item.is_transfer else "initial")
+    else:
+        work_route(work_item=item)
+    dispatch_on_commit(tenant_id=item.tenant_id)
+
+
+def work_decline(*, work: AgentWork, reason: str = "") -> AgentWork:
+    """The agent declines; the work goes back to whoever routes, excluding this agent."""
+    work = _lock_work(work)
+    if work.status != WorkStatus.OFFERED:
+        raise OfferExpired()
+    _finish(work, WorkStatus.DECLINED, reason=reason or "declined")
+    _back_to_routing(work, event_type="work.declined")
+    return work
+
+
+def work_expire(*, work: AgentWork, now=None) -> AgentWork | None:
+    """An unanswered offer times out (called by the countdown task or the sweep); idempotent."""
+    work = _lock_work(work)
+    if work.status != WorkStatus.OFFERED or work.expires_at > (now or timezone.now()):
+        return None
+    _finish(work, WorkStatus.TIMED_OUT, reason="no answer before the offer expired")
+    presence = _lock_presence(work.agent)
+    presence.ignored_offers += 1
+    limit = _setting("ROUTING_AWAY_AFTER_IGNORED", 3)
+    fields = ["ignored_offers"]
+    if limit and presence.ignored_offers >= limit and presence.status == PresenceStatus.ONLINE:
+        presence.status = PresenceStatus.AWAY
+        presence.status_since = timezone.now()
+        fields += ["status", "status_since"]
+        event_publish(
+            tenant=presence.tenant,
+            type="agent.status_changed",
+            data={
+                "agent_id": str(presence.membership_id),
+                "status": "away",
+                "since": presence.status_since,
+                "source": "routing",
+                "reason": f"{presence.ignored_offers} offers in a row went unanswered",
+            },
+            agent_ids=[presence.membership_id],
+        )
+    presence.save(update_fields=fields)
+    _back_to_routing(work, event_type="work.timed_out")
+    return work
+
+
+def work_close(*, work: AgentWork, acw_seconds: int = 0) -> AgentWork:
+    """The conversation work ends; capacity is held through after-conversation work, if any."""
+    work = _lock_work(work)
+    if work.status != WorkStatus.ACCEPTED:
+        raise OfferExpired("This work is not in progress.", code="work_not_active")
+    now = timezone.now()
+    work.closed_at = now
+    item = WorkItem.objects.select_for_update().get(pk=work.work_item_id)
+    item.status = WorkItemStatus.DONE
+    item.done_at = now
+    item.save(update_fields=["status", "done_at"])
+    if acw_seconds > 0:
+        work.status = WorkStatus.ACW
+        work.acw_ends_at = now + timedelta(seconds=acw_seconds)
+        work.save(update_fields=["status", "closed_at", "acw_ends_at"])
+        _publish_work(work, "work.closed")
+        _publish_work(work, "work.acw_started")
+        _schedule(work.acw_ends_at, "routing.tasks.work_acw_end_task", str(work.pk))
+        return work
+    work.status = WorkStatus.CLOSED
+    work.ended_at = now
+    work.save(update_fields=["status", "closed_at", "ended_at"])
+    _released(work)
+    _publish_work(work, "work.closed")
+    return work
+
+
+def work_acw_extend(*, work: AgentWork, seconds: int) -> AgentWork:
+    work = _lock_work(work)
+    if work.status != WorkStatus.ACW:
+        raise OfferExpired("There is no after-conversation work to extend.", code="acw_not_active")
+    if not (isinstance(seconds, int) and 1 <= seconds <= 3600):
+        raise Invalid("Extend by 1 to 3600 seconds.", code="invalid_seconds", details={"seconds": ["1 to 3600"]})
+    work.acw_ends_at = max(work.acw_ends_at or timezone.now(), timezone.now()) + timedelta(seconds=seconds)
+    work.save(update_fields=["acw_ends_at"])
+    _publish_work(work, "work.acw_started")
+    _schedule(work.acw_ends_at, "routing.tasks.work_acw_end_task", str(work.pk))
+    return work
+
+
+def work_acw_end(*, work: AgentWork, force: bool = True, now=None) -> AgentWork | None:
+    """End after-conversation work: by the agent (force) or when its timer runs out (idempotent)."""
+    work = _lock_work(work)
+    if work.status != WorkStatus.ACW:
+        return None
+    if not force and work.acw_ends_at and work.acw_ends_at > (now or timezone.now()):
+        return None
+    work.status = WorkStatus.CLOSED
+    work.ended_at = timezone.now()
+    work.save(update_fields=["status", "ended_at"])
+    _released(work)
+    _publish_work(work, "work.acw_ended")
+    return work
+
+
+def work_release_for_transfer(*, work: AgentWork) -> AgentWork:
+    """The first agent of a transfer leaves once the second accepted: their work ends with no ACW."""
+    work = _lock_work(work)
+    if work.status not in ACTIVE_STATUSES:
+        return work
+    now = timezone.now()
+    work.status = WorkStatus.CLOSED
+    work.closed_at = work.ended_at = now
+    work.reason = "transferred"
+    work.save(update_fields=["status", "closed_at", "ended_at", "reason"])
+    item = WorkItem.objects.select_for_update().get(pk=work.work_item_id)
+    if item.status in (WorkItemStatus.ASSIGNED, WorkItemStatus.OFFERED):
+        item.status = WorkItemStatus.DONE
+        item.done_at = now
+        item.save(update_fields=["status", "done_at"])
+    _released(work)
+    _publish_work(work, "work.closed")
+    return work
+
+
+def _released(work: AgentWork) -> None:
+    AgentPresence.objects.filter(membership_id=work.agent_id).update(last_work_ended_at=timezone.now())
+    dispatch_on_commit(tenant_id=work.tenant_id)
+
+
+# --- partner-owned routing ------------------------------------------------------------------------
+
+
+def partner_route(
+    *, work_item: WorkItem, agent: Membership | None = None, queue: Queue | None = None, routing_request_id=None
+) -> AgentWork | None:
+    """The partner answers routing.requested (or routes on its own): offer to an agent, or queue it."""
+    item = WorkItem.objects.select_for_update().get(pk=work_item.pk)
+    if item.routing_owner != Owner.PARTNER:
+        raise NotRoutingOwner()
+    if (
+        routing_request_id is not None
+        and item.routing_request_id
+        and str(routing_request_id) != str(item.routing_request_id)
+    ):
+        raise Invalid(
+            "routing_request_id does not match the open routing request of this conversation.",
+            code="stale_routing_request",
+            details={"routing_request_id": ["is not the current request"]},
+        )
+    if agent is not None:
+        return work_offer(work_item=item, agent_id=agent.pk, engine=Engine.PARTNER)
+    if queue is not None:
+        if item.status != WorkItemStatus.QUEUED:
+            raise AlreadyOffered()
+        item.queue = queue
+        item.routing_owner = Owner.PLATFORM  # the partner handed it to a platform queue
+        item.required_skills = queue.required_skills
+        item.priority = max(item.priority, queue.priority)
+        item.save(update_fields=["queue", "routing_owner", "required_skills", "priority"])
+        return work_route(work_item=item)
+    raise Invalid("Give agent_id or queue.", code="invalid", details={"agent_id": ["agent_id or queue is required"]})
+
+
+# --- dispatch: waiting work flows to freed capacity -----------------------------------------------
+
+
+def _waiting_items(tenant_id, limit: int) -> list[WorkItem]:
+    items = list(
+        WorkItem.objects.filter(tenant_id=tenant_id, status=WorkItemStatus.QUEUED, routing_owner=Owner.PLATFORM)
+        .select_related("queue")
+        .order_by("enqueued_at")[: limit * 4]
+    )
+    now = timezone.now()
+
+    def effective_priority(item: WorkItem) -> float:
+        if item.queue_id and item.queue.ordering == QueueOrdering.PRIORITY:
+            aging = max(1, item.queue.aging_seconds)
+            return item.priority + (now - item.enqueued_at).total_seconds() / aging
+        return item.priority
+
+    items.sort(key=lambda i: (-effective_priority(i), i.enqueued_at))
+    return items[:limit]
+
+
+def routing_dispatch(*, tenant_id, limit: int = 50) -> int:
+    """Offer waiting platform-routed work, highest priority and oldest first; returns offers made."""
+    offered = 0
+    for item in _waiting_items(tenant_id, limit):
+        with transaction.atomic():
+            if work_route(work_item=item) is not None:
+                offered += 1
+    return offered
+
+
+def dispatch_on_commit(*, tenant_id) -> None:
+    """After this transaction commits, hand freed capacity to waiting work (no polling delay)."""
+    transaction.on_commit(lambda: _dispatch_safely(tenant_id), robust=True)
+
+
+def _dispatch_safely(tenant_id) -> None:
+    try:
+        routing_dispatch(tenant_id=tenant_id)
+    except Exception:  # the sweep will retry; never break the caller's response
+        logger.exception("dispatch for tenant %s failed", tenant_id)
+
+
+# --- timers -----------------------------------------------------------------------------------------
+
+
+def _schedule(when, task_name: str, arg: str) -> None:
+    """Run a task at `when`, after commit: a Celery countdown, or a timer thread on the embedded default."""
+
+    def send():
+        delay = max(0.0, (when - timezone.now()).total_seconds())
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            timer = threading.Timer(delay + 0.05, lambda: current_app.tasks[task_name].apply(args=(arg,)))
+            timer.daemon = True
+            timer.start()
+        else:
+            current_app.send_task(task_name, args=(arg,), countdown=delay + 0.05)
+
+    transaction.on_commit(send, robust=True)
+
+
+def routing_sweep(*, now=None) -> dict[str, int]:
+    """The safety net behind the timers: expire due offers, end due ACW, fall back from silent partners,
+    overflow waiting work, relax skills and dispatch. Celery beat runs it every few seconds."""
+    now = now or timezone.now()
+    counts = {"expired": 0, "acw_ended": 0, "partner_fallback": 0, "overflowed": 0, "dispatched": 0}
+    for work in AgentWork.objects.filter(status=WorkStatus.OFFERED, expires_at__lte=now).order_by("expires_at")[:500]:
+        with transaction.atomic():
+            counts["expired"] += work_expire(work=work, now=now) is not None
+    for work in AgentWork.objects.filter(status=WorkStatus.ACW, acw_ends_at__lte=now)[:500]:
+        with transaction.atomic():
+            counts["acw_ended"] += work_acw_end(work=work, force=False, now=now) is not None
+    stale = WorkItem.objects.filter(
+        status=WorkItemStatus.QUEUED, routing_owner=Owner.PARTNER, routing_deadline__lte=now
+    ).values_list("pk", flat=True)[:500]
+    for pk in stale:
+        with transaction.atomic():
+            item = WorkItem.objects.select_for_update().get(pk=pk)
+            if item.status == WorkItemStatus.QUEUED and item.routing_owner == Owner.PARTNER:
+                item.routing_owner = Owner.PLATFORM
+                item.attributes = {**item.attributes, "fallback": "the partner did not route before the deadline"}
+                item.save(update_fields=["routing_owner", "attributes"])
+                counts["partner_fallback"] += 1
+                work_route(work_item=item)
+    overflow = WorkItem.objects.filter(
+        status=WorkItemStatus.QUEUED,
+        queue__overflow_queue__isnull=False,
+        queue__overflow_after_seconds__isnull=False,
+    ).select_related("queue")[:500]
+    for item in overflow:
+        if (now - item.enqueued_at).total_seconds() >= item.queue.overflow_after_seconds:
+            with transaction.atomic():
+                WorkItem.objects.filter(pk=item.pk, status=WorkItemStatus.QUEUED).update(
+                    queue=item.queue.overflow_queue_id, enqueued_at=now
+                )
+                counts["overflowed"] += 1
+    for tenant_id in set(
+        WorkItem.objects.filter(status=WorkItemStatus.QUEUED, routing_owner=Owner.PLATFORM).values_list(
+            "tenant_id", flat=True
+        )
+    ):
+        counts["dispatched"] += routing_dispatch(tenant_id=tenant_id)
+    return counts
