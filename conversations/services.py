@@ -557,15 +557,10 @@ def route_by_partner(
         if not conversation.is_open:
             raise ConversationClosed()
         session = open_session(conversation)
-        item = (
-            _open_item(session)
-            or WorkItem.objects.filter(
-                tenant_id=conversation.tenant_id,
-                reference=str(session.id),
-                is_transfer=True,
-                status=WorkItemStatus.QUEUED,
-            ).first()
-        )
+        pending_transfer = WorkItem.objects.filter(
+            tenant_id=conversation.tenant_id, reference=str(session.id), is_transfer=True, status=WorkItemStatus.QUEUED
+        ).first()
+        item = pending_transfer or _open_item(session)
         if item is None:
             if conversation.routing_owner != Owner.PARTNER:
                 raise NotRoutingOwner()
@@ -776,7 +771,7 @@ def conversation_transfer(
                 tenant=conversation.tenant,
                 reference=str(session.id),
                 channel_type=conversation.channel.channel_type if conversation.channel else "messaging",
-                routing_owner=owner if queue_obj is None else Owner.PLATFORM,
+                routing_owner=owner,
                 partner=conversation.partner,
                 queue=queue_obj,
                 attributes={

@@ -58,7 +58,32 @@ def _offer_data(work) -> dict:
 class AgentStateApi(AgentApi):
     """Everything the workspace needs on load and after a reconnect: presence, capacity, offers, conversations."""
 
-    @extend_schema(responses=serializers.JSONField(), summary="The agent's current state", tags=["agent"])
+    class OutputSerializer(serializers.Serializer):
+        class Work(serializers.Serializer):
+            work_id = serializers.CharField()
+            status = serializers.CharField()
+            expires_at = serializers.DateTimeField()
+            offered_at = serializers.DateTimeField()
+            acw_ends_at = serializers.DateTimeField(allow_null=True)
+            is_transfer = serializers.BooleanField()
+            attributes = serializers.DictField()
+
+        class HeldConversation(serializers.Serializer):
+            id = serializers.CharField()
+            status = serializers.CharField()
+            channel_address_id = serializers.CharField()
+            channel_name = serializers.CharField()
+            end_user = serializers.CharField()
+            contact_id = serializers.CharField()
+            contact_name = serializers.CharField()
+            routing_owner = serializers.CharField()
+            last_message_at = serializers.DateTimeField(allow_null=True)
+
+        agent = AgentOutput()
+        work = Work(many=True)
+        conversations = HeldConversation(many=True)
+
+    @extend_schema(responses=OutputSerializer, summary="The agent's current state", tags=["agent"])
     def get(self, request):
         works = [_offer_data(w) for w in routing_selectors.open_work_for_agent(membership=self.membership)]
         conversations = [
