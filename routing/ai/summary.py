@@ -34,25 +34,25 @@ def extractive_summary(*, messages: Sequence[Mapping[str, Any]], max_sentences: 
             continue
         for match in _SENTENCE.finditer(str(message.get("text", ""))):
             sentence = " ".join(match.group().split())
-            if _content_words(sentence) and sentence not in sentences:
+            if content_words(sentence) and sentence not in sentences:
                 sentences.append(sentence)
     if not sentences:
         return ""
 
     chosen = [0]
-    covered = set(_content_words(sentences[0]))
+    covered = set(content_words(sentences[0]))
     while len(chosen) < max_sentences:
         best, best_gain = None, 0
         for index, sentence in enumerate(sentences):
             if index in chosen:
                 continue
-            gain = len(set(_content_words(sentence)) - covered)
+            gain = len(set(content_words(sentence)) - covered)
             if gain > best_gain:  # strict: the earliest sentence wins a tie
                 best, best_gain = index, gain
         if best is None:
             break
         chosen.append(best)
-        covered |= set(_content_words(sentences[best]))
+        covered |= set(content_words(sentences[best]))
 
     summary = ""
     for index in sorted(chosen):
@@ -65,5 +65,6 @@ def extractive_summary(*, messages: Sequence[Mapping[str, Any]], max_sentences: 
     return summary
 
 
-def _content_words(sentence: str) -> list[str]:
+def content_words(sentence: str) -> list[str]:
+    """Lower-cased words of three letters or more that are not stopwords: what a sentence is about."""
     return [word for word in _WORD.findall(sentence.lower()) if word not in _STOPWORDS and len(word) > 2]
