@@ -98,7 +98,7 @@ class RouteChoice:
         return self.outcome == "fallback"
 
 
-def fallback(reason: str, detail: str = "", *, latency_ms: float | None = None, completion: str = "") -> RouteChoice:
+def fallback(*, reason: str, detail: str = "", latency_ms: float | None = None, completion: str = "") -> RouteChoice:
     """A fallback choice; the reason must be one of FALLBACK_REASONS."""
     assert reason in FALLBACK_REASONS, reason
     return RouteChoice(
@@ -146,11 +146,13 @@ class ProviderClient:
         candidates = [agent for agent in agents if _has_room(agent)]
         skill_names = list(skills) or sorted({name for agent in candidates for name in _skills_of(agent)})
         if len(candidates) + len(skill_names) < min_candidates:
-            return fallback("too_few_candidates", f"{len(candidates)} agents with room, {len(skill_names)} skills")
+            return fallback(
+                reason="too_few_candidates", detail=f"{len(candidates)} agents with room, {len(skill_names)} skills"
+            )
         try:
             prompt = prompt_fill(template=template, conversation=conversation, agents=candidates, skills=skill_names)
         except DomainError as exc:
-            return fallback("invalid_prompt_template", exc.message)
+            return fallback(reason="invalid_prompt_template", detail=exc.message)
 
         started = time.perf_counter()
         try:
@@ -158,7 +160,7 @@ class ProviderClient:
         except _Failure as failure:
             latency = (time.perf_counter() - started) * 1000
             logger.warning("AI route fell back: %s (%s)", failure.reason, failure.detail)
-            return fallback(failure.reason, failure.detail, latency_ms=latency)
+            return fallback(reason=failure.reason, detail=failure.detail, latency_ms=latency)
         latency = (time.perf_counter() - started) * 1000
         choice = parse_route_completion(
             text=text, agent_ids=[str(agent.get("id")) for agent in candidates], skills=skill_names
@@ -228,7 +230,7 @@ def choose_route(
 ) -> RouteChoice:
     """The AI engine's decision for one conversation; `provider=None` is the "not configured" fallback."""
     if provider is None:
-        return fallback("not_configured", "AI_PROVIDER_BASE_URL / AI_PROVIDER_MODEL are not set")
+        return fallback(reason="not_configured", detail="AI_PROVIDER_BASE_URL / AI_PROVIDER_MODEL are not set")
     return provider.route(conversation=conversation, agents=agents, skills=skills, template=template)
 
 
@@ -253,12 +255,14 @@ def parse_route_completion(*, text: str, agent_ids: Sequence[str], skills: Seque
     """
     data = _json_object(text)
     if data is None:
-        return fallback("unparseable", "no JSON object in the completion", completion=text)
+        return fallback(reason="unparseable", detail="no JSON object in the completion", completion=text)
     agent_id, skill, reason = data.get("agent_id"), data.get("skill"), data.get("reason", "")
     if isinstance(agent_id, int) and not isinstance(agent_id, bool):
         agent_id = str(agent_id)
     if not _optional_str(agent_id) or not _optional_str(skill) or not _optional_str(reason):
-        return fallback("unparseable", "agent_id, skill and reason must be strings or null", completion=text)
+        return fallback(
+            reason="unparseable", detail="agent_id, skill and reason must be strings or null", completion=text
+        )
     agent_id = (agent_id or "").strip() or None
     skill = (skill or "").strip() or None
     reason = (reason or "").strip()
@@ -268,13 +272,13 @@ def parse_route_completion(*, text: str, agent_ids: Sequence[str], skills: Seque
         canonical_skill = next((name for name in skills if name.lower() == skill.lower()), None)
     if agent_id is not None:
         if agent_id not in {str(candidate) for candidate in agent_ids}:
-            return fallback("unknown_agent", f"{agent_id!r} is not an available agent", completion=text)
+            return fallback(reason="unknown_agent", detail=f"{agent_id!r} is not an available agent", completion=text)
         return RouteChoice(outcome="agent", agent_id=agent_id, skill=canonical_skill, reason=reason, completion=text)
     if skill is not None:
         if canonical_skill is None:
-            return fallback("unknown_skill", f"{skill!r} is not an offered skill", completion=text)
+            return fallback(reason="unknown_skill", detail=f"{skill!r} is not an offered skill", completion=text)
         return RouteChoice(outcome="skill", skill=canonical_skill, reason=reason, completion=text)
-    return fallback("empty_choice", "the model chose neither an agent nor a skill", completion=text)
+    return fallback(reason="empty_choice", detail="the model chose neither an agent nor a skill", completion=text)
 
 
 def _json_object(text: str) -> dict | None:

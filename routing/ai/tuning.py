@@ -167,7 +167,7 @@ class TunedModel:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> TunedModel:
+    def from_bytes(cls, *, data: bytes) -> TunedModel:
         """Restore a model; refuses another format or scikit-learn version rather than mispredicting."""
         payload = joblib.load(io.BytesIO(data))
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
