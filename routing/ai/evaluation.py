@@ -1,0 +1,349 @@
+"""Offline evaluation of the routing engines on labelled public data (e.g. BANKING77).
+
+Each row is a customer's first message and its intent; an intent → skill-group mapping says which
+skill the conversation needs. A router is right when it sends the conversation to that skill group.
+The same seeded, stratified split feeds every engine, so their figures are comparable:
+
+- `skills_baseline` — classic skills routing: per-skill keyword lists (the most distinctive words of
+  each skill's training rows), the skill whose keywords match best wins, no match → the busiest skill;
+- `tuned_model` — the tuning layer (routing.ai.tuning), skill group and intent;
+- `generative` — the configured chat-completions provider choosing among one agent per skill group
+  (skipped when none is configured; each fallback counts as a miss).
+
+Latency is per row, one call at a time, as the live router would make it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from ccp.core.errors import Invalid
+
+from .provider import ProviderClient
+from .summary import content_words
+from .tuning import TuningExample, stratified_split, tune
+
+DEFAULT_MAPPING = Path(__file__).parent / "data" / "banking77_skill_groups.json"
+TARGETS = {"skill_accuracy": 0.92, "intent_accuracy": 0.85, "p99_ms": 10.0, "train_seconds": 60.0}
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    intent: str
+    skill: str
+
+
+@dataclass
+class EngineResult:
+    engine: str
+    rows: int
+    skill_accuracy: float | None = None
+    skill_macro_f1: float | None = None
+    intent_accuracy: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    train_seconds: float | None = None
+    note: str = ""
+
+
+@dataclass
+class EvaluationReport:
+    dataset: str
+    rows: int
+    rows_train: int
+    rows_validation: int
+    skill_groups: int
+    intents: int
+    validation_share: float
+    seed: int
+    engines: list[EngineResult] = field(default_factory=list)
+    targets: dict[str, float] = field(default_factory=lambda: dict(TARGETS))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **{key: value for key, value in self.__dict__.items() if key != "engines"},
+            "engines": [engine.__dict__ for engine in self.engines],
+        }
+
+
+class KeywordRouter:
+    """Rule-based skills routing: each skill has a keyword list; the best-matching skill wins.
+
+    The lists are what an admin would write by hand, derived here from the training rows so the
+    baseline is fair and reproducible: for each skill the words with the highest
+    `share of the skill's rows containing the word × log(lift over all rows)`.
+    """
+
+    def __init__(self, *, keywords: dict[str, dict[str, float]], default: str):
+        self.keywords = keywords
+        self.default = default
+
+    @classmethod
+    def build(cls, *, texts: Sequence[str], labels: Sequence[str], per_label: int = 25) -> KeywordRouter:
+        rows_per_label = Counter(labels)
+        document_frequency: Counter[str] = Counter()
+        label_frequency: dict[str, Counter[str]] = defaultdict(Counter)
+        for text, label in zip(texts, labels, strict=True):
+            words = set(content_words(text))
+            document_frequency.update(words)
+            label_frequency[label].update(words)
+        total = len(texts)
+        keywords: dict[str, dict[str, float]] = {}
+        for label in sorted(rows_per_label):
+            scored = []
+            for word, count in label_frequency[label].items():
+                share = count / rows_per_label[label]
+                lift = share / (document_frequency[word] / total)
+                if count >= 2 and lift > 1:
+                    scored.append((share * math.log(lift), word))
+            scored.sort(key=lambda item: (-item[0], item[1]))
+            keywords[label] = {word: round(score, 6) for score, word in scored[:per_label]}
+        default = sorted(rows_per_label, key=lambda label: (-rows_per_label[label], label))[0]
+        return cls(keywords=keywords, default=default)
+
+    def route(self, *, text: str) -> str:
+        words = set(content_words(text))
+        best, best_score = self.default, 0.0
+        for label, keywords in self.keywords.items():
+            score = sum(weight for word, weight in keywords.items() if word in words)
+            if score > best_score:
+                best, best_score = label, score
+        return best
+
+
+def load_mapping(*, path: str | Path | None = None) -> dict[str, str]:
+    """intent → skill group, from `{"groups": {group: [intent, …]}}` or a flat `{intent: group}`."""
+    source = Path(path) if path else DEFAULT_MAPPING
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise Invalid(f"Cannot read the mapping file {source}: {exc}", code="invalid_mapping") from None
+    if isinstance(data, dict) and isinstance(data.get("groups"), dict):
+        mapping: dict[str, str] = {}
+        for group, intents in data["groups"].items():
+            for intent in intents:
+                if intent in mapping:
+                    raise Invalid(f"Intent {intent!r} is in two skill groups.", code="invalid_mapping")
+                mapping[str(intent)] = str(group)
+        return mapping
+    if isinstance(data, dict) and all(isinstance(value, str) for value in data.values()):
+        return {str(key): value for key, value in data.items()}
+    raise Invalid(
+        'A mapping is {"groups": {group: [intent, ...]}} or {intent: group}.',
+        code="invalid_mapping",
+    )
+
+
+def load_rows(*, path: str | Path, mapping: dict[str, str]) -> list[Row]:
+    """`text,category` rows; every category must be in the mapping (the unknown ones are named)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"text", "category"} <= set(reader.fieldnames):
+                raise Invalid(f"{path} must have the columns text,category.", code="invalid_dataset")
+            raw = [(row["text"] or "", row["category"] or "") for row in reader]
+    except OSError as exc:
+        raise Invalid(f"Cannot read the dataset {path}: {exc}", code="invalid_dataset") from None
+    unknown = sorted({category for _text, category in raw} - mapping.keys())
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+        raise Invalid(
+            f"{len(unknown)} categories are not in the mapping: {shown}",
+            code="invalid_mapping",
+            details={"unknown": unknown},
+        )
+    return [Row(text=text, intent=category, skill=mapping[category]) for text, category in raw if text.strip()]
+
+
+def evaluate_routing(
+    *,
+    rows: Sequence[Row],
+    dataset: str = "",
+    validation_share: float = 0.2,
+    seed: int = 7,
+    provider: ProviderClient | None = None,
+    provider_limit: int = 200,
+) -> EvaluationReport:
+    """Split once, then measure every engine on the same validation rows."""
+    train, validation = stratified_split(items=rows, key=lambda row: row.intent, share=validation_share, seed=seed)
+    if not validation:
+        raise Invalid("Too few rows per category to hold any out for validation.", code="invalid_dataset")
+    report = EvaluationReport(
+        dataset=dataset,
+        rows=len(rows),
+        rows_train=len(train),
+        rows_validation=len(validation),
+        skill_groups=len({row.skill for row in rows}),
+        intents=len({row.intent for row in rows}),
+        validation_share=validation_share,
+        seed=seed,
+    )
+    truth = [row.skill for row in validation]
+
+    started = time.perf_counter()
+    baseline = KeywordRouter.build(texts=[row.text for row in train], labels=[row.skill for row in train])
+    baseline_seconds = time.perf_counter() - started
+    predicted, latencies = _timed(lambda text: baseline.route(text=text), validation)
+    report.engines.append(
+        _result("skills_baseline", truth, predicted, latencies, train_seconds=baseline_seconds, note="keyword rules")
+    )
+
+    model = tune(
+        examples=[TuningExample(text=row.text, label=row.skill, intent=row.intent) for row in train],
+        validation=[TuningExample(text=row.text, label=row.skill, intent=row.intent) for row in validation],
+        seed=seed,
+    )
+    predicted, latencies = _timed(lambda text: model.predict(text=text, k=1)[0].label, validation)
+    tuned = _result("tuned_model", truth, predicted, latencies, train_seconds=model.metrics["seconds"])
+    tuned.intent_accuracy = model.metrics.get("intent_accuracy")
+    tuned.note = f"{model.metrics['rounds']} rounds, held-out loss {model.metrics['loss']}"
+    report.engines.append(tuned)
+
+    if provider is None:
+        report.engines.append(
+            EngineResult(engine="generative", rows=0, note="skipped: no provider (set AI_PROVIDER_BASE_URL/_MODEL)")
+        )
+    else:
+        report.engines.append(_generative(provider=provider, validation=validation, limit=provider_limit, seed=seed))
+    return report
+
+
+def format_report(*, report: EvaluationReport) -> str:
+    """A plain-text table for a terminal, followed by the targets and whether they were met."""
+    header = ("engine", "rows", "skill acc", "skill F1", "intent acc", "p50 ms", "p99 ms", "train s", "note")
+    lines = [
+        [
+            engine.engine,
+            str(engine.rows),
+            _pct(engine.skill_accuracy),
+            _pct(engine.skill_macro_f1),
+            _pct(engine.intent_accuracy),
+            _num(engine.p50_ms, 3),
+            _num(engine.p99_ms, 3),
+            _num(engine.train_seconds, 2),
+            engine.note,
+        ]
+        for engine in report.engines
+    ]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    table = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *lines]]
+    intro = (
+        f"dataset {report.dataset or '-'}: {report.rows} rows, {report.intents} intents, {report.skill_groups} skill "
+        f"groups; train {report.rows_train} / validation {report.rows_validation} "
+        f"(share {report.validation_share}, seed {report.seed})"
+    )
+    tuned = next((engine for engine in report.engines if engine.engine == "tuned_model"), None)
+    targets = []
+    if tuned is not None:
+        checks = [
+            (
+                f"skill-group accuracy >= {TARGETS['skill_accuracy']:.0%}",
+                tuned.skill_accuracy,
+                TARGETS["skill_accuracy"],
+            ),
+            (f"intent accuracy >= {TARGETS['intent_accuracy']:.0%}", tuned.intent_accuracy, TARGETS["intent_accuracy"]),
+        ]
+        for label, value, target in checks:
+            targets.append(f"  {label}: {'met' if value is not None and value >= target else 'NOT met'}")
+        p99_met = tuned.p99_ms is not None and tuned.p99_ms <= TARGETS["p99_ms"]
+        targets.append(f"  p99 inference <= {TARGETS['p99_ms']:g} ms: {'met' if p99_met else 'NOT met'}")
+        train_met = tuned.train_seconds is not None and tuned.train_seconds < TARGETS["train_seconds"]
+        targets.append(
+            f"  training < {TARGETS['train_seconds']:g} s: {'met' if train_met else 'NOT met'} "
+            f"(on {report.rows_train} rows)"
+        )
+    return "\n".join([intro, "", *table, "", "targets (tuned_model, printed, not enforced):", *targets])
+
+
+def _generative(*, provider: ProviderClient, validation: Sequence[Row], limit: int, seed: int) -> EngineResult:
+    """One agent per skill group; the model must pick the agent (or skill) the conversation needs."""
+    sample = list(validation)
+    random.Random(seed).shuffle(sample)
+    sample = sample[: max(1, limit)]
+    skills = sorted({row.skill for row in validation})
+    agents = [
+        {
+            "id": f"agent_{skill}",
+            "name": skill.replace("_", " ").title(),
+            "skills": {skill: 5},
+            "load": 0,
+            "capacity": 3,
+        }
+        for skill in skills
+    ]
+    truth, predicted, latencies = [], [], []
+    fallbacks: Counter[str] = Counter()
+    for row in sample:
+        started = time.perf_counter()
+        choice = provider.route(
+            conversation={"tenant": "a retail bank", "channel": "web chat", "messages": [{"text": row.text}]},
+            agents=agents,
+            skills=skills,
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        truth.append(row.skill)
+        if choice.fallback:
+            fallbacks[choice.fallback_reason or "unknown"] += 1
+            predicted.append("(fallback)")
+        elif choice.agent_id:
+            predicted.append(choice.agent_id.removeprefix("agent_"))
+        else:
+            predicted.append(choice.skill or "(fallback)")
+    result = _result(f"generative ({provider.model})", truth, predicted, latencies, train_seconds=None)
+    result.note = f"{sum(fallbacks.values())} fallbacks" + (
+        " (" + ", ".join(f"{reason} {count}" for reason, count in sorted(fallbacks.items())) + ")" if fallbacks else ""
+    )
+    return result
+
+
+def _timed(route: Any, rows: Sequence[Row]) -> tuple[list[str], list[float]]:
+    predicted, latencies = [], []
+    for row in rows:
+        started = time.perf_counter()
+        predicted.append(route(row.text))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return predicted, latencies
+
+
+def _result(
+    engine: str,
+    truth: list[str],
+    predicted: list[str],
+    latencies: list[float],
+    *,
+    train_seconds: float | None,
+    note: str = "",
+) -> EngineResult:
+    return EngineResult(
+        engine=engine,
+        rows=len(truth),
+        skill_accuracy=round(float(accuracy_score(truth, predicted)), 4),
+        skill_macro_f1=round(
+            float(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro", zero_division=0)), 4
+        ),
+        p50_ms=round(float(np.percentile(latencies, 50)), 4),
+        p99_ms=round(float(np.percentile(latencies, 99)), 4),
+        train_seconds=round(train_seconds, 3) if train_seconds is not None else None,
+        note=note,
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,47 @@
+"""routing_eval: measure the routing engines offline on a labelled `text,category` CSV."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from ccp.core.commands import domain_errors_as_command_errors
+from routing.ai.evaluation import evaluate_routing, format_report, load_mapping, load_rows
+from routing.ai.provider import provider_from_settings
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare skills routing, the tuned model and the generative provider (when configured) on a "
+        "text,category CSV: skill-group accuracy, macro-F1, intent accuracy, p50/p99 latency, training time."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dataset", required=True, help="CSV with the columns text,category")
+        parser.add_argument(
+            "--mapping", help="JSON intent -> skill group (default: the bundled BANKING77 skill groups)"
+        )
+        parser.add_argument("--validation-share", type=float, default=0.2)
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--provider-limit", type=int, default=200, help="validation rows sent to the generative provider"
+        )
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    def handle(self, *args, **options) -> None:
+        with domain_errors_as_command_errors():
+            mapping = load_mapping(path=options["mapping"])
+            rows = load_rows(path=options["dataset"], mapping=mapping)
+            report = evaluate_routing(
+                rows=rows,
+                dataset=options["dataset"],
+                validation_share=options["validation_share"],
+                seed=options["seed"],
+                provider=provider_from_settings(),
+                provider_limit=options["provider_limit"],
+            )
+        if options["json"]:
+            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+        else:
+            self.stdout.write(format_report(report=report))
