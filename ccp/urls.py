@@ -4,12 +4,14 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from conversations.views import agent_workspace
+from routing.views import supervisor_page
 
 api_v1 = [
     path("", include("ccp.packages.api.urls")),
     path("", include("tenants.api.urls")),
     path("", include("ccp.events.api.urls")),
     path("", include("conversations.api.urls")),
+    path("", include("routing.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -21,6 +23,7 @@ urlpatterns = [
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("api/v1/", include(api_v1)),
     path("agent/", agent_workspace, name="agent-workspace"),
+    path("supervisor/", supervisor_page, name="supervisor"),
 ]
 
 handler404 = "ccp.core.api.json_404"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from tenants.choices import Role
@@ -88,59 +89,118 @@ def effective_requirements(work_item: WorkItem, now: datetime | None = None) -> 
     return out
 
 
-def platform_candidates(*, work_item: WorkItem, now: datetime | None = None) -> list[Candidate]:
-    """Online agents of the work's tenant (and queue) who have the skills and free capacity (3 queries)."""
-    now = now or timezone.now()
+def candidate_snapshot(*, tenant_id, channel_type: str, queue=None) -> list[Candidate]:
+    """Online agents of a tenant (and queue) with free capacity for `channel_type`: 3 flat queries.
+
+    A snapshot: `work_offer` re-checks capacity under the agent's row lock before any offer.
+    """
     members = Membership.objects.filter(
-        tenant_id=work_item.tenant_id,
-        role__in=[Role.AGENT, Role.SUPERVISOR],
-        presence__status=PresenceStatus.ONLINE,
-    ).exclude(pk__in=work_item.excluded_agents or [])
-    if work_item.queue_id and work_item.queue.members.exists():
-        members = members.filter(queues=work_item.queue_id)
-    presences = {
-        p.membership_id: p
-        for p in AgentPresence.objects.filter(membership__in=members).select_related("membership__user")
-    }
-    if not presences:
+        tenant_id=tenant_id, role__in=[Role.AGENT, Role.SUPERVISOR], presence__status=PresenceStatus.ONLINE
+    )
+    if queue is not None and queue.members.exists():
+        members = members.filter(queues=queue)
+    rows = list(
+        AgentPresence.objects.filter(membership__in=members).values(
+            "membership_id",
+            "capacity",
+            "voice_blocks_messaging",
+            "last_work_ended_at",
+            "status_since",
+            "last_offered_at",
+            "membership__display_name",
+            "membership__user__username",
+        )
+    )
+    if not rows:
         return []
-    skills: dict = {}
-    for row in AgentSkill.objects.filter(membership_id__in=presences).select_related("skill"):
-        skills.setdefault(row.membership_id, {})[row.skill.name] = row.level
+    ids = [r["membership_id"] for r in rows]
     used: dict = {}
-    for row in AgentWork.objects.filter(agent_id__in=presences, status__in=HOLDING_STATUSES).values(
-        "agent_id", "channel_type", "weight"
+    for row in (
+        AgentWork.objects.filter(agent_id__in=ids, status__in=HOLDING_STATUSES)
+        .values("agent_id", "channel_type")
+        .annotate(total=Sum("weight"))
     ):
-        per = used.setdefault(row["agent_id"], {})
-        per[row["channel_type"]] = per.get(row["channel_type"], 0) + row["weight"]
-    requirements = effective_requirements(work_item, now)
-    previous = (work_item.preferred_agent_id,) if work_item.preferred_agent_id else ()
+        used.setdefault(row["agent_id"], {})[row["channel_type"]] = int(row["total"] or 0)
+    skills: dict = {}
+    for membership_id, name, level in AgentSkill.objects.filter(membership_id__in=ids).values_list(
+        "membership_id", "skill__name", "level"
+    ):
+        skills.setdefault(membership_id, {})[name] = level
     out = []
-    for membership_id, presence in presences.items():
-        agent_used = used.get(membership_id, {})
-        if blocked_by_call(presence, agent_used, work_item.channel_type):
+    for row in rows:
+        agent_used = used.get(row["membership_id"], {})
+        on_call = agent_used.get("voice", 0) > 0 or agent_used.get("video", 0) > 0
+        if row["voice_blocks_messaging"] and channel_type == "messaging" and on_call:
             continue
-        maximum = presence.max_for(work_item.channel_type)
-        in_use = agent_used.get(work_item.channel_type, 0)
+        maximum = int((row["capacity"] or {}).get(channel_type, 0) or 0)
+        in_use = agent_used.get(channel_type, 0)
         if maximum - in_use <= 0:
-            continue
-        agent_skills = skills.get(membership_id, {})
-        if not all(agent_skills.get(r["skill"], 0) >= int(r.get("level", 1)) for r in requirements):
             continue
         out.append(
             Candidate(
-                membership_id=membership_id,
-                name=presence.membership.name,
+                membership_id=row["membership_id"],
+                name=row["membership__display_name"] or row["membership__user__username"],
                 free=maximum - in_use,
                 maximum=maximum,
                 used=in_use,
-                skills=agent_skills,
-                idle_since=presence.last_work_ended_at or presence.status_since,
-                last_offered_at=presence.last_offered_at,
-                previous=membership_id in previous,
+                skills=skills.get(row["membership_id"], {}),
+                idle_since=row["last_work_ended_at"] or row["status_since"],
+                last_offered_at=row["last_offered_at"],
             )
         )
     return out
+
+
+def eligible(*, work_item: WorkItem, snapshot: list[Candidate], now: datetime | None = None) -> list[Candidate]:
+    """The snapshot's candidates who may take this work item: not excluded, with the skills, with room."""
+    excluded = {str(a) for a in work_item.excluded_agents or []}
+    requirements = effective_requirements(work_item, now)
+    out = []
+    for c in snapshot:
+        if c.free <= 0 or str(c.membership_id) in excluded:
+            continue
+        if not all(c.skills.get(r["skill"], 0) >= int(r.get("level", 1)) for r in requirements):
+            continue
+        c.previous = c.membership_id == work_item.preferred_agent_id
+        out.append(c)
+    return out
+
+
+class CandidatePool:
+    """Snapshots shared by the items of one dispatch round, updated as offers are made."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict = {}
+
+    def candidates(self, work_item: WorkItem) -> list[Candidate]:
+        key = (work_item.queue_id, work_item.channel_type)
+        if key not in self._snapshots:
+            self._snapshots[key] = candidate_snapshot(
+                tenant_id=work_item.tenant_id, channel_type=work_item.channel_type, queue=work_item.queue
+            )
+        return eligible(work_item=work_item, snapshot=self._snapshots[key])
+
+    def taken(self, membership_id, weight: int = 1) -> None:
+        for snapshot in self._snapshots.values():
+            for c in snapshot:
+                if c.membership_id == membership_id:
+                    c.used += weight
+                    c.free -= weight
+                    c.last_offered_at = timezone.now()
+
+    def refused(self, membership_id) -> None:
+        for snapshot in self._snapshots.values():
+            for c in snapshot:
+                if c.membership_id == membership_id:
+                    c.free = 0
+
+
+def platform_candidates(*, work_item: WorkItem, now: datetime | None = None) -> list[Candidate]:
+    """Who could take this work item now (a fresh snapshot)."""
+    snapshot = candidate_snapshot(
+        tenant_id=work_item.tenant_id, channel_type=work_item.channel_type, queue=work_item.queue
+    )
+    return eligible(work_item=work_item, snapshot=snapshot, now=now)
 
 
 def blocked_by_call(presence: AgentPresence, used: dict[str, int], channel_type: str) -> bool:

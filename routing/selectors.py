@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Min, Sum
+from django.utils import timezone
 
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
 
-from .choices import HOLDING_STATUSES
+from .choices import HOLDING_STATUSES, WorkItemStatus
 from .errors import AgentNotFound, QueueNotFound, WorkNotFound
-from .models import AgentPresence, AgentWork, Queue
+from .models import AgentPresence, AgentWork, Queue, RouteDecision, WorkItem
 
 
 def _uuid(value):
@@ -112,3 +113,47 @@ def open_work_for_agent(*, membership: Membership):
         .select_related("work_item")
         .order_by("offered_at")
     )
+
+
+def supervisor_overview(*, tenant: Tenant, decisions: int = 30) -> dict:
+    """Queues (waiting, longest wait), agents (status, load) and recent routing decisions of a tenant."""
+    now = timezone.now()
+    waiting = (
+        WorkItem.objects.filter(tenant=tenant, status__in=[WorkItemStatus.QUEUED, WorkItemStatus.OFFERED])
+        .values("queue__name", "status")
+        .annotate(n=Count("id"), oldest=Min("enqueued_at"))
+    )
+    queues: dict[str, dict] = {
+        name: {"name": name, "waiting": 0, "offered": 0, "longest_wait_seconds": 0}
+        for name in Queue.objects.filter(tenant=tenant).values_list("name", flat=True)
+    }
+    for row in waiting:
+        name = row["queue__name"] or "(no queue)"
+        entry = queues.setdefault(name, {"name": name, "waiting": 0, "offered": 0, "longest_wait_seconds": 0})
+        entry["waiting" if row["status"] == WorkItemStatus.QUEUED else "offered"] += row["n"]
+        if row["status"] == WorkItemStatus.QUEUED and row["oldest"]:
+            wait = (now - row["oldest"]).total_seconds()
+            entry["longest_wait_seconds"] = max(entry["longest_wait_seconds"], round(wait, 1))
+    recent = [
+        {
+            "id": str(d.id),
+            "created_at": d.created_at,
+            "engine": d.engine,
+            "strategy": d.strategy,
+            "outcome": d.outcome,
+            "agent": d.chosen_agent.name if d.chosen_agent_id else None,
+            "reference": d.work_item.reference,
+            "queue": d.inputs.get("queue"),
+            "latency_ms": round(d.latency_ms, 2),
+            "reason": d.reason,
+        }
+        for d in RouteDecision.objects.filter(tenant=tenant)
+        .select_related("chosen_agent__user", "work_item")
+        .order_by("-created_at")[:decisions]
+    ]
+    return {
+        "generated_at": now,
+        "queues": sorted(queues.values(), key=lambda q: q["name"]),
+        "agents": agents_with_capacity(tenant=tenant),
+        "decisions": recent,
+    }

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -34,7 +34,13 @@ from .choices import (
     WorkItemStatus,
     WorkStatus,
 )
-from .engines import blocked_by_call, effective_requirements, platform_candidates, rank_platform
+from .engines import (
+    CandidatePool,
+    blocked_by_call,
+    effective_requirements,
+    platform_candidates,
+    rank_platform,
+)
 from .errors import AgentNotFound, AgentUnavailable, AlreadyOffered, CapacityExhausted, NotRoutingOwner, OfferExpired
 from .models import AgentPresence, AgentWork, Queue, RouteDecision, WorkItem
 
@@ -242,27 +248,34 @@ def work_item_cancel(*, work_item: WorkItem, reason: str = "") -> None:
 # --- routing ----------------------------------------------------------------------------------------
 
 
-def work_route(*, work_item: WorkItem, engine: str = Engine.PLATFORM) -> AgentWork | None:
+def work_route(
+    *, work_item: WorkItem, engine: str = Engine.PLATFORM, pool: CandidatePool | None = None
+) -> AgentWork | None:
     """Platform routing: rank candidates by the queue's strategy and offer to the first who has room.
 
     Logs a RouteDecision either way. Returns the offer, or None (the item stays queued and is
     dispatched when capacity frees).
     """
     started = time.perf_counter()
-    item = WorkItem.objects.select_related("queue").get(pk=work_item.pk)
+    item = work_item if pool is not None else WorkItem.objects.select_related("queue").get(pk=work_item.pk)
     if item.status != WorkItemStatus.QUEUED:
         return None
     strategy = item.queue.strategy if item.queue_id else _setting("ROUTING_DEFAULT_STRATEGY", "most_available")
-    candidates = rank_platform(work_item=item, candidates=platform_candidates(work_item=item), strategy_name=strategy)
+    found = pool.candidates(item) if pool is not None else platform_candidates(work_item=item)
+    candidates = rank_platform(work_item=item, candidates=found, strategy_name=strategy)
     work = None
     refused = []
     for candidate in candidates:
         try:
             with transaction.atomic():
                 work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=engine)
+            if pool is not None:
+                pool.taken(candidate.membership_id, work.weight)
             break
         except (CapacityExhausted, AgentUnavailable) as exc:  # lost a race for that agent: try the next
             refused.append({"agent_id": str(candidate.membership_id), "code": exc.code})
+            if pool is not None:
+                pool.refused(candidate.membership_id)
         except AlreadyOffered:
             return None
     RouteDecision.objects.create(
@@ -307,12 +320,20 @@ def work_offer(
         .select_related("tenant", "queue", "partner")
         .get(pk=work_item.pk)
     )
-    if item.status not in (WorkItemStatus.QUEUED,) or item.works.filter(status__in=ACTIVE_STATUSES).exists():
+    if item.status != WorkItemStatus.QUEUED:  # an item with an active offer is never queued
         raise AlreadyOffered()
-    agent = Membership.objects.filter(pk=agent_id, tenant_id=item.tenant_id).select_related("user").first()
-    if agent is None:
-        raise AgentNotFound()
-    presence = _lock_presence(agent)
+    presence = (
+        AgentPresence.objects.select_for_update(of=("self",))
+        .select_related("membership__user", "tenant")
+        .filter(membership_id=agent_id, tenant_id=item.tenant_id)
+        .first()
+    )
+    if presence is None:  # no presence row yet (never online) or not an agent of this tenant
+        agent = Membership.objects.filter(pk=agent_id, tenant_id=item.tenant_id).first()
+        if agent is None:
+            raise AgentNotFound()
+        presence = _lock_presence(agent)
+    agent = presence.membership
     if presence.status != PresenceStatus.ONLINE:
         raise AgentUnavailable(f"{agent.name} is {presence.status}, not online.")
     used = _used(agent.pk)
@@ -326,19 +347,17 @@ def work_offer(
     if timeout_seconds is None:
         timeout_seconds = item.queue.offer_timeout_seconds if item.queue_id else _setting("ROUTING_OFFER_TIMEOUT", 30)
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            work = AgentWork.objects.create(
-                tenant_id=item.tenant_id,
-                work_item=item,
-                agent=agent,
-                channel_type=item.channel_type,
-                weight=weight,
-                engine=engine,
-                expires_at=now + timedelta(seconds=timeout_seconds),
-            )
-    except IntegrityError:
-        raise AlreadyOffered() from None
+    # The item row is locked and queued, so it has no active work; the partial unique constraint
+    # one_active_work_per_item fails this transaction should that invariant ever break.
+    work = AgentWork.objects.create(
+        tenant_id=item.tenant_id,
+        work_item=item,
+        agent=agent,
+        channel_type=item.channel_type,
+        weight=weight,
+        engine=engine,
+        expires_at=now + timedelta(seconds=timeout_seconds),
+    )
     item.status = WorkItemStatus.OFFERED
     item.save(update_fields=["status"])
     presence.last_offered_at = now
@@ -573,13 +592,27 @@ def _waiting_items(tenant_id, limit: int) -> list[WorkItem]:
     return items[:limit]
 
 
+DISPATCH_BATCH = 20
+
+
 def routing_dispatch(*, tenant_id, limit: int = 50) -> int:
-    """Offer waiting platform-routed work, highest priority and oldest first; returns offers made."""
+    """Offer waiting platform-routed work, highest priority and oldest first; returns offers made.
+
+    Items share one candidate snapshot per round (every offer still re-checks capacity under the
+    agent's lock) and are offered in batches of DISPATCH_BATCH per transaction, each item in its own
+    savepoint, so the events of a batch fan out together after one commit.
+    """
     offered = 0
-    for item in _waiting_items(tenant_id, limit):
+    pool = CandidatePool()
+    items = _waiting_items(tenant_id, limit)
+    for start in range(0, len(items), DISPATCH_BATCH):
         with transaction.atomic():
-            if work_route(work_item=item) is not None:
-                offered += 1
+            for item in items[start : start + DISPATCH_BATCH]:
+                if not pool.candidates(item):
+                    continue  # nobody could take it: skip without a decision row per idle round
+                with transaction.atomic():
+                    if work_route(work_item=item, pool=pool) is not None:
+                        offered += 1
     return offered
 
 

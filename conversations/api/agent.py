@@ -2,39 +2,21 @@
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import BasePermission
+from rest_framework import serializers
 from rest_framework.response import Response
 
-from ccp.core.api import BaseApi
 from routing import selectors as routing_selectors
 from routing import services as routing_services
 from routing.errors import OfferExpired
 from routing.models import Queue
-from tenants.selectors import membership_for_user
+from tenants.api.base import MemberApi
 
 from .. import selectors, services
 from .serializers import AgentOutput, ConversationOutput, MessageOutput, StatusInput, WorkAnswer
 
 
-class IsTenantMember(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        if not request.user or not request.user.is_authenticated:
-            raise exceptions.NotAuthenticated()
-        membership = membership_for_user(user=request.user)
-        if membership is None:
-            raise exceptions.PermissionDenied("Your account is not a member of any tenant.", code="not_a_member")
-        view.membership = membership
-        view.tenant = membership.tenant
-        return True
-
-
-class AgentApi(BaseApi):
+class AgentApi(MemberApi):
     """Base of agent endpoints: session login; sets `self.membership` and `self.tenant`."""
-
-    authentication_classes = [SessionAuthentication]
-    permission_classes = [IsTenantMember]
 
 
 def _agent_row(membership) -> dict:

@@ -1,0 +1,49 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from tenants.api.base import SupervisorApi
+
+from .. import selectors
+
+
+class SupervisorOverviewApi(SupervisorApi):
+    """The live supervisor view: queues, agents and recent routing decisions of the tenant."""
+
+    class OutputSerializer(serializers.Serializer):
+        class QueueRow(serializers.Serializer):
+            name = serializers.CharField()
+            waiting = serializers.IntegerField()
+            offered = serializers.IntegerField()
+            longest_wait_seconds = serializers.FloatField()
+
+        class AgentRow(serializers.Serializer):
+            id = serializers.CharField()
+            name = serializers.CharField()
+            username = serializers.CharField()
+            role = serializers.CharField()
+            status = serializers.CharField()
+            status_since = serializers.DateTimeField(allow_null=True)
+            skills = serializers.DictField(child=serializers.IntegerField())
+            capacity = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+
+        class DecisionRow(serializers.Serializer):
+            id = serializers.CharField()
+            created_at = serializers.DateTimeField()
+            engine = serializers.CharField()
+            strategy = serializers.CharField()
+            outcome = serializers.CharField()
+            agent = serializers.CharField(allow_null=True)
+            reference = serializers.CharField()
+            queue = serializers.CharField(allow_null=True)
+            latency_ms = serializers.FloatField()
+            reason = serializers.CharField(allow_blank=True)
+
+        generated_at = serializers.DateTimeField()
+        queues = QueueRow(many=True)
+        agents = AgentRow(many=True)
+        decisions = DecisionRow(many=True)
+
+    @extend_schema(responses=OutputSerializer, summary="Queues, agents, recent decisions", tags=["supervisor"])
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.supervisor_overview(tenant=self.tenant)).data)

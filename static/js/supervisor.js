@@ -1,0 +1,48 @@
+// The supervisor page: polls the overview API every 2 s and renders three tables.
+const root = document.getElementById("supervisor");
+const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "—");
+const fmtWait = (s) => (s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
+const load = (cap) => (cap ? `${cap.used} / ${cap.max}` : "—");
+
+function fill(tableId, rows) {
+  const body = document.querySelector(`#${tableId} tbody`);
+  body.replaceChildren(
+    ...rows.map((cells) => {
+      const tr = document.createElement("tr");
+      for (const cell of cells) {
+        const td = document.createElement("td");
+        td.textContent = cell;
+        tr.appendChild(td);
+      }
+      return tr;
+    }),
+  );
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = document.querySelectorAll(`#${tableId} th`).length;
+    td.textContent = "Nothing here.";
+    td.className = "muted";
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
+async function refresh() {
+  try {
+    const response = await fetch(root.dataset.url, { credentials: "same-origin" });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+    fill("queues", body.queues.map((q) => [q.name, q.waiting, q.offered, fmtWait(q.longest_wait_seconds)]));
+    fill("agents", body.agents.map((a) => [a.name, a.status, fmtTime(a.status_since), load(a.capacity.messaging),
+      load(a.capacity.voice), Object.entries(a.skills).map(([k, v]) => `${k} ${v}`).join(", ")]));
+    fill("decisions", body.decisions.map((d) => [fmtTime(d.created_at), d.engine, d.strategy, d.outcome, d.agent || "—",
+      d.queue || "—", d.latency_ms, d.reason]));
+    document.getElementById("updated").textContent = `Updated ${fmtTime(body.generated_at)}`;
+  } catch (err) {
+    document.getElementById("updated").textContent = `Could not refresh: ${err.message}. Retrying…`;
+  }
+}
+
+refresh();
+setInterval(refresh, 2000);
