@@ -26,7 +26,8 @@ def sleeps():
 
 @pytest.fixture
 def recorded_client(recorder, sleeps):
-    return Client(recorder.url, "client-id", "client-secret", sleep=sleeps.append, max_retries=3)
+    with Client(recorder.url, "client-id", "client-secret", sleep=sleeps.append, max_retries=3) as client:
+        yield client
 
 
 @pytest.fixture

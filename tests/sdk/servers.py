@@ -100,7 +100,7 @@ class _Server(ThreadingHTTPServer):
 def serve(handler: type[BaseHTTPRequestHandler]):
     """Start `handler` on 127.0.0.1:<free port> in a thread; returns (httpd, base_url)."""
     httpd = _Server(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
