@@ -77,7 +77,8 @@ class Client:
     >>> ccp.send_message(to="acme-webchat-1", from_="visitor-42", text="Hello")
 
     Tokens come from `POST /o/token/` (client credentials, HTTP Basic), are cached and renewed
-    `token_refresh_margin` seconds before they expire, and once more when a call answers 401.
+    `token_refresh_margin` seconds (at most half their lifetime) before they expire, and once more
+    when a call answers 401.
     Calls are retried on 429, 5xx and network errors with exponential backoff and full jitter,
     waiting at least `Retry-After` when the server sends it; every POST carries an `Idempotency-Key`
     (a uuid4 unless you pass `idempotency_key=`) that stays the same across the retries of that call,
@@ -117,7 +118,7 @@ class Client:
         self._sleep = sleep
         self._clock = clock
         self._token: str | None = None
-        self._token_expires_at = 0.0
+        self._token_refresh_at = 0.0
         self._token_scopes: list[str] = []
         self._token_lock = threading.Lock()
         self.user_agent = f"ccp-partner-python/{__version__}"
@@ -142,13 +143,15 @@ class Client:
     def token(self) -> str:
         """A valid access token: the cached one, or a fresh one when it expires within the margin."""
         with self._token_lock:
-            if self._token is None or self._clock() >= self._token_expires_at - self.token_refresh_margin:
+            if self._token is None or self._clock() >= self._token_refresh_at:
                 self._fetch_token()
             return cast(str, self._token)
 
-    def invalidate_token(self) -> None:
+    def invalidate_token(self, token: str | None = None) -> None:
+        """Drop the cached token (only if it is still `token`, when given: another thread may have renewed it)."""
         with self._token_lock:
-            self._token = None
+            if token is None or token == self._token:
+                self._token = None
 
     def _fetch_token(self) -> None:
         data = {"grant_type": "client_credentials"}
@@ -171,7 +174,8 @@ class Client:
             del response  # see request(): a kept exception must not pin the socket
             raise error
         self._token = body["access_token"]
-        self._token_expires_at = started + float(body.get("expires_in") or 3600)
+        lifetime = float(body.get("expires_in") or 3600)
+        self._token_refresh_at = started + lifetime - min(self.token_refresh_margin, lifetime / 2)
         self._token_scopes = str(body.get("scope") or "").split()
 
     @staticmethod
@@ -231,10 +235,13 @@ class Client:
             headers[IDEMPOTENCY_HEADER] = idempotency_key or str(uuid.uuid4())
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
 
+        sent_token: list[str] = []
+
         def build() -> dict[str, Any]:
             # The token is read per attempt, so a retry after a long Retry-After still sends a live one.
+            sent_token[:] = [self.token()]
             kwargs: dict[str, Any] = {
-                "headers": {**headers, "Authorization": f"Bearer {self.token()}"},
+                "headers": {**headers, "Authorization": f"Bearer {sent_token[0]}"},
                 "params": clean_params,
             }
             if json is not None:
@@ -244,7 +251,7 @@ class Client:
         response = self._send_with_retries(method, path, build)
         if response.status_code == 401:
             # Revoked or expired early: one fresh token, same idempotency key.
-            self.invalidate_token()
+            self.invalidate_token(sent_token[0])
             response = self._send_with_retries(method, path, build)
         if response.status_code >= 400:
             error = self._error(response)
@@ -473,14 +480,16 @@ class Client:
         """Follow `GET /api/v1/events/stream/` forever, yielding each event once.
 
         When the connection drops (or stays silent past `read_timeout`; the server sends a heartbeat
-        every 15 s) it reconnects with backoff, sending `Last-Event-ID` (and `after`) = the id of the
-        last event yielded, and skips any event it already yielded. `max_reconnects` bounds the
-        consecutive reconnects that yield nothing (None: never give up). Break out of the loop to stop.
+        every 15 s) it reconnects with backoff — never sooner than the stream's `retry:` field or a
+        `Retry-After` — sending `Last-Event-ID` (and `after`) = the id of the last event yielded, and
+        skips any event it already yielded. `max_reconnects` bounds the consecutive reconnects that
+        yield nothing (None: never give up). Break out of the loop to stop.
         """
         last_id = None if after is None else str(after)
         resumed = False
         failures = 0
         refreshed = False
+        server_retry = 0.0  # the stream's `retry:` field, in seconds
         while True:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", "User-Agent": self.user_agent}
             params = {}
@@ -488,9 +497,11 @@ class Client:
                 params["after"] = last_id
                 if resumed:
                     headers["Last-Event-ID"] = last_id
-            headers["Authorization"] = f"Bearer {self.token()}"
+            sent_token = self.token()
+            headers["Authorization"] = f"Bearer {sent_token}"
             yielded = False
             retry_after: float | None = None
+            status: int | None = None
             try:
                 response = self.session.get(
                     self.base_url + "/api/v1/events/stream/",
@@ -502,15 +513,19 @@ class Client:
             except _NETWORK_ERRORS:
                 response = None
             if response is not None:
+                status = response.status_code
                 try:
-                    if response.status_code == 401 and not refreshed:
+                    if status == 401 and not refreshed:
                         refreshed = True
-                        self.invalidate_token()
+                        self.invalidate_token(sent_token)
                         continue
-                    if response.status_code in _RETRY_STATUSES:
+                    if status in _RETRY_STATUSES:
                         retry_after = _retry_after_seconds(response.headers.get("Retry-After"), time.time())
-                    elif response.status_code >= 400:
-                        raise self._error(response)
+                    elif status >= 400:
+                        error = self._error(response)
+                        response.close()
+                        response = None  # a kept exception must not pin the socket (see request())
+                        raise error
                     else:
                         refreshed = False
                         parser = SSEParser()
@@ -526,18 +541,21 @@ class Client:
                                     yield event
                         except _STREAM_ERRORS:
                             pass  # dropped mid-stream: reconnect below
+                        finally:
+                            if parser.retry_ms is not None:
+                                server_retry = parser.retry_ms / 1000
                 finally:
-                    response.close()
+                    if response is not None:
+                        response.close()
             resumed = True
             if not yielded:
                 failures += 1
                 if max_reconnects is not None and failures > max_reconnects:
-                    if response is not None and response.status_code >= 400:
-                        raise (RateLimited if response.status_code == 429 else ServerError)(
-                            response.status_code, f"http_{response.status_code}", "The event stream is unavailable."
-                        )
+                    if status is not None and status >= 400:
+                        cls = RateLimited if status == 429 else ServerError
+                        raise cls(status, f"http_{status}", "The event stream is unavailable.")
                     raise TransportError(None, "stream_unavailable", "The event stream could not be (re)opened.")
-            self._sleep(retry_after if retry_after is not None else self._backoff(failures))
+            self._sleep(retry_after if retry_after is not None else max(server_retry, self._backoff(failures)))
 
 
 def _not_after(event_id: str, last_id: str) -> bool:

@@ -46,6 +46,7 @@ class RecordingServer:
     requests: list[Recorded] = field(default_factory=list)
     token_requests: list[Recorded] = field(default_factory=list)
     url: str = ""
+    token_lifetime: int = 3600
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def script(self, *answers: Answer) -> None:
@@ -56,7 +57,11 @@ class RecordingServer:
             if recorded.path == "/o/token/":
                 self.token_requests.append(recorded)
                 n = len(self.token_requests)
-                return (200, {}, {"access_token": f"token-{n}", "token_type": "Bearer", "expires_in": 3600})
+                return (
+                    200,
+                    {},
+                    {"access_token": f"token-{n}", "token_type": "Bearer", "expires_in": self.token_lifetime},
+                )
             self.requests.append(recorded)
             return self.answers.pop(0) if self.answers else (200, {}, {})
 

@@ -349,3 +349,19 @@ def test_route_needs_exactly_one_target(recorded_client):
         recorded_client.route_conversation("c1")
     with pytest.raises(ValueError):
         recorded_client.route_conversation("c1", agent_id="a", queue="q")
+
+
+def test_a_short_lived_token_is_kept_for_half_its_life(recorder, sleeps):
+    from ccp_partner import Client
+
+    now = [0.0]
+
+    with Client(recorder.url, "id", "secret", sleep=sleeps.append, clock=lambda: now[0]) as client:
+        recorder.token_lifetime = 30
+        client.partner()
+        now[0] = 14.0
+        client.partner()
+        assert len(recorder.token_requests) == 1
+        now[0] = 15.0  # half of the 30 s lifetime: renewed although the 60 s margin is longer than that
+        client.partner()
+        assert len(recorder.token_requests) == 2

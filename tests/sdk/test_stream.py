@@ -215,3 +215,12 @@ def test_parser_joins_data_lines_ignores_comments_and_keeps_retry():
 def test_parser_dispatches_nothing_for_a_block_without_data():
     events, _ = _feed(b"id: 5\n\n: only a comment\n\nevent: x\n\n")
     assert events == []
+
+
+def test_the_streams_retry_field_is_the_least_wait_before_reconnecting(stream_server, sleeps):
+    server = stream_server([b"retry: 2500\n\n", _event(1)], [_event(2)])
+    with _client(server, sleeps) as client:
+        stream = client.stream_events()
+        assert [next(stream).id, next(stream).id] == ["1", "2"]
+        stream.close()
+    assert len(sleeps) == 1 and sleeps[0] >= 2.5
