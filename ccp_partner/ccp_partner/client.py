@@ -28,6 +28,7 @@ from .types import (
     Conversation,
     Delivery,
     Entry,
+    Event,
     EventPage,
     InteractionResult,
     Package,
@@ -251,6 +252,7 @@ class Client:
         response = self._send_with_retries(method, path, build)
         if response.status_code == 401:
             # Revoked or expired early: one fresh token, same idempotency key.
+            response.close()
             self.invalidate_token(sent_token[0])
             response = self._send_with_retries(method, path, build)
         if response.status_code >= 400:
@@ -449,6 +451,17 @@ class Client:
     def list_events(self, after: int | str | None = None, limit: int = 100) -> EventPage:
         """Replay, oldest first. Raises Gone (`replay_expired`) when `after` is older than retention."""
         return self.request("GET", "/api/v1/events/", params={"after": after, "limit": limit})
+
+    def iter_events(self, after: int | str | None = None, *, limit: int = 100) -> Iterator[Event]:
+        """Every event after `after`, oldest first, paging through `list_events` until caught up."""
+        while True:
+            page = self.list_events(after=after, limit=limit)
+            events = page.get("events") or []
+            yield from events
+            next_after = page.get("next_after")
+            if not events or next_after is None or str(next_after) == str(after):
+                return
+            after = next_after
 
     def create_subscription(
         self, url: str, event_types: Iterable[str] = ("*",), *, idempotency_key: str | None = None

@@ -365,3 +365,17 @@ def test_a_short_lived_token_is_kept_for_half_its_life(recorder, sleeps):
         now[0] = 15.0  # half of the 30 s lifetime: renewed although the 60 s margin is longer than that
         client.partner()
         assert len(recorder.token_requests) == 2
+
+
+def test_iter_events_pages_until_caught_up(recorder, recorded_client):
+    recorder.script(
+        (200, {}, {"events": [{"id": 5}, {"id": 6}], "next_after": 6}),
+        (200, {}, {"events": [{"id": 7}], "next_after": 7}),
+        (200, {}, {"events": [], "next_after": 7}),
+    )
+    assert [e["id"] for e in recorded_client.iter_events(after=4, limit=2)] == [5, 6, 7]
+    assert [r.query for r in recorder.requests] == [
+        {"after": ["4"], "limit": ["2"]},
+        {"after": ["6"], "limit": ["2"]},
+        {"after": ["7"], "limit": ["2"]},
+    ]
