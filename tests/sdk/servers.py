@@ -137,7 +137,9 @@ def start_lossy_proxy(upstream: str, *, lose: Callable[[str, str, int], bool]):
                 n = counts[(self.command, path)] = counts.get((self.command, path), 0) + 1
                 seen.append(Recorded(self.command, path, {}, dict(self.headers.items()), body))
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-            upstream_response = requests.request(self.command, upstream + self.path, headers=headers, data=body)
+            upstream_response = requests.request(
+                self.command, upstream + self.path, headers=headers, data=body, timeout=30
+            )
             if lose(self.command, path, n):
                 status, data, content_type = 502, b"<html>Bad gateway</html>", "text/html"
             else:
