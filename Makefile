@@ -8,11 +8,12 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install run test lint fmt services
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml ccp_partner/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "ccp needs Python 3.11 ($(PYTHON)); set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./ccp_partner
 	touch $@
 
 install: $(VENV)/.installed
