@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
             name='Subscription',
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('url', models.URLField(max_length=2000)),
+                ('url', models.CharField(help_text='https endpoint; checked by services.webhook_url_check.', max_length=2000)),
                 ('event_types', models.JSONField(default=list)),
                 ('secret', models.CharField(max_length=128)),
                 ('is_active', models.BooleanField(default=True)),
