@@ -19,6 +19,12 @@ from ccp.celery import app as celery_app
 celery_app.conf.task_default_queue = f"ccp-test-events-{os.getpid()}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_queue():
+    yield
+    celery_app.control.purge()  # leave nothing of this run in Redis
+
+
 @pytest.fixture(autouse=True)
 def _events_settings(settings):
     settings.WEBHOOK_ALLOW_LOOPBACK = True  # receivers listen on 127.0.0.1
