@@ -434,9 +434,7 @@ def delivery_attempt(*, delivery_id) -> Delivery | None:
     transaction; a claim (`claimed_until`) keeps a duplicate task from sending concurrently.
     """
     now = timezone.now()
-    claim_for = timedelta(
-        seconds=settings.EVENTS_DELIVERY_CONNECT_TIMEOUT + settings.EVENTS_DELIVERY_READ_TIMEOUT + 60
-    )
+    claim_for = timedelta(seconds=settings.EVENTS_DELIVERY_CLAIM_SECONDS)
     claimed = (
         Delivery.objects.filter(
             pk=delivery_id,
