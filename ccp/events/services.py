@@ -29,6 +29,7 @@ import secrets
 import socket
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
@@ -47,7 +48,7 @@ from django.utils import timezone
 
 from ccp.core.errors import Conflict, Invalid
 from ccp.packages.models import Partner
-from tenants.models import Tenant
+from tenants.models import Membership, Tenant
 
 from .choices import ALL_EVENTS, DeliveryStatus, is_custom_type_name, is_standard_type
 from .models import Delivery, DeliveryAttempt, Event, ReplayWatermark, Subscription
@@ -101,11 +102,32 @@ def event_publish(
         partner=partner,
         type=type,
         data=data,
-        agent_ids=sorted({str(a) for a in agent_ids}),
+        agent_ids=_clean_agent_ids(tenant, agent_ids),
         occurred_at=timezone.now(),
     )
     _fan_out_on_commit(event.pk)
     return event
+
+
+def _clean_agent_ids(tenant: Tenant, agent_ids: Iterable) -> list[str]:
+    """Membership ids of this tenant only: an event must never reach another tenant's agent."""
+    try:
+        wanted = sorted({str(uuid.UUID(str(a))) for a in agent_ids})
+    except ValueError:
+        raise Invalid("agent_ids must be Membership ids (UUIDs).", code="invalid_agent_ids") from None
+    if wanted:
+        found = {
+            str(pk)
+            for pk in Membership.objects.filter(tenant=tenant, pk__in=wanted).values_list("pk", flat=True)
+        }
+        missing = [a for a in wanted if a not in found]
+        if missing:
+            raise Invalid(
+                "Some agent_ids are not members of this tenant.",
+                code="invalid_agent_ids",
+                details={"agent_ids": missing[:20]},
+            )
+    return wanted
 
 
 def _validate_against_schema(type_: str, data: dict, schema: dict) -> None:
@@ -659,13 +681,20 @@ def events_prune() -> int:
     """Delete events older than `EVENTS_RETENTION`; raise the watermark that makes old cursors 410."""
     cutoff = timezone.now() - settings.EVENTS_RETENTION
     with transaction.atomic():
+        # Raise the watermark first: from this commit on, cursors below it are refused (410), so
+        # readers never get a page with holes while the rows below are being deleted.
         mark, _ = ReplayWatermark.objects.select_for_update().get_or_create(pk=1)
         through = Event.objects.filter(occurred_at__lt=cutoff, replay_id__isnull=False).aggregate(
             m=Max("replay_id")
         )["m"]
-        if through is None or through <= mark.pruned_through:
-            return 0
-        deleted, _ = Event.objects.filter(replay_id__lte=through).delete()
-        mark.pruned_through = through
-        mark.save(update_fields=["pruned_through", "updated_at"])
-    return deleted
+        if through is not None and through > mark.pruned_through:
+            mark.pruned_through = through
+            mark.save(update_fields=["pruned_through", "updated_at"])
+        through = mark.pruned_through
+    deleted = 0
+    while True:  # in chunks: short transactions, bounded memory for the cascade to deliveries
+        chunk = list(Event.objects.filter(replay_id__lte=through).values_list("pk", flat=True)[:5000])
+        if not chunk:
+            return deleted
+        with transaction.atomic():
+            deleted += Event.objects.filter(pk__in=chunk).delete()[1].get("events.Event", 0)

@@ -333,3 +333,16 @@ def test_a_delivery_to_an_address_that_became_private_is_refused_not_sent(
     attempt = delivery.attempts.get()
     assert attempt.status_code is None and attempt.error.startswith("refused:")
     assert receiver.received == []
+
+
+def test_agent_ids_must_be_members_of_the_events_tenant(tenant, other_tenant, agent):
+    foreign = MembershipFactory(tenant=other_tenant)
+    for agent_ids, bad in [([agent.id, foreign.id], [str(foreign.id)]), (["not-a-uuid"], None)]:
+        with pytest.raises(Invalid) as info:
+            event_publish(tenant=tenant, type="work.offered", data={}, agent_ids=agent_ids)
+        assert info.value.code == "invalid_agent_ids"
+        if bad:
+            assert info.value.details["agent_ids"] == bad
+    assert not Event.objects.exists()
+    event = event_publish(tenant=tenant, type="work.offered", data={}, agent_ids=[agent.id, str(agent.id)])
+    assert event.agent_ids == [str(agent.id)]
