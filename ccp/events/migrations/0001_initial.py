@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 def _create_replay_sequence(apps, schema_editor):
-    # Replay ids come from this sequence, drawn under an advisory lock after commit (services.py).
+    # Replay ids come from this sequence, drawn under an advisory lock after commit (services/publish.py).
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("CREATE SEQUENCE IF NOT EXISTS events_replay_id_seq")
 

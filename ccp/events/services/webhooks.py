@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import logging
 import random
 import secrets
 import socket
@@ -29,9 +28,6 @@ from ccp.packages.models import Partner
 from ..choices import ALL_EVENTS, DeliveryStatus, is_custom_type_name, is_standard_type
 from ..models import Delivery, DeliveryAttempt, Event, Subscription
 from ..selectors import event_envelope
-
-logger = logging.getLogger(__name__)
-
 
 # --- relay: events → deliveries ------------------------------------------------------------------
 
