@@ -143,6 +143,9 @@ EVENTS_SWEEP_GRACE_SECONDS = env_int("EVENTS_SWEEP_GRACE_SECONDS", 30)
 EVENTS_SWEEP_BATCH = 5000
 EVENTS_DELIVERY_CONNECT_TIMEOUT = 3
 EVENTS_DELIVERY_READ_TIMEOUT = 10
+# How long a worker owns a delivery it is sending; after that (a killed worker) the sweep resends it.
+# Keep it above connect + read timeout, or a slow but live attempt may be sent twice.
+EVENTS_DELIVERY_CLAIM_SECONDS = env_int("EVENTS_DELIVERY_CLAIM_SECONDS", 75)
 EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_BASE_SECONDS", "10"))
 EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_MAX_SECONDS", "3600"))
 EVENTS_DELIVERY_RETRY_WINDOW = timedelta(hours=env_int("EVENTS_DELIVERY_RETRY_HOURS", 24))

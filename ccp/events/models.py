@@ -58,7 +58,7 @@ class Subscription(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="subscriptions")
-    url = models.URLField(max_length=2000)
+    url = models.CharField(max_length=2000, help_text="https endpoint; checked by services.webhook_url_check.")
     event_types = models.JSONField(default=list)
     # Kept in clear because HMAC signing needs it; shown to the partner only once, at creation.
     secret = models.CharField(max_length=128)

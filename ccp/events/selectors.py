@@ -86,7 +86,7 @@ def event_page(*, partner: Partner, after: int, limit: int) -> list[Event]:
     """The partner's events with a replay id above `after`, oldest first.
 
     Only events whose replay id was assigned (after their commit) are visible, and ids are assigned in
-    commit order, so a cursor never skips an event that commits later (see services.py).
+    commit order, so a cursor never skips an event that commits later (see services/publish.py).
     """
     return list(
         Event.objects.filter(partner=partner, replay_id__gt=after)

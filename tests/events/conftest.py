@@ -19,6 +19,12 @@ from ccp.celery import app as celery_app
 celery_app.conf.task_default_queue = f"ccp-test-events-{os.getpid()}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_queue():
+    yield
+    celery_app.control.purge()  # leave nothing of this run in Redis
+
+
 @pytest.fixture(autouse=True)
 def _events_settings(settings):
     settings.WEBHOOK_ALLOW_LOOPBACK = True  # receivers listen on 127.0.0.1
@@ -156,3 +162,44 @@ def celery_worker(transactional_db):
     yield control
     control.stop()
     task_postrun.disconnect(_close_db_connection)
+
+
+@pytest.fixture
+def worker_process(transactional_db):
+    """Start real `celery worker` processes on the test database and this run's queue (so a test can
+    SIGKILL one). Claims expire after 2 s so the sweep can take over a killed worker's deliveries."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": celery_app.conf.task_default_queue,
+        "EVENTS_DELIVERY_CLAIM_SECONDS": "2",
+        "EVENTS_SWEEP_GRACE_SECONDS": "0",
+        "EVENTS_DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
+        "EVENTS_DELIVERY_BACKOFF_MAX_SECONDS": "0.5",
+        "WEBHOOK_ALLOW_LOOPBACK": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    processes: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        command = [sys.executable, "-m", "celery", "-A", "ccp.celery", "worker", "-P", "threads", "-c", "4"]
+        command += ["-Q", celery_app.conf.task_default_queue, "--without-gossip", "--without-mingle"]
+        command += ["--without-heartbeat", "-l", "WARNING"]
+        process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.DEVNULL)
+        processes.append(process)
+        return process
+
+    celery_app.control.purge()
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=20)

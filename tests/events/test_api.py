@@ -207,3 +207,22 @@ def test_deliveries_of_another_subscription_are_404(api, partner, subscription, 
     mine_too = services.subscription_create(partner=partner, url="https://example.com/z", event_types=["*"])[0]
     url = f"{SUBSCRIPTIONS}{mine_too.id}/deliveries/{delivery.id}/redeliver/"
     assert_error(api.post(url), 404, "not_found")
+
+
+def test_replay_and_delivery_lists_cost_the_same_queries_for_3_or_30_rows(api, tenant, partner, subscription):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def batch(n):
+        events = [publish(tenant, partner, n=i) for i in range(n)]
+        services.event_relay(event_pks=[e.pk for e in events])
+
+    def count(url):
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get(url).status_code == 200
+        return len(queries)
+
+    batch(3)
+    small = (count(EVENTS), count(f"{SUBSCRIPTIONS}{subscription.id}/deliveries/"))
+    batch(30)
+    assert (count(EVENTS), count(f"{SUBSCRIPTIONS}{subscription.id}/deliveries/")) == small

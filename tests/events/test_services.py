@@ -264,3 +264,75 @@ def test_a_reader_paging_during_1000_concurrent_publishes_sees_exactly_the_commi
 
 class _Rollback(Exception):
     pass
+
+
+def test_a_custom_type_needs_the_custom_name_pattern(tenant, partner):
+    with pytest.raises(Invalid) as info:
+        event_publish(tenant=tenant, partner=partner, type="acme outbound", data={}, schema=ACME_OUTBOUND)
+    assert info.value.code == "unknown_event_type"
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap(settings):
+    settings.EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = 10
+    settings.EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = 3600
+    for n in range(1, 40):
+        ceiling = min(3600, 10 * 2 ** (n - 1))
+        delays = {services.retry_delay(n) for _ in range(20)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1  # jittered
+
+
+def test_failures_retry_until_the_24_hour_window_has_passed_then_become_dead(tenant, partner, receiver, settings):
+    settings.EVENTS_DELIVERY_RETRY_WINDOW = timedelta(hours=24)
+    settings.EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = 10
+    settings.EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = 3600
+    receiver.plan = [500, 502, 504]
+    services.subscription_create(partner=partner, url=receiver.url, event_types=["*"])
+    event = event_publish(tenant=tenant, partner=partner, type="work.closed", data={})
+    services.event_fan_out(event_pks=[event.pk])
+    (delivery_id,) = services.event_relay(event_pks=[event.pk])
+
+    first = services.delivery_attempt(delivery_id=delivery_id)
+    assert first.status == "retrying"
+    wait = (first.next_attempt_at - timezone.now()).total_seconds()
+    assert 3 <= wait <= 10
+    assert services.delivery_attempt(delivery_id=delivery_id) is None  # not due yet: nothing is sent
+
+    now = timezone.now()  # fast-forward: it has been failing for 23 hours
+    Delivery.objects.filter(pk=delivery_id).update(window_started_at=now - timedelta(hours=23), next_attempt_at=now)
+    assert services.delivery_attempt(delivery_id=delivery_id).status == "retrying"
+
+    Delivery.objects.filter(pk=delivery_id).update(
+        window_started_at=now - timedelta(hours=24, seconds=1), next_attempt_at=now
+    )
+    dead = services.delivery_attempt(delivery_id=delivery_id)
+    assert dead.status == "dead" and dead.attempt_count == 3
+    assert [a.status_code for a in dead.attempts.all()] == [500, 502, 504]
+    assert len(receiver.received) == 3
+
+
+def test_a_delivery_to_an_address_that_became_private_is_refused_not_sent(tenant, partner, receiver, settings):
+    services.subscription_create(partner=partner, url=receiver.url, event_types=["*"])
+    event = event_publish(tenant=tenant, partner=partner, type="work.closed", data={})
+    services.event_fan_out(event_pks=[event.pk])
+    (delivery_id,) = services.event_relay(event_pks=[event.pk])
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+
+    delivery = services.delivery_attempt(delivery_id=delivery_id)
+
+    attempt = delivery.attempts.get()
+    assert attempt.status_code is None and attempt.error.startswith("refused:")
+    assert receiver.received == []
+
+
+def test_agent_ids_must_be_members_of_the_events_tenant(tenant, other_tenant, agent):
+    foreign = MembershipFactory(tenant=other_tenant)
+    for agent_ids, bad in [([agent.id, foreign.id], [str(foreign.id)]), (["not-a-uuid"], None)]:
+        with pytest.raises(Invalid) as info:
+            event_publish(tenant=tenant, type="work.offered", data={}, agent_ids=agent_ids)
+        assert info.value.code == "invalid_agent_ids"
+        if bad:
+            assert info.value.details["agent_ids"] == bad
+    assert not Event.objects.exists()
+    event = event_publish(tenant=tenant, type="work.offered", data={}, agent_ids=[agent.id, str(agent.id)])
+    assert event.agent_ids == [str(agent.id)]

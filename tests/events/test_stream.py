@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -12,11 +13,12 @@ import threading
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from django.conf import settings
 from django.db import connection, transaction
 
-from ccp.events.services import event_publish
+from ccp.events.services import event_publish, stream_channel
 from tests.helpers import token_for
 
 from .conftest import wait_for
@@ -32,15 +34,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def daphne():
-    """daphne serving ccp.asgi on the test database, with a short heartbeat; yields its base URL."""
+def daphne(request):
+    """daphne serving ccp.asgi on the test database; yields its base URL.
+
+    The heartbeat is short (0.5 s) unless the test is marked `@pytest.mark.parametrize("daphne",
+    [<seconds>], indirect=True)`.
+    """
+    heartbeat = getattr(request, "param", 0.5)
     port = _free_port()
     db = connection.settings_dict
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
-        "EVENTS_STREAM_HEARTBEAT_SECONDS": "0.5",
+        "EVENTS_STREAM_HEARTBEAT_SECONDS": str(heartbeat),
         "DB_CONN_MAX_AGE": "60",
         "LOG_LEVEL": "WARNING",
     }
@@ -98,6 +105,12 @@ class SSE:
                 return int(lines["id"]), json.loads(lines["data"])
 
     def close(self):
+        # Shut the socket down first: close() alone waits for the reader thread's blocking read.
+        connection = getattr(self.response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
 
 
@@ -146,6 +159,29 @@ def test_the_stream_replays_then_pushes_live_with_heartbeats_and_resumes(
         assert [resumed.next_event()[0], resumed.next_event()[0]] == [second.replay_id, third.replay_id]
     finally:
         resumed.close()
+
+
+@pytest.mark.parametrize("daphne", [120], indirect=True)
+def test_live_events_are_pushed_by_the_redis_wake_up_not_by_polling(daphne, tenant, partner, connected_app):
+    # With a 120 s heartbeat the stream only re-reads the database when the fan-out wakes it.
+    stream = SSE(f"{daphne}/api/v1/events/stream/", token_for(connected_app))
+    try:
+        assert stream.next_frame().startswith("retry: 3000")
+        event = publish(tenant, partner, "live")
+        assert stream.next_event(timeout=15) == (event.replay_id, stream_envelope(event))
+    finally:
+        stream.close()
+    # The server noticed the disconnect and let go of its subscription.
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    channel = stream_channel(partner.pk)
+    wait_for(lambda: redis_client.pubsub_numsub(channel)[0][1] == 0, what="the stream to unsubscribe")
+
+
+def stream_envelope(event) -> dict:
+    from ccp.events.selectors import event_envelope
+
+    event = type(event).objects.select_related("tenant").get(pk=event.pk)
+    return event_envelope(event)
 
 
 def test_the_stream_refuses_bad_requests_in_the_envelope(daphne, connected_app):

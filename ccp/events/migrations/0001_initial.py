@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 def _create_replay_sequence(apps, schema_editor):
-    # Replay ids come from this sequence, drawn under an advisory lock after commit (services.py).
+    # Replay ids come from this sequence, drawn under an advisory lock after commit (services/publish.py).
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("CREATE SEQUENCE IF NOT EXISTS events_replay_id_seq")
 
@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
             name='Subscription',
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('url', models.URLField(max_length=2000)),
+                ('url', models.CharField(help_text='https endpoint; checked by services.webhook_url_check.', max_length=2000)),
                 ('event_types', models.JSONField(default=list)),
                 ('secret', models.CharField(max_length=128)),
                 ('is_active', models.BooleanField(default=True)),

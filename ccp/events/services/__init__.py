@@ -1,0 +1,46 @@
+"""Writes of the event bus. Import from here: `from ccp.events.services import event_publish`.
+
+- `publish`: the transactional outbox, replay-id assignment after commit, the on-commit fan-out
+  (signal, agents' websockets, stream wake-ups, relay task). Its docstring explains the ordering.
+- `webhooks`: relay into deliveries, signing, POSTing, retries and dead letters, subscriptions.
+- `maintenance`: the Celery beat jobs (outbox sweep, retention pruning).
+"""
+
+from .maintenance import events_prune, events_sweep
+from .publish import (
+    REPLAY_LOCK_KEY,
+    agent_group,
+    event_assign_replay_ids,
+    event_fan_out,
+    event_publish,
+    stream_channel,
+)
+from .webhooks import (
+    delivery_attempt,
+    delivery_redeliver,
+    event_relay,
+    retry_delay,
+    subscription_create,
+    subscription_delete,
+    webhook_signature,
+    webhook_url_check,
+)
+
+__all__ = [
+    "REPLAY_LOCK_KEY",
+    "agent_group",
+    "delivery_attempt",
+    "delivery_redeliver",
+    "event_assign_replay_ids",
+    "event_fan_out",
+    "event_publish",
+    "event_relay",
+    "events_prune",
+    "events_sweep",
+    "retry_delay",
+    "stream_channel",
+    "subscription_create",
+    "subscription_delete",
+    "webhook_signature",
+    "webhook_url_check",
+]

@@ -1,0 +1,295 @@
+"""Writes of the event bus: publish (the transactional outbox), fan-out, relay, webhook delivery.
+
+Ordering guarantee — why replay ids are assigned *after* commit
+---------------------------------------------------------------
+A sequence value drawn at INSERT time can commit after a higher one, so a reader paging with
+`?after=` could see id 8, move its cursor past 7, and lose 7 when it commits a moment later.
+`event_publish` therefore inserts the row with `replay_id = NULL` in the caller's transaction;
+after that transaction commits, `event_assign_replay_ids` numbers the rows in a short transaction
+that first takes a PostgreSQL advisory transaction lock. Assignment transactions are thereby
+serialised, and each one's ids are visible (commit) before the next one can draw higher ids (the
+lock is released after the commit is visible). Readers only ever see rows with an assigned id, so a
+reader that sees id N sees every id below N that will ever exist: the cursor cannot skip anything.
+Ids are increasing but may have gaps. We chose this over a `pg_snapshot_xmin` watermark because it
+keeps the read path a plain indexed range scan and makes "seen" and "numbered" the same thing.
+
+If the process dies between the commit and the assignment (or the enqueue of the relay), the rows
+stay unassigned (or unrelayed) and `events_sweep` (Celery beat) finishes the job: the outbox holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+from functools import partial
+
+import jsonschema
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ccp.core.errors import Invalid
+from ccp.packages.models import Partner
+from tenants.models import Membership, Tenant
+
+from ..choices import is_custom_type_name, is_standard_type
+from ..models import Event, ReplayWatermark
+from ..selectors import event_envelope
+from ..signals import event_committed
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key that serialises replay-id assignment ("ccpe").
+REPLAY_LOCK_KEY = 0x63637065
+_PENDING_ATTR = "_ccp_events_pending"
+
+
+# --- publish --------------------------------------------------------------------------------------
+
+
+def event_publish(
+    *,
+    tenant: Tenant,
+    type: str,
+    data: dict,
+    partner: Partner | None = None,
+    agent_ids: Iterable = (),
+    schema: dict | None = None,
+) -> Event:
+    """Write an event in the caller's transaction; fan it out only after that transaction commits.
+
+    `partner` is the audience (its webhooks, replay and stream see the event); None keeps the event
+    platform-internal (only agents' websockets get it). `agent_ids` are Membership ids whose Channels
+    group `agent.<id>` receives `{"type": "ccp.event", "event": <envelope>}` on commit. `schema` is the
+    JSON schema of a package's custom platform event type; `data` is validated against it.
+    The returned row's `replay_id` is None until the commit (ids are assigned in commit order).
+    """
+    if not isinstance(type, str) or not (is_standard_type(type) or (schema is not None and is_custom_type_name(type))):
+        raise Invalid(
+            f"Unknown event type {type!r}: use a standard type (ccp.events.choices) or a custom type "
+            f"named like Name__e together with its schema.",
+            code="unknown_event_type",
+            details={"type": str(type)[:100]},
+        )
+    if not isinstance(data, dict):
+        raise Invalid("Event data must be a JSON object.", code="invalid_event_data")
+    # Store exactly what JSON will carry (UUIDs, datetimes and decimals become strings).
+    data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    if schema is not None:
+        _validate_against_schema(type, data, schema)
+    event = Event.objects.create(
+        tenant=tenant,
+        partner=partner,
+        type=type,
+        data=data,
+        agent_ids=_clean_agent_ids(tenant, agent_ids),
+        occurred_at=timezone.now(),
+    )
+    _fan_out_on_commit(event.pk)
+    return event
+
+
+def _clean_agent_ids(tenant: Tenant, agent_ids: Iterable) -> list[str]:
+    """Membership ids of this tenant only: an event must never reach another tenant's agent."""
+    try:
+        wanted = sorted({str(uuid.UUID(str(a))) for a in agent_ids})
+    except ValueError:
+        raise Invalid("agent_ids must be Membership ids (UUIDs).", code="invalid_agent_ids") from None
+    if wanted:
+        found = {str(pk) for pk in Membership.objects.filter(tenant=tenant, pk__in=wanted).values_list("pk", flat=True)}
+        missing = [a for a in wanted if a not in found]
+        if missing:
+            raise Invalid(
+                "Some agent_ids are not members of this tenant.",
+                code="invalid_agent_ids",
+                details={"agent_ids": missing[:20]},
+            )
+    return wanted
+
+
+def _validate_against_schema(type_: str, data: dict, schema: dict) -> None:
+    # A package's PlatformEventType.fields is a {field: schema} mapping; a full schema is used as is.
+    if "type" in schema or "properties" in schema or "$schema" in schema:
+        full = schema
+    else:
+        full = {"type": "object", "properties": schema}
+    try:
+        validator_cls = jsonschema.validators.validator_for(full)
+        validator_cls.check_schema(full)
+    except jsonschema.SchemaError as exc:
+        raise Invalid(
+            f"The schema of event type {type_} is not a valid JSON schema: {exc.message}",
+            code="invalid_event_schema",
+        ) from None
+    errors = sorted(validator_cls(full).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        raise Invalid(
+            f"The data of event type {type_} does not match its schema: {errors[0].message}",
+            code="invalid_event_data",
+            details={"/".join(str(p) for p in e.path) or "data": e.message for e in errors[:20]},
+        )
+
+
+def _fan_out_on_commit(event_pk: int) -> None:
+    """Queue the row for the post-commit batch of this connection's transaction.
+
+    One callback is registered per event so that Django drops the callbacks of rolled-back savepoints;
+    the first callback that runs after the commit flushes the whole batch, the others find it empty.
+    Rows of rolled-back transactions do not exist, so a stale id in the batch is harmless.
+    """
+    conn = transaction.get_connection()
+    pending = getattr(conn, _PENDING_ATTR, None)
+    if pending is None:
+        pending = []
+        setattr(conn, _PENDING_ATTR, pending)
+    pending.append(event_pk)
+    transaction.on_commit(partial(_flush_pending, conn), robust=True)
+
+
+def _flush_pending(conn) -> None:
+    pending = getattr(conn, _PENDING_ATTR, None)
+    if not pending:
+        return
+    setattr(conn, _PENDING_ATTR, [])
+    event_fan_out(event_pks=pending)
+
+
+# --- replay ids + fan-out -----------------------------------------------------------------------
+
+
+def event_assign_replay_ids(*, event_pks: list[int]) -> list[int]:
+    """Number committed, unnumbered events in commit order; returns the pks this call numbered.
+
+    Precondition: not inside a transaction that wrote these rows (they must be committed). The
+    advisory lock serialises assigners, so ids become visible in increasing order (module docstring).
+    """
+    if not event_pks:
+        return []
+    if connection.vendor != "postgresql":
+        return _assign_replay_ids_serial(event_pks)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REPLAY_LOCK_KEY])
+        cursor.execute(
+            """
+                WITH todo AS (
+                    SELECT id FROM events_event
+                    WHERE id = ANY(%s) AND replay_id IS NULL
+                    ORDER BY id FOR UPDATE
+                ), numbered AS (
+                    SELECT id, nextval('events_replay_id_seq') AS rid FROM todo
+                )
+                UPDATE events_event AS e
+                SET replay_id = numbered.rid,
+                    relayed_at = CASE WHEN e.partner_id IS NULL THEN now() ELSE NULL END
+                FROM numbered WHERE e.id = numbered.id
+                RETURNING e.id
+                """,
+            [list(event_pks)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _assign_replay_ids_serial(event_pks: list[int]) -> list[int]:
+    # The embedded SQLite default serialises writers itself; max + 1 is safe there.
+    with transaction.atomic():
+        mark = ReplayWatermark.objects.filter(pk=1).values_list("pruned_through", flat=True).first() or 0
+        current = Event.objects.aggregate(m=Max("replay_id"))["m"] or mark
+        done = []
+        for event in Event.objects.filter(pk__in=event_pks, replay_id__isnull=True).order_by("pk"):
+            current += 1
+            event.replay_id = current
+            event.relayed_at = timezone.now() if event.partner_id is None else None
+            event.save(update_fields=["replay_id", "relayed_at"])
+            done.append(event.pk)
+        return done
+
+
+def event_fan_out(*, event_pks: list[int]) -> list[Event]:
+    """Number committed events, then notify: signal, agents' websockets, stream wake-up, relay task.
+
+    Each notification is best effort and logged on failure: the rows are committed and numbered, so
+    replay and the stream have them, and `events_sweep` relays any whose relay enqueue was lost.
+    """
+    assigned = event_assign_replay_ids(event_pks=event_pks)
+    if not assigned:
+        return []
+    events = list(Event.objects.filter(pk__in=assigned).select_related("tenant").order_by("replay_id"))
+    for event in events:
+        for receiver, result in event_committed.send_robust(sender=event.type, event=event):
+            if isinstance(result, Exception):
+                logger.error("event_committed receiver %r failed for %s", receiver, event, exc_info=result)
+    _push_to_agents(events)
+    partner_events = [e for e in events if e.partner_id is not None]
+    if partner_events:
+        _wake_streams({e.partner_id for e in partner_events})
+        try:
+            from ..tasks import events_relay_task
+
+            events_relay_task.delay([e.pk for e in partner_events])
+        except Exception:
+            logger.exception("could not enqueue the relay of %d events; the sweep will", len(partner_events))
+    return events
+
+
+def agent_group(membership_id) -> str:
+    """The Channels group of one agent (a Membership)."""
+    return f"agent.{membership_id}"
+
+
+def _push_to_agents(events: list[Event]) -> None:
+    """One hop into the event loop for the whole batch: group_send per (agent, event), in order."""
+    messages: list[tuple[str, dict]] = []
+    for event in events:
+        if event.agent_ids:
+            envelope = event_envelope(event)
+            messages.extend(
+                (agent_group(agent_id), {"type": "ccp.event", "event": envelope}) for agent_id in event.agent_ids
+            )
+    if not messages:
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send_all():
+        for group, message in messages:
+            await layer.group_send(group, message)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:
+        logger.exception("websocket push of %d messages failed", len(messages))
+
+
+_redis_lock = threading.Lock()
+_redis_client = None
+
+
+def stream_channel(partner_id) -> str:
+    """The Redis pub/sub channel that wakes a partner's SSE streams."""
+    return f"{settings.EVENTS_REDIS_PREFIX}:stream:{partner_id}"
+
+
+def _wake_streams(partner_ids: set) -> None:
+    global _redis_client
+    if not settings.REDIS_URL:
+        return  # the embedded default: streams poll
+    try:
+        with _redis_lock:
+            if _redis_client is None:
+                import redis
+
+                _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        pipe = _redis_client.pipeline(transaction=False)
+        for partner_id in partner_ids:
+            pipe.publish(stream_channel(partner_id), "1")
+        pipe.execute()
+    except Exception:
+        logger.exception("could not wake event streams (they still poll at each heartbeat)")

@@ -1,0 +1,349 @@
+"""Webhooks: relay events into deliveries, sign and POST them, retry, dead letters, subscriptions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import secrets
+import socket
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+from functools import partial
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ccp.core.errors import Conflict, Invalid
+from ccp.packages.models import Partner
+
+from ..choices import ALL_EVENTS, DeliveryStatus, is_custom_type_name, is_standard_type
+from ..models import Delivery, DeliveryAttempt, Event, Subscription
+from ..selectors import event_envelope
+
+# --- relay: events → deliveries ------------------------------------------------------------------
+
+
+def event_relay(*, event_pks: list[int]) -> list[str]:
+    """Create the deliveries of numbered partner events for their matching active subscriptions.
+
+    Idempotent: an event is relayed once (`relayed_at`), a delivery exists once per (subscription,
+    event). Returns the ids of the deliveries enqueued for a first attempt.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        events = list(
+            Event.objects.select_for_update(skip_locked=True).filter(
+                pk__in=event_pks, replay_id__isnull=False, relayed_at__isnull=True, partner__isnull=False
+            )
+        )
+        if not events:
+            return []
+        subscriptions = defaultdict(list)
+        for subscription in Subscription.objects.filter(partner_id__in={e.partner_id for e in events}, is_active=True):
+            subscriptions[subscription.partner_id].append(subscription)
+        deliveries = [
+            Delivery(subscription=s, event=e, next_attempt_at=now, window_started_at=now)
+            for e in events
+            for s in subscriptions[e.partner_id]
+            if s.matches(e.type)
+        ]
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(relayed_at=now)
+        delivery_ids = [
+            str(pk)
+            for pk in Delivery.objects.filter(
+                event_id__in=[e.pk for e in events], status=DeliveryStatus.PENDING, attempt_count=0
+            ).values_list("pk", flat=True)
+        ]
+        transaction.on_commit(partial(_enqueue_deliveries, delivery_ids), robust=True)
+    return delivery_ids
+
+
+def _enqueue_deliveries(delivery_ids: list[str], countdown: float | None = None) -> None:
+    from ..tasks import delivery_attempt_task
+
+    if countdown is not None and delivery_attempt_task.app.conf.task_always_eager:
+        # Eager Celery (the embedded default) ignores countdowns: retrying inline would spin on a
+        # dead endpoint. The retry stays due in the database and the sweep picks it up.
+        return
+    for delivery_id in delivery_ids:
+        delivery_attempt_task.apply_async((delivery_id,), countdown=countdown)
+
+
+# --- webhook delivery ------------------------------------------------------------------------------
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`v1=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>` — the CCP-Signature header."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def retry_delay(attempt_count: int) -> float:
+    """Exponential backoff with jitter after the n-th failed attempt (n ≥ 1): base·2^(n-1), capped,
+    then a random factor in [0.5, 1] so that a partner coming back is not hit by a synchronized wave."""
+    base = float(settings.EVENTS_DELIVERY_BACKOFF_BASE_SECONDS)
+    cap = float(settings.EVENTS_DELIVERY_BACKOFF_MAX_SECONDS)
+    delay = min(cap, base * (2 ** min(attempt_count - 1, 40)))
+    return delay * random.uniform(0.5, 1.0)
+
+
+_sessions = threading.local()
+
+
+def _session_for(subscription: Subscription) -> requests.Session:
+    """A keep-alive session per endpoint, per worker thread (a connection cache, not shared state)."""
+    cache = getattr(_sessions, "by_subscription", None)
+    if cache is None:
+        cache = _sessions.by_subscription = {}
+    session = cache.get(subscription.pk)
+    if session is None:
+        session = cache[subscription.pk] = requests.Session()
+        session.trust_env = False  # never route partner webhooks through an environment proxy
+    return session
+
+
+def _post(delivery: Delivery) -> tuple[int | None, str, int]:
+    """POST the envelope once; returns (status code or None, error text, latency in ms)."""
+    subscription = delivery.subscription
+    try:
+        webhook_url_check(subscription.url, resolve=True, strict=True)
+    except Invalid as exc:
+        return None, f"refused: {exc.message}"[:500], 0
+    body = json.dumps(event_envelope(delivery.event), separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "ccp-webhooks/1",
+        "CCP-Event-Id": str(delivery.event.replay_id),
+        "CCP-Timestamp": timestamp,
+        "CCP-Signature": webhook_signature(subscription.secret, timestamp, body),
+        "CCP-Delivery-Id": str(delivery.pk),
+    }
+    started = time.monotonic()
+    try:
+        response = _session_for(subscription).post(
+            subscription.url,
+            data=body,
+            headers=headers,
+            timeout=(settings.EVENTS_DELIVERY_CONNECT_TIMEOUT, settings.EVENTS_DELIVERY_READ_TIMEOUT),
+            allow_redirects=False,
+            stream=True,
+        )
+        try:
+            response.raw.read(65536)  # bounded: a partner's answer body is not ours to hoard
+        finally:
+            response.close()
+    except requests.Timeout:
+        return None, "timeout", _ms_since(started)
+    except requests.ConnectionError as exc:
+        return None, f"connection error: {_short(exc)}", _ms_since(started)
+    except requests.RequestException as exc:
+        return None, f"request error: {_short(exc)}", _ms_since(started)
+    latency = _ms_since(started)
+    if 200 <= response.status_code < 300:
+        return response.status_code, "", latency
+    return response.status_code, f"HTTP {response.status_code}", latency
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _short(exc: Exception) -> str:
+    return f"{exc.__class__.__name__}: {exc}"[:400]
+
+
+def delivery_attempt(*, delivery_id) -> Delivery | None:
+    """Try one delivery once, if it is due and nobody else holds it; record the attempt and decide.
+
+    2xx → delivered. Anything else → retrying after `retry_delay`, or a dead letter once its retry
+    window (`EVENTS_DELIVERY_RETRY_WINDOW`, ≥ 24 h) has passed. The HTTP call runs outside any
+    transaction; a claim (`claimed_until`) keeps a duplicate task from sending concurrently.
+    """
+    now = timezone.now()
+    claim_for = timedelta(seconds=settings.EVENTS_DELIVERY_CLAIM_SECONDS)
+    claimed = (
+        Delivery.objects.filter(
+            pk=delivery_id,
+            status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING],
+            next_attempt_at__lte=now + timedelta(seconds=1),
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + claim_for)
+    )
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related("subscription", "event__tenant").filter(pk=delivery_id).first()
+    if delivery is None:  # its subscription was removed meanwhile
+        return None
+    attempted_at = timezone.now()
+    status_code, error, latency = _post(delivery)
+    succeeded = status_code is not None and 200 <= status_code < 300
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            attempted_at=attempted_at,
+            status_code=status_code,
+            error=error,
+            latency_ms=latency,
+            succeeded=succeeded,
+        )
+        delivery.attempt_count += 1
+        delivery.claimed_until = None
+        finished = timezone.now()
+        delay = None
+        if succeeded:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = finished
+        elif finished - delivery.window_started_at >= settings.EVENTS_DELIVERY_RETRY_WINDOW:
+            delivery.status = DeliveryStatus.DEAD
+        else:
+            delay = retry_delay(delivery.attempt_count)
+            delivery.status = DeliveryStatus.RETRYING
+            delivery.next_attempt_at = finished + timedelta(seconds=delay)
+        delivery.save(update_fields=["attempt_count", "claimed_until", "status", "delivered_at", "next_attempt_at"])
+        if delay is not None:
+            transaction.on_commit(partial(_enqueue_deliveries, [str(delivery.pk)], delay), robust=True)
+    return delivery
+
+
+def delivery_redeliver(*, delivery: Delivery) -> Delivery:
+    """Send a delivered or dead delivery again, with a fresh retry window."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if locked.status not in (DeliveryStatus.DELIVERED, DeliveryStatus.DEAD):
+            raise Conflict(
+                "This delivery is still being attempted; redeliver it once it is delivered or dead.",
+                code="delivery_in_progress",
+                details={"status": locked.status},
+            )
+        locked.status = DeliveryStatus.PENDING
+        locked.next_attempt_at = now
+        locked.window_started_at = now
+        locked.claimed_until = None
+        locked.save(update_fields=["status", "next_attempt_at", "window_started_at", "claimed_until"])
+        transaction.on_commit(partial(_enqueue_deliveries, [str(locked.pk)]), robust=True)
+    return locked
+
+
+# --- subscriptions --------------------------------------------------------------------------------
+
+
+def webhook_url_check(url: str, *, resolve: bool, strict: bool = False) -> None:
+    """Refuse webhook URLs that are not https (http only for loopback) or that reach private networks.
+
+    Loopback is allowed only with `WEBHOOK_ALLOW_LOOPBACK` (DEBUG, tests, demo). With `resolve` the
+    host name is resolved and every address checked; `strict` also refuses a name that does not
+    resolve (at delivery time; at creation a name may legitimately not resolve yet).
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 — raises ValueError on a bad port
+    except ValueError:
+        host = None
+    if not isinstance(url, str) or parts.scheme not in ("http", "https") or not host:
+        raise Invalid("The URL must be an absolute https URL.", code="invalid_url", details={"url": url})
+    if parts.username or parts.password:
+        raise Invalid("The URL must not carry credentials.", code="invalid_url", details={"url": url})
+    host = host.rstrip(".").lower()
+    local_name = host == "localhost" or host.endswith(".localhost")
+    literal = _ip_or_none(host)
+    if parts.scheme == "http" and not (local_name or (literal is not None and literal.is_loopback)):
+        raise Invalid(
+            "Webhook URLs must use https (plain http is accepted only for localhost).",
+            code="insecure_url",
+            details={"url": url},
+        )
+    if literal is not None:
+        addresses = [literal]
+    elif local_name:
+        addresses = [ipaddress.ip_address("127.0.0.1")]
+    elif resolve:
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+            addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        except (OSError, ValueError):
+            if strict:
+                raise Invalid(f"The host {host} does not resolve.", code="unresolvable_host") from None
+            addresses = []
+    else:
+        addresses = []
+    for address in addresses:
+        _check_address(address, url)
+
+
+def _ip_or_none(host: str):
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _check_address(address, url: str) -> None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        if settings.WEBHOOK_ALLOW_LOOPBACK:
+            return
+        raise Invalid("The URL points at a loopback address.", code="private_address", details={"url": url})
+    if (
+        address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or (isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network("100.64.0.0/10"))
+    ):
+        raise Invalid(
+            f"The URL points at a private or reserved address ({address}); webhooks must reach the public internet.",
+            code="private_address",
+            details={"url": url, "address": str(address)},
+        )
+
+
+def _clean_event_types(event_types) -> list[str]:
+    if not isinstance(event_types, list) or not event_types:
+        raise Invalid(
+            'event_types must be a non-empty list of event types, or ["*"] for all.',
+            code="invalid_event_types",
+        )
+    unknown = [
+        t
+        for t in event_types
+        if not isinstance(t, str) or not (t == ALL_EVENTS or is_standard_type(t) or is_custom_type_name(t))
+    ]
+    if unknown:
+        raise Invalid(
+            f"Unknown event type(s): {', '.join(map(str, unknown[:10]))}. Use standard types (see "
+            f'docs/events.md), your packages\' custom types (Name__e) or "*".',
+            code="unknown_event_type",
+            details={"event_types": [str(t)[:100] for t in unknown[:50]]},
+        )
+    return sorted(set(event_types))
+
+
+@transaction.atomic
+def subscription_create(*, partner: Partner, url: str, event_types: list[str]) -> tuple[Subscription, str]:
+    """A webhook of the partner; returns it and its signing secret (shown to the partner only once)."""
+    types = _clean_event_types(event_types)
+    webhook_url_check(url, resolve=True)
+    secret = f"whsec_{secrets.token_hex(32)}"
+    subscription = Subscription.objects.create(partner=partner, url=url, event_types=types, secret=secret)
+    return subscription, secret
+
+
+def subscription_delete(*, subscription: Subscription) -> None:
+    """Remove a webhook with its deliveries; queued attempts for it find nothing and stop."""
+    subscription.delete()
