@@ -295,12 +295,20 @@ def work_route(
         chosen_agent_id=work.agent_id if work else None,
         work=work,
         outcome="offered" if work else "no_agent",
-        reason=""
-        if work
-        else ("every candidate refused: " + str(refused) if refused else "no agent with free capacity"),
+        reason=_decision_reason(work, refused),
         latency_ms=(time.perf_counter() - started) * 1000,
     )
     return work
+
+
+def _decision_reason(work, refused: list[dict]) -> str:
+    """Why no offer was made, short enough for the log column whatever the number of candidates."""
+    if work is not None:
+        return ""
+    if not refused:
+        return "no agent with free capacity"
+    codes = ", ".join(sorted({r["code"] for r in refused}))
+    return f"{len(refused)} candidate(s) refused when offered ({codes})"[:300]
 
 
 def work_offer(
@@ -592,27 +600,22 @@ def _waiting_items(tenant_id, limit: int) -> list[WorkItem]:
     return items[:limit]
 
 
-DISPATCH_BATCH = 20
-
-
 def routing_dispatch(*, tenant_id, limit: int = 50) -> int:
     """Offer waiting platform-routed work, highest priority and oldest first; returns offers made.
 
     Items share one candidate snapshot per round (every offer still re-checks capacity under the
-    agent's lock) and are offered in batches of DISPATCH_BATCH per transaction, each item in its own
-    savepoint, so the events of a batch fan out together after one commit.
+    agent's row lock). Each item is offered in its own transaction: holding one agent's presence
+    lock while waiting for another work item's lock (as a multi-item transaction would) can
+    deadlock against an agent accepting work, whose order is work → item → presence.
     """
     offered = 0
     pool = CandidatePool()
-    items = _waiting_items(tenant_id, limit)
-    for start in range(0, len(items), DISPATCH_BATCH):
+    for item in _waiting_items(tenant_id, limit):
+        if not pool.candidates(item):
+            continue  # nobody could take it: skip without a decision row per idle round
         with transaction.atomic():
-            for item in items[start : start + DISPATCH_BATCH]:
-                if not pool.candidates(item):
-                    continue  # nobody could take it: skip without a decision row per idle round
-                with transaction.atomic():
-                    if work_route(work_item=item, pool=pool) is not None:
-                        offered += 1
+            if work_route(work_item=item, pool=pool) is not None:
+                offered += 1
     return offered
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -14,6 +13,7 @@ from celery.signals import task_postrun
 from django.db import connection
 
 from ccp.celery import app as celery_app
+from tests.servers import wait_for  # noqa: F401 — re-exported for the event-bus tests
 
 # A queue of our own for this test process, so no other run (or engineer) shares our messages.
 celery_app.conf.task_default_queue = f"ccp-test-events-{os.getpid()}"
@@ -31,18 +31,6 @@ def _events_settings(settings):
     settings.EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = 0.05
     settings.EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = 0.5
     settings.EVENTS_SWEEP_GRACE_SECONDS = 0
-
-
-def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.05, what: str = "a condition"):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 class Receiver:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from django.db import connection, transaction
 
 from ccp.events.services import event_publish, stream_channel
 from tests.helpers import token_for
+from tests.servers import daphne_server
 
 from .conftest import wait_for
 
@@ -27,50 +25,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def daphne(request):
-    """daphne serving ccp.asgi on the test database; yields its base URL.
-
-    The heartbeat is short (0.5 s) unless the test is marked `@pytest.mark.parametrize("daphne",
-    [<seconds>], indirect=True)`.
-    """
-    heartbeat = getattr(request, "param", 0.5)
-    port = _free_port()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "EVENTS_STREAM_HEARTBEAT_SECONDS": str(heartbeat),
-        "DB_CONN_MAX_AGE": "60",
-        "LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            return False
-
-    wait_for(up, timeout=30, what="daphne to listen")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=20)
+    """daphne on the test database; the heartbeat is 0.5 s unless parametrized indirectly."""
+    with daphne_server(EVENTS_STREAM_HEARTBEAT_SECONDS=str(getattr(request, "param", 0.5))) as url:
+        yield url
 
 
 class SSE:
