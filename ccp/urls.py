@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("ccp.packages.api.urls")),
     path("", include("tenants.api.urls")),
     path("", include("ccp.events.api.urls")),
+    path("", include("consent.api.urls")),
     path("", include("conversations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
