@@ -73,9 +73,8 @@ def contact_export(*, address: str, tenant: Tenant | None = None) -> dict:
 def contact_erase(*, tenant: Tenant, address: str) -> dict:
     """Remove the personal data of the contact(s) reachable at `address` in `tenant`."""
     with transaction.atomic():
-        contacts = list(
-            Contact.objects.select_for_update().filter(tenant=tenant, addresses__address=address).distinct()
-        )
+        ids = set(EndUserAddress.objects.filter(tenant=tenant, address=address).values_list("contact_id", flat=True))
+        contacts = list(Contact.objects.select_for_update().filter(tenant=tenant, pk__in=ids))
         addresses = list(
             EndUserAddress.objects.filter(tenant=tenant, contact__in=contacts).values_list("address", flat=True)
         )
