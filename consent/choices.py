@@ -13,4 +13,3 @@ class ConsentSource(models.TextChoices):
     API = "api", "Partner API"
     AGENT = "agent", "Agent or tenant admin"
     CONFIRMATION = "confirmation", "Double opt-in confirmation"
-    ERASURE = "erasure", "Erasure request"

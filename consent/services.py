@@ -118,7 +118,7 @@ def consent_update(
     """
     if status not in SETTABLE:
         raise Invalid("status must be opt_in or opt_out.", details={"status": ["must be opt_in or opt_out"]})
-    if source not in ConsentSource.values or source in (ConsentSource.CONFIRMATION, ConsentSource.ERASURE):
+    if source not in ConsentSource.values or source == ConsentSource.CONFIRMATION:
         raise Invalid("source must be keyword, web_form, api or agent.", details={"source": ["is not a known source"]})
     if not isinstance(address, str) or not 0 < len(address) <= 300:
         raise Invalid("address must be the end user's address.", details={"address": ["is required"]})

@@ -21,7 +21,7 @@ BEGIN
        OR (NEW.address IS DISTINCT FROM OLD.address AND NEW.address NOT LIKE 'sha256:%')
        OR (NEW.record_id IS DISTINCT FROM OLD.record_id AND NEW.record_id IS NOT NULL)
     THEN
-        RAISE EXCEPTION 'consent history is append-only: only erasure may hash the address';
+        RAISE EXCEPTION 'consent history is append-only: only erasure may change a row (hash the address)';
     END IF;
     RETURN NEW;
 END
