@@ -3,6 +3,7 @@ not be messaged gets nothing published — the agent's outbound API, the workspa
 
 import pytest
 from django.db import transaction
+from rest_framework.test import APIClient
 
 from ccp.events.models import Event
 from consent import services as consent_services
@@ -150,3 +151,20 @@ def test_the_keyword_confirmation_is_allowed_exactly_once(platform_channel):
             channel=platform_channel, address=USER, end_user_wrote=True, confirmation=True
         )
     assert first.allowed and not second.allowed
+
+
+def test_the_partner_delivers_the_outbound_and_sends_receipts_back(api, platform_channel, alice):
+    client = agent_client(alice)
+    opt(client, "opt_in")
+    message_id = start(client).json()["id"]
+    receipt = {"id": "r1", "type": "delivered", "message_id": message_id}
+    response = api.post("/api/v1/interactions/", {"to": CHANNEL, "from": USER, "entries": [receipt]}, format="json")
+    assert response.status_code == 201, response.content
+    assert Message.objects.get(pk=message_id).status == "delivered"
+
+
+def test_agent_endpoints_need_a_login(platform_channel):
+    anonymous = APIClient()
+    assert anonymous.post(URL, {"channel_address_id": CHANNEL, "address": USER, "text": "x"}).status_code in (401, 403)
+    assert anonymous.get("/api/v1/agent/consent/", {"to": CHANNEL, "address": USER}).status_code in (401, 403)
+    assert not Conversation.objects.exists()
