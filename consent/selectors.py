@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.conf import settings
 
 from ccp.packages.choices import Owner
 from tenants.models import Channel
@@ -60,8 +63,28 @@ def consent_record(*, channel: Channel, address: str) -> ConsentRecord | None:
     return ConsentRecord.objects.filter(channel=channel, address=address).first()
 
 
+def address_hash(address: str) -> str:
+    """SHA-256 of the address with the deployment's salt (settings.CONSENT_ERASE_SALT, else SECRET_KEY)."""
+    salt = getattr(settings, "CONSENT_ERASE_SALT", "") or settings.SECRET_KEY
+    return "sha256:" + hashlib.sha256(f"{salt}:{address}".encode()).hexdigest()
+
+
+def erased_opt_out(*, channel: Channel, record: ConsentRecord | None, address: str) -> bool:
+    """An address whose data was erased after it opted out stays opted out until it opts in again."""
+    if record is not None and record.source:
+        return False
+    return ConsentRecord.objects.filter(
+        channel=channel, address=address_hash(address), status=ConsentStatus.OPT_OUT
+    ).exists()
+
+
 def decide(
-    *, record: ConsentRecord | None, channel: Channel, end_user_wrote: bool = False, confirmation: bool = False
+    *,
+    record: ConsentRecord | None,
+    channel: Channel,
+    end_user_wrote: bool = False,
+    confirmation: bool = False,
+    erased_opt_out: bool = False,
 ) -> Decision:
     """The FIG 16B decision table (docs/consent.md). Pure: reads only what it is given."""
     config = consent_settings(channel=channel)
@@ -75,6 +98,8 @@ def decide(
 
     if confirmation and record is not None and record.confirmation_due:
         return answer(True, "One confirmation reply to the end user's consent keyword is allowed.")
+    if erased_opt_out and status == ConsentStatus.UNKNOWN:
+        return answer(False, "The end user opted out before their personal data was erased; nothing may be sent.")
     if status == ConsentStatus.OPT_OUT:
         when = f" on {record.updated_at:%Y-%m-%d %H:%M} UTC" if record and record.updated_at else ""
         return answer(False, f"The end user opted out{when} (source: {record.source}); nothing may be sent.")

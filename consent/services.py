@@ -10,10 +10,8 @@ conversation row, then consent row; consent changes lock only the consent row, s
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from ccp.core.errors import Invalid
@@ -23,7 +21,7 @@ from tenants.models import Channel
 from .choices import ConsentSource, ConsentStatus
 from .errors import NotConsentOwner
 from .models import ConsentChange, ConsentRecord
-from .selectors import Decision, consent_owner, consent_settings, decide
+from .selectors import Decision, address_hash, consent_owner, consent_settings, decide, erased_opt_out
 
 SETTABLE = (ConsentStatus.OPT_IN, ConsentStatus.OPT_OUT)
 
@@ -57,7 +55,13 @@ def consent_check_outbound(
     if channel is None:
         return Decision(ConsentStatus.UNKNOWN, False, "platform", None, "The channel is no longer installed.")
     record = _lock_record(channel=channel, address=address)
-    decision = decide(record=record, channel=channel, end_user_wrote=end_user_wrote, confirmation=confirmation)
+    decision = decide(
+        record=record,
+        channel=channel,
+        end_user_wrote=end_user_wrote,
+        confirmation=confirmation,
+        erased_opt_out=erased_opt_out(channel=channel, record=record, address=address),
+    )
     if confirmation and decision.allowed and record.confirmation_due:
         record.confirmation_due = False
         record.save(update_fields=["confirmation_due"])
@@ -211,12 +215,6 @@ def consent_keyword(*, channel: Channel, address: str, text: str) -> KeywordOutc
 
 
 # --- privacy ------------------------------------------------------------------------------------
-
-
-def address_hash(address: str) -> str:
-    """SHA-256 of the address with the deployment's salt (settings.CONSENT_ERASE_SALT, else SECRET_KEY)."""
-    salt = getattr(settings, "CONSENT_ERASE_SALT", "") or settings.SECRET_KEY
-    return "sha256:" + hashlib.sha256(f"{salt}:{address}".encode()).hexdigest()
 
 
 def consent_erase_address(*, tenant, address: str) -> int:

@@ -10,7 +10,7 @@ from consent import services as consent_services
 from consent.models import ConsentChange, ConsentRecord
 from conversations.models import Contact, Conversation, EndUserAddress, Message
 
-from .conftest import CHANNEL, USER, say
+from .conftest import CHANNEL, USER, agent_client, outbound_texts, say
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +77,21 @@ def test_erase_is_scoped_to_the_tenant(api, platform_channel, other_tenant):
     _history(platform_channel, api)
     run("contact_erase", "--address", USER, "--tenant", "globex")
     assert Contact.objects.get().name == "Ann" and ConsentChange.objects.get().address == USER
+
+
+def test_an_erased_address_that_opted_out_stays_opted_out(api, platform_channel, alice):
+    platform_channel.settings = {"flow": {"greeting": "Hello!"}}
+    platform_channel.save()
+    _history(platform_channel, api)  # greeting, then STOP and its confirmation
+    run("contact_erase", "--address", USER, "--tenant", "acme")
+    Conversation.objects.update(status="closed")
+    say(api, "hi, it's me again", "e3")
+    assert outbound_texts() == []  # the erased messages are redacted; nothing new went out
+    assert not Message.objects.filter(direction="outbound").exclude(text="[erased]").exists()
+    Conversation.objects.update(status="closed")
+    response = agent_client(alice).post(
+        "/api/v1/agent/outbound/", {"channel_address_id": CHANNEL, "address": USER, "text": "offer"}, format="json"
+    )
+    assert (
+        response.status_code == 403 and "before their personal data was erased" in response.json()["error"]["message"]
+    )
