@@ -4,8 +4,10 @@ import pytest
 
 from consent.models import ConsentRecord
 from conversations.models import Conversation
+from routing.models import AgentWork
+from tests.helpers import assert_error
 
-from .conftest import USER, history, install, outbound_texts, partner_outbound_events, say
+from .conftest import USER, agent_client, history, install, outbound_texts, partner_outbound_events, say
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +95,21 @@ def test_keyword_inside_a_longer_message_is_not_a_keyword(api, tenant, partner):
     say(api, "please don't stop helping me", "e1")
     assert not history()
     assert ConsentRecord.objects.filter(status="opt_out", address=USER).count() == 0
+
+
+def test_stop_inside_an_agents_conversation_silences_the_agent(api, tenant, partner, alice):
+    install(tenant, partner)
+    conversation_id = say(api, "I need help", "e1")["conversation_id"]
+    work = AgentWork.objects.get()
+    client = agent_client(alice)
+    assert client.post(f"/api/v1/agent/work/{work.pk}/accept/").status_code == 200
+    url = f"/api/v1/agent/conversations/{conversation_id}/messages/"
+    assert client.post(url, {"text": "Hi Ann"}, format="json").status_code == 201
+    say(api, "STOP", "e2")
+    assert Conversation.objects.get().status == "active"  # the agent still holds it and sees the STOP
+    error = assert_error(client.post(url, {"text": "Wait!"}, format="json"), 403, "consent_denied")
+    assert "opted out" in error["message"]
+    assert outbound_texts() == [
+        "Hi Ann",
+        "You are unsubscribed and will get no more messages from us. Reply START to subscribe again.",
+    ]
