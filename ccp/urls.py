@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("ccp.packages.api.urls")),
     path("", include("tenants.api.urls")),
     path("", include("ccp.events.api.urls")),
+    path("", include("consent.api.urls")),
     path("", include("conversations.api.urls")),
     path("", include("routing.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -16,10 +16,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ccp.core.errors import Conflict, Invalid
+from ccp.core.errors import Conflict, Invalid, NotFound
 from ccp.events.services import event_publish
 from ccp.packages.choices import Owner
 from ccp.packages.models import Partner, PlatformEventType
+from consent import services as consent
+from consent.errors import ConsentDenied
 from routing import services as routing
 from routing.choices import Engine, WorkItemStatus, WorkStatus
 from routing.errors import AlreadyOffered, NotRoutingOwner, OfferExpired
@@ -274,10 +276,41 @@ def _publish_message(conversation: Conversation, message: Message) -> None:
     )
 
 
+def _end_user_wrote(conversation: Conversation) -> bool:
+    """Implicit consent: the end user started this conversation or has written in it."""
+    return (
+        conversation.initiated_by == SenderType.END_USER
+        or conversation.messages.filter(direction=Direction.INBOUND).exists()
+    )
+
+
 def _outbound(
-    conversation: Conversation, *, text: str, sender_type: str, sender_name: str = "", agent=None, attachments=None
-) -> Message:
-    """Store an outbound message and publish it to the partner (the one outbound path)."""
+    conversation: Conversation,
+    *,
+    text: str,
+    sender_type: str,
+    sender_name: str = "",
+    agent=None,
+    attachments=None,
+    consent_reply: bool = False,
+) -> Message | None:
+    """Store an outbound message and publish it to the partner (the one outbound path).
+
+    Consent is checked here, and only here (FIG 15 1512, FIG 16B), holding the consent row's lock
+    until this transaction commits: an agent's message that may not go raises ConsentDenied (nothing
+    is stored); an automatic one (greeting, bot, business hours) is dropped and None returned.
+    `consent_reply`: the one confirmation of a STOP/START keyword, allowed even after an opt-out.
+    """
+    decision = consent.consent_check_outbound(
+        channel=conversation.channel,
+        address=conversation.end_user_address,
+        end_user_wrote=_end_user_wrote(conversation),
+        confirmation=consent_reply,
+    )
+    if not decision.allowed:
+        if sender_type == SenderType.AGENT:
+            raise ConsentDenied(decision.reason, details={"status": decision.status, "owner": decision.owner})
+        return None
     message = _append(
         conversation,
         direction=Direction.OUTBOUND,
@@ -457,13 +490,31 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
     if created:
         _publish(conversation, "conversation.created", {**conversation_data(conversation), "initiated_by": "end_user"})
     if new_texts:
-        _after_inbound(conversation, session, created, new_texts[-1])
+        if _consent_keywords(conversation, new_texts) and created:
+            _close_locked(conversation, closed_by="consent_keyword", agent=None)  # a keyword alone needs no agent
+        else:
+            _after_inbound(conversation, session, created, new_texts[-1])
     return {
         "conversation_id": str(conversation.id),
         "session_id": str(session.id),
         "status": conversation.status,
         "entries": results,
     }
+
+
+def _consent_keywords(conversation: Conversation, texts: list[str]) -> bool:
+    """STOP / START / YES change platform-owned consent; each gets its one confirmation reply."""
+    handled = False
+    for text in texts:
+        outcome = consent.consent_keyword(
+            channel=conversation.channel, address=conversation.end_user_address, text=text
+        )
+        if outcome is not None:
+            _outbound(
+                conversation, text=outcome.reply, sender_type=SenderType.BOT, sender_name="Consent", consent_reply=True
+            )
+            handled = True
+    return handled
 
 
 def _store_inbound(conversation: Conversation, session: Session, entry: Entry, from_name: str) -> tuple[Message, bool]:
@@ -835,3 +886,58 @@ def _transfer_to_bot(conversation, session, agent, bot: str) -> dict:
         agents=[agent.pk],
     )
     return {"work_item_id": None, "status": "bot", "work_id": None}
+
+
+# --- agent-initiated outbound (FIG 15) -----------------------------------------------------------
+
+
+def conversation_start_outbound(*, agent: Membership, channel_address_id: str, address: str, text: str) -> Message:
+    """An agent starts a conversation with an end user: consent first (in `_outbound`), then the
+    conversation (initiated by the agent, who holds it with capacity), the message, and its publication.
+
+    Refused consent raises ConsentDenied and the transaction rolls back: nothing is stored or sent.
+    """
+    problems = {}
+    if not isinstance(text, str) or not text.strip() or len(text) > settings.MESSAGE_MAX_CHARS:
+        problems["text"] = [f"write 1 to {settings.MESSAGE_MAX_CHARS} characters"]
+    if not isinstance(address, str) or not 0 < len(address.strip()) <= 300:
+        problems["address"] = ["is required: the end user's address on the channel"]
+    if problems:
+        raise Invalid("The message cannot be sent; see details.", details=problems)
+    address = address.strip()
+    channel = (
+        Channel.objects.select_related("installation__package__channel_definition", "tenant")
+        .filter(tenant=agent.tenant, channel_address_id=channel_address_id)
+        .first()
+    )
+    if channel is None:
+        raise NotFound(f"'{channel_address_id}' is not a channel of your tenant.", code="unknown_channel")
+    if channel.installation_id and not channel.installation.is_active:
+        raise InstallationInactive()
+    if not channel.is_active:
+        raise ChannelInactive()
+    with transaction.atomic():
+        if presence_for(membership=agent).status == "offline":
+            raise AgentOffline()
+        end_user = _get_or_create_address(channel, address, "")
+        conversation, created = _open_conversation(channel, end_user, SenderType.AGENT)
+        if not created:
+            raise Conflict(
+                "This end user already has an open conversation on this channel; continue it there.",
+                code="conversation_open",
+                details={"conversation_id": str(conversation.id)},
+            )
+        session = open_session(conversation)
+        item = WorkItem.objects.create(
+            tenant_id=conversation.tenant_id,
+            reference=str(session.id),
+            channel_type=channel.channel_type,
+            partner=conversation.partner,
+            attributes={**_attributes(conversation), "outbound": True},
+        )
+        work = routing.work_accept(work=routing.work_offer(work_item=item, agent_id=agent.pk, engine=Engine.DIRECT))
+        Participant.objects.create(tenant_id=conversation.tenant_id, conversation=conversation, agent=agent, work=work)
+        conversation.status = ConversationStatus.ACTIVE
+        conversation.save(update_fields=["status", "updated_at"])
+        _publish(conversation, "conversation.created", {**conversation_data(conversation), "initiated_by": "agent"})
+        return _outbound(conversation, text=text, sender_type=SenderType.AGENT, sender_name=agent.name, agent=agent)

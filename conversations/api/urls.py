@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import agent, partner
+from . import agent, outbound, partner
 
 urlpatterns = [
     # partner
@@ -25,4 +25,6 @@ urlpatterns = [
     path("agent/conversations/<str:conversation_id>/typing/", agent.AgentTypingApi.as_view()),
     path("agent/conversations/<str:conversation_id>/transfer/", agent.AgentTransferApi.as_view()),
     path("agent/conversations/<str:conversation_id>/close/", agent.AgentCloseApi.as_view()),
+    path("agent/outbound/", outbound.AgentOutboundApi.as_view()),
+    path("agent/consent/", outbound.AgentConsentApi.as_view()),
 ]
