@@ -244,3 +244,45 @@ def _truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+#: Placeholders of a package-draft template: the partner's own words, nothing else.
+PACKAGE_DRAFT_PLACEHOLDERS: dict[str, str] = {"description": "the partner's description of the channel to package"}
+
+DEFAULT_PACKAGE_DRAFT_TEMPLATE = """\
+Draft the manifest of a ccp custom communication package for the channel described below. Answer with \
+one JSON object and nothing else, with these keys: "developer_name" (lower_snake_case), "name", \
+"version" ("1.0.0"), "description", "channel_definition" (with "developer_name", "channel_types" \
+(a list, e.g. ["messaging"]), "routing_owner" ("platform" or "partner"), "consent_owner" ("platform" or \
+"partner"), "capabilities" (a list of strings)), and "event_types" (a list of objects with "api_name", \
+"label", "fields" (a JSON-schema "properties" object) and "required"). Do not invent URLs or credentials.
+
+Channel description:
+{description}
+"""
+
+
+def prompt_template_check(*, purpose: str, template: str) -> list[str]:
+    """Check a stored template for its purpose (routing, summary, package_draft); returns its placeholders.
+
+    Routing and summary templates use `PLACEHOLDERS`; a package-draft template only `{description}`.
+    Raises Invalid (`invalid_prompt_template`) naming every unknown placeholder.
+    """
+    if purpose != "package_draft":
+        return template_validate(template=template)
+    names = template_placeholders(template=template)
+    unknown = [name for name in names if name not in PACKAGE_DRAFT_PLACEHOLDERS]
+    if unknown:
+        listed = ", ".join("{" + name + "}" for name in unknown)
+        raise Invalid(
+            f"The prompt template uses unknown placeholders: {listed}. Known: {{description}}.",
+            code="invalid_prompt_template",
+            details={"unknown": unknown},
+        )
+    return names
+
+
+def draft_prompt_fill(*, template: str, description: str, max_value_chars: int = DEFAULT_MAX_VALUE_CHARS) -> str:
+    """Fill a package-draft template with the partner's description (cut to the size limit)."""
+    prompt_template_check(purpose="package_draft", template=template)
+    return template.format_map({"description": _truncate(description.strip() or "(none)", max_value_chars)})
