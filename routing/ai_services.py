@@ -12,7 +12,9 @@ conversation (see `training_examples`), the weight `feedback_weight` of its late
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -24,12 +26,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from ccp.core.errors import Invalid
+from ccp.packages.manifest import validate_manifest
 from tenants.models import Tenant
 
 from .ai.engine import ai_route_decide
 from .ai.evaluation import load_mapping, load_rows
-from .ai.prompts import DEFAULT_ROUTING_TEMPLATE, DEFAULT_SUMMARY_TEMPLATE, prompt_template_check
-from .ai.provider import ProviderClient, provider_from_settings
+from .ai.prompts import (
+    DEFAULT_PACKAGE_DRAFT_TEMPLATE,
+    DEFAULT_ROUTING_TEMPLATE,
+    DEFAULT_SUMMARY_TEMPLATE,
+    draft_prompt_fill,
+    prompt_template_check,
+)
+from .ai.provider import SYSTEM_MESSAGE, ProviderClient, ProviderNotConfigured, provider_from_settings
 from .ai.summary import extractive_summary
 from .ai.tuning import TunedModel as TuningLayer
 from .ai.tuning import TuningExample, evaluate, feedback_weight, should_activate, stratified_split, tune
@@ -500,3 +509,45 @@ def conversation_summary(*, tenant: Tenant, messages: Sequence[dict]) -> dict:
     except Exception as exc:  # the provider failed: show the quotes, and say why
         message = getattr(exc, "message", type(exc).__name__)
         return {"summary": extractive, "source": "extractive", "note": f"The generative model failed: {message}"}
+
+
+def package_draft(*, description: str, partner_client_ids: set[str]) -> dict:
+    """A draft package manifest generated from a partner's description (0115), validated, never created.
+
+    Raises ProviderNotConfigured (503) without a provider, ProviderUnavailable (503) when it fails.
+    The answer says what is wrong with the draft, so a person reviews it before creating a package.
+    """
+    provider = provider_from_settings()
+    if provider is None:
+        raise ProviderNotConfigured(
+            "No generative model is configured, so a package cannot be drafted: set AI_PROVIDER_BASE_URL and "
+            "AI_PROVIDER_MODEL, or write the manifest yourself (PARTNER_API.md)."
+        )
+    prompt = draft_prompt_fill(template=DEFAULT_PACKAGE_DRAFT_TEMPLATE, description=description)
+    completion = provider.complete(
+        messages=[{"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": prompt}]
+    )
+    manifest = _first_json_object(completion)
+    if manifest is None:
+        problems = {"manifest": ["the model's answer holds no JSON object; try again or describe the channel more"]}
+    else:
+        problems = validate_manifest(manifest, partner_client_ids=partner_client_ids)
+    return {
+        "manifest": manifest,
+        "problems": problems,
+        "valid": manifest is not None and not problems,
+        "model": provider.model,
+    }
+
+
+def _first_json_object(text: str) -> dict | None:
+    decoder = json.JSONDecoder()
+    for match in [m.group(1) for m in re.finditer(r"```(?:json|JSON)?\s*(.*?)```", text, re.DOTALL)] + [text]:
+        for start in [i for i, char in enumerate(match) if char == "{"]:
+            try:
+                value, _end = decoder.raw_decode(match, start)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
