@@ -251,11 +251,17 @@ PACKAGE_DRAFT_PLACEHOLDERS: dict[str, str] = {"description": "the partner's desc
 
 DEFAULT_PACKAGE_DRAFT_TEMPLATE = """\
 Draft the manifest of a ccp custom communication package for the channel described below. Answer with \
-one JSON object and nothing else, with these keys: "developer_name" (lower_snake_case), "name", \
-"version" ("1.0.0"), "description", "channel_definition" (with "developer_name", "channel_types" \
-(a list, e.g. ["messaging"]), "routing_owner" ("platform" or "partner"), "consent_owner" ("platform" or \
-"partner"), "capabilities" (a list of strings)), and "event_types" (a list of objects with "api_name", \
-"label", "fields" (a JSON-schema "properties" object) and "required"). Do not invent URLs or credentials.
+one JSON object and nothing else, in this form (keep only keys shown here):
+{{"name": "<product name>", "version": "1.0.0", "description": "<one sentence>",
+ "channel_definition": {{"developer_name": "<3-80 lowercase letters, digits, _>",
+   "channel_types": ["messaging" and/or "voice", "video"], "routing_owner": "platform" or "partner",
+   "consent_owner": "platform" or "partner",
+   "capabilities": {{"typing": true/false, "receipts": true/false, "attachments": true/false}}}},
+ "event_types": [{{"api_name": "<Name>__e", "outbound_messages": true,
+   "fields": {{"<field>": {{"type": "string"}}}}, "required": ["<field>"]}}],
+ "custom_objects": [{{"api_name": "<Name>__c", "fields": {{"<field>": {{"type": "string"}}}}}}]}}
+Exactly one event type carries outbound messages; its fields include channel_address_id, recipient and \
+payload. Do not invent URLs, credentials or client ids.
 
 Channel description:
 {description}
