@@ -101,9 +101,9 @@ def active_tuned_model(*, tenant_id) -> TuningLayer | None:
         return None
     model = TuningLayer.from_bytes(data=bytes(data))
     with _models_lock:
+        if len(_models) >= 64:  # many tenants or versions: start over rather than grow without bound
+            _models.clear()
         _models[pk] = model
-        for stale in [key for key in _models if key != pk and len(_models) > 16]:
-            _models.pop(stale, None)
     return model
 
 
@@ -181,12 +181,18 @@ def _serving(config: AiRoutingConfig, group: str, candidates: Sequence[Candidate
 
 
 def ai_route_plan(
-    *, work_item: WorkItem, candidates: list[Candidate], platform_ranked: list[Candidate]
+    *,
+    work_item: WorkItem,
+    candidates: list[Candidate],
+    platform_ranked: list[Candidate],
+    allow_provider: bool = True,
 ) -> AiPlan | None:
     """None when AI routing is off for the tenant (or the item is a transfer); else the arm and the plan.
 
     Never raises: any failure of a model, a provider or the configuration is a platform fallback with
-    the reason in `AiPlan.reason`.
+    the reason in `AiPlan.reason`. `allow_provider=False` (dispatch rounds, which route many waiting
+    items in one transaction) skips the generative call so a slow model cannot hold that transaction
+    open item after item; the tuned model still decides.
     """
     if work_item.is_transfer:
         return None  # a transfer names its target (agent or queue): nothing to predict
@@ -197,18 +203,29 @@ def ai_route_plan(
     if arm == ARM_PLATFORM:
         return AiPlan(arm=arm, reason=f"A/B: platform arm ({100 - config.share} % of traffic)")
     try:
-        return _ai_plan(work_item=work_item, config=config, candidates=candidates, platform_ranked=platform_ranked)
+        return _ai_plan(
+            work_item=work_item,
+            config=config,
+            candidates=candidates,
+            platform_ranked=platform_ranked,
+            allow_provider=allow_provider,
+        )
     except Exception as exc:  # an AI failure must never strand a conversation or break routing
         logger.exception("AI routing failed for work item %s", work_item.pk)
         return AiPlan(arm=arm, reason=f"AI failed ({type(exc).__name__}); platform routing", log={"error": str(exc)})
 
 
 def _ai_plan(
-    *, work_item: WorkItem, config: AiRoutingConfig, candidates: list[Candidate], platform_ranked: list[Candidate]
+    *,
+    work_item: WorkItem,
+    config: AiRoutingConfig,
+    candidates: list[Candidate],
+    platform_ranked: list[Candidate],
+    allow_provider: bool,
 ) -> AiPlan:
     if not candidates:
         return AiPlan(arm=ARM_AI, reason="AI fallback: no agent with free capacity")
-    provider: ProviderClient | None = provider_from_settings() if config.use_provider else None
+    provider: ProviderClient | None = provider_from_settings() if config.use_provider and allow_provider else None
     try:
         model = active_tuned_model(tenant_id=work_item.tenant_id)
     except Invalid as exc:  # stored with another scikit-learn version: retrain
@@ -226,15 +243,19 @@ def _ai_plan(
         template=template,
         min_probability=config.min_probability,
     )
+    fallbacks = list(decision.fallbacks)
+    if "generative:not_configured" in fallbacks and provider is None:  # say why no model was asked
+        why = "off" if not config.use_provider else ("skipped_in_dispatch" if not allow_provider else "not_configured")
+        fallbacks[fallbacks.index("generative:not_configured")] = f"generative:{why}"
     log = {
         "decided_by": decision.engine,
         "skill": decision.skill,
         "agent_id": decision.agent_id,
-        "fallbacks": list(decision.fallbacks),
+        "fallbacks": fallbacks,
         "predictions": [{"label": p.label, "probability": p.probability} for p in decision.predictions],
     }
     if decision.engine == "platform":
-        return AiPlan(arm=ARM_AI, reason="AI fallback: " + ", ".join(decision.fallbacks), log=log)
+        return AiPlan(arm=ARM_AI, reason="AI fallback: " + ", ".join(fallbacks), log=log)
 
     by_id = {str(c.membership_id): c for c in candidates}
     order = {id(c): i for i, c in enumerate(platform_ranked)}
@@ -255,8 +276,8 @@ def _ai_plan(
     via = "generative model" if decision.engine == "generative" else "tuned model"
     what = f"skill group {decision.skill!r}" if decision.skill else f"agent {chosen.name}"
     reason = f"AI ({via}): {what}" + (f" — {decision.reason}" if decision.reason else "")
-    if decision.fallbacks:
-        reason += f" [after {', '.join(decision.fallbacks)}]"
+    if fallbacks:
+        reason += f" [after {', '.join(fallbacks)}]"
     return AiPlan(arm=ARM_AI, ranked=ranked, reason=reason[:300], log=log)
 
 
@@ -335,15 +356,14 @@ def training_examples(*, tenant: Tenant, limit: int = 20000) -> list[TuningExamp
     decisions = (
         RouteDecision.objects.filter(tenant=tenant, work_item__is_transfer=False)
         .exclude(work=None)
-        .select_related("work_item")
-        .order_by("work_item_id", "created_at")
-        .distinct("work_item_id")[:limit]
+        .order_by("-created_at")
+        .values_list("work_item_id", "work_item__reference", "inputs")[:limit]
     )
-    texts: dict[str, tuple[str, WorkItem]] = {}
-    for decision in decisions:
-        text = str(((decision.inputs or {}).get("attributes") or {}).get("first_message") or "").strip()
-        if text:
-            texts[decision.work_item.reference] = (text, decision.work_item)
+    texts: dict[str, str] = {}
+    for _item_id, reference, inputs in reversed(list(decisions)):  # oldest first: the first offer's inputs
+        text = str(((inputs or {}).get("attributes") or {}).get("first_message") or "").strip()
+        if text and reference not in texts:
+            texts[reference] = text
     if not texts:
         return []
     works = (
@@ -378,7 +398,7 @@ def training_examples(*, tenant: Tenant, limit: int = 20000) -> list[TuningExamp
     ):
         latest[reference] = resolved
     examples = []
-    for reference, (text, _item) in texts.items():
+    for reference, text in texts.items():
         work = final.get(reference)
         if work is None:
             continue

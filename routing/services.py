@@ -268,11 +268,9 @@ def work_route(
     strategy = item.queue.strategy if item.queue_id else _setting("ROUTING_DEFAULT_STRATEGY", "most_available")
     found = pool.candidates(item) if pool is not None else platform_candidates(work_item=item)
     candidates = rank_platform(work_item=item, candidates=list(found), strategy_name=strategy)
-    plan = (
-        ai_route_plan(work_item=item, candidates=found, platform_ranked=candidates)
-        if engine == Engine.PLATFORM
-        else None
-    )
+    plan = None
+    if engine == Engine.PLATFORM:
+        plan = ai_route_plan(work_item=item, candidates=found, platform_ranked=candidates, allow_provider=pool is None)
     attempts = [(c, Engine.AI) for c in (plan.ranked if plan else [])]
     tried = {c.membership_id for c, _ in attempts}
     attempts += [(c, engine) for c in candidates if c.membership_id not in tried]

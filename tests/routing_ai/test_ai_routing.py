@@ -68,7 +68,7 @@ def test_no_active_model_falls_back_to_the_platform(tenant, team):
     decision, work = routed(tenant, "I lost my card")
     assert work.agent == transfers and work.engine == "platform"
     assert decision.engine == "platform" and decision.arm == "ai"
-    assert "tuned_model:not_trained" in decision.reason and "generative:not_configured" in decision.reason
+    assert "tuned_model:not_trained" in decision.reason and "generative:off" in decision.reason
 
 
 def test_low_probability_falls_back_to_the_platform(tenant, team, model):
@@ -180,3 +180,20 @@ def test_when_nobody_has_room_the_work_waits_and_nothing_raises(tenant, model):
     decision, work = routed(tenant, "I lost my card")
     assert work is None and decision.outcome == "no_agent"
     assert WorkItem.objects.get(pk=decision.work_item_id).status == "queued"
+
+
+def test_dispatch_rounds_do_not_wait_for_the_generative_model(tenant, model, settings):
+    """Waiting work is dispatched many items per transaction: the tuned model decides, the provider is not asked."""
+    with ChatServer() as server:
+        settings.AI_PROVIDER_BASE_URL = server.url
+        settings.AI_PROVIDER_MODEL = "m"
+        ai_on(tenant, use_provider=True)
+        decision, work = routed(tenant, "I lost my card")
+        assert work is None and decision.outcome == "no_agent"  # nobody online yet
+        cards = agent(tenant, "Cards", skills={"cards": 3})
+        agent(tenant, "Transfers", skills={"transfers": 3})
+        assert services.routing_dispatch(tenant_id=tenant.pk) >= 1
+        assert server.requests == []
+    latest = RouteDecision.objects.filter(work_item_id=decision.work_item_id).latest("created_at")
+    assert latest.engine == "ai" and latest.chosen_agent == cards
+    assert "generative:skipped_in_dispatch" in latest.reason
