@@ -98,8 +98,10 @@ def test_feedback_on_a_conversation_that_was_never_routed(api, partner, tenant):
 # --- summary ------------------------------------------------------------------------------------------
 
 
-def test_the_summary_is_extractive_without_a_provider_and_says_so(conversation_id, alice, settings):
+def test_the_summary_is_extractive_without_a_provider_and_says_so(conversation_id, alice, settings, other_tenant):
     settings.AI_PROVIDER_BASE_URL = ""
+    stranger = agent_client(MembershipFactory(tenant=other_tenant, role="agent"))
+    assert_error(stranger.get(f"/api/v1/agent/conversations/{conversation_id}/summary/"), 404)
     response = agent_client(alice).get(f"/api/v1/agent/conversations/{conversation_id}/summary/")
     assert response.status_code == 200, response.content
     body = response.json()

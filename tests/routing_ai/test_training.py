@@ -150,3 +150,18 @@ def test_routing_train_bootstraps_from_a_csv(tenant, tmp_path):
     assert "now active" in out.getvalue()
     record = TunedModel.objects.get(tenant=tenant)
     assert record.source == "dataset" and record.status == "active" and record.metrics["intent_accuracy"] > 0.5
+
+
+def test_a_tenant_admin_trains_now_from_the_admin(client, tenant, team):
+    from tests.factories import MembershipFactory
+
+    config = AiRoutingConfig.objects.create(tenant=tenant, enabled=True)
+    admin = MembershipFactory(tenant=tenant, role="admin")
+    client.force_login(admin.user)
+    url = "/admin/routing/airoutingconfig/"
+    response = client.post(url, {"action": "train_now", "_selected_action": [config.pk]}, follow=True)
+    assert "not trained" in response.content.decode() and not TunedModel.objects.exists()
+    history(tenant)
+    response = client.post(url, {"action": "train_now", "_selected_action": [config.pk]}, follow=True)
+    assert "now active" in response.content.decode()
+    assert TunedModel.objects.get(tenant=tenant).status == "active"
