@@ -231,10 +231,11 @@ def _ai_plan(
     except Invalid as exc:  # stored with another scikit-learn version: retrain
         logger.warning("active tuned model of tenant %s unusable: %s", work_item.tenant_id, exc.message)
         model = None
-    template = (
-        _template(tenant_id=work_item.tenant_id, purpose=PromptTemplate.Purpose.ROUTING, default="")
-        or DEFAULT_ROUTING_TEMPLATE
-    )
+    template = DEFAULT_ROUTING_TEMPLATE
+    if provider is not None:  # only the generative step reads the tenant's routing template
+        template = _template(
+            tenant_id=work_item.tenant_id, purpose=PromptTemplate.Purpose.ROUTING, default=DEFAULT_ROUTING_TEMPLATE
+        )
     decision = ai_route_decide(
         conversation=conversation_characteristics(work_item=work_item),
         agents=_agents(candidates),
