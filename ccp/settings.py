@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -173,6 +174,23 @@ CELERY_BEAT_SCHEDULE["routing-sweep"] = {
     "task": "routing.tasks.routing_sweep_task",
     "schedule": timedelta(seconds=ROUTING_SWEEP_INTERVAL_SECONDS),
 }
+
+# --- AI routing (docs/ai-routing.md) --------------------------------------------------------------
+# An OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, hosted). Unset: no generative
+# step; routing uses the tuned model or the platform, summaries are extractive, drafts answer 503.
+AI_PROVIDER_BASE_URL = os.environ.get("AI_PROVIDER_BASE_URL", "")
+AI_PROVIDER_MODEL = os.environ.get("AI_PROVIDER_MODEL", "")
+AI_PROVIDER_API_KEY = os.environ.get("AI_PROVIDER_API_KEY", "")
+AI_PROVIDER_TIMEOUT = float(os.environ.get("AI_PROVIDER_TIMEOUT", "5"))
+# Daily retraining of each AI-enabled tenant's tuned model, only with enough new feedback since the last.
+AI_TRAINING_ENABLED = env_bool("AI_TRAINING_ENABLED", True)
+AI_TRAINING_HOUR_UTC = env_int("AI_TRAINING_HOUR_UTC", 3)
+AI_TRAINING_MIN_NEW_FEEDBACK = env_int("AI_TRAINING_MIN_NEW_FEEDBACK", 50)
+if AI_TRAINING_ENABLED:
+    CELERY_BEAT_SCHEDULE["routing-ai-training"] = {
+        "task": "routing.tasks.tuned_model_train_all_task",
+        "schedule": crontab(hour=AI_TRAINING_HOUR_UTC, minute=0),
+    }
 
 # --- conversations -------------------------------------------------------------------------------
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)

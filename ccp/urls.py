@@ -7,12 +7,12 @@ from conversations.views import agent_workspace
 from routing.views import supervisor_page
 
 api_v1 = [
+    path("", include("routing.api.urls")),  # first: its packages/draft/ must win over packages/<id>/
     path("", include("ccp.packages.api.urls")),
     path("", include("tenants.api.urls")),
     path("", include("ccp.events.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("conversations.api.urls")),
-    path("", include("routing.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,8 +1,22 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from ccp.core.errors import DomainError
 from tenants.admin_scoping import TenantScopedAdmin
 
-from .models import AgentPresence, AgentSkill, AgentWork, Queue, RouteDecision, RouteFeedback, Skill, WorkItem
+from .ai_services import tuned_model_train
+from .models import (
+    AgentPresence,
+    AgentSkill,
+    AgentWork,
+    AiRoutingConfig,
+    PromptTemplate,
+    Queue,
+    RouteDecision,
+    RouteFeedback,
+    Skill,
+    TunedModel,
+    WorkItem,
+)
 
 
 @admin.register(Skill)
@@ -62,11 +76,54 @@ class AgentWorkAdmin(ReadOnlyTenantAdmin):
 
 @admin.register(RouteDecision)
 class RouteDecisionAdmin(ReadOnlyTenantAdmin):
-    list_display = ["created_at", "engine", "strategy", "outcome", "chosen_agent", "latency_ms"]
-    list_filter = ["engine", "outcome", "tenant"]
+    list_display = ["created_at", "engine", "arm", "strategy", "outcome", "chosen_agent", "latency_ms"]
+    list_filter = ["engine", "arm", "outcome", "tenant"]
 
 
 @admin.register(RouteFeedback)
 class RouteFeedbackAdmin(ReadOnlyTenantAdmin):
     list_display = ["created_at", "source", "resolved", "rating", "work_item"]
     list_filter = ["source", "resolved", "tenant"]
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(TenantScopedAdmin):
+    """Tenant-editable; `PromptTemplate.clean` names unknown placeholders as a form error on `template`."""
+
+    list_display = ["name", "purpose", "is_active", "updated_at", "tenant"]
+    list_filter = ["purpose", "is_active", "tenant"]
+    search_fields = ["name"]
+
+
+@admin.register(AiRoutingConfig)
+class AiRoutingConfigAdmin(TenantScopedAdmin):
+    """The A/B switch per tenant, and "train now" (select the tenant's row, run the action)."""
+
+    list_display = ["tenant", "enabled", "share", "min_probability", "use_provider", "updated_at"]
+    list_filter = ["enabled"]
+    actions = ["train_now"]
+
+    @admin.action(description="Train a tuned model now (from this tenant's routing history)")
+    def train_now(self, request, queryset):
+        for config in queryset.select_related("tenant"):
+            try:
+                result = tuned_model_train(tenant=config.tenant)
+            except DomainError as exc:
+                self.message_user(request, f"{config.tenant}: not trained — {exc.message}", messages.WARNING)
+                continue
+            self.message_user(request, f"{config.tenant}: {result.summary}", messages.SUCCESS)
+
+
+@admin.register(TunedModel)
+class TunedModelAdmin(TenantScopedAdmin):
+    list_display = ["version", "status", "source", "rows", "accuracy", "training_seconds", "created_at", "tenant"]
+    list_filter = ["status", "source", "tenant"]
+    readonly_fields = ["version", "status", "source", "metrics", "rows", "training_seconds", "created_at", "notes"]
+    exclude = ["data"]
+
+    def has_add_permission(self, request):
+        return False  # models come from training, not from a form
+
+    @admin.display(description="held-out accuracy")
+    def accuracy(self, obj):
+        return (obj.metrics or {}).get("accuracy")

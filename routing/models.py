@@ -1,11 +1,14 @@
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from ccp.core.errors import Invalid
 from ccp.packages.choices import Owner
 from tenants.models import Membership, Tenant
 
+from .ai.prompts import prompt_template_check
 from .choices import (
     ACTIVE_STATUSES,
     OPEN_ITEM_STATUSES,
@@ -199,6 +202,9 @@ class RouteDecision(models.Model):
     chosen_agent = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     work = models.ForeignKey(AgentWork, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     outcome = models.CharField(max_length=32, help_text="offered, no_agent, refused, fallback, …")
+    arm = models.CharField(
+        max_length=16, blank=True, help_text="A/B arm when AI routing is enabled: ai or platform; blank when off."
+    )
     reason = models.CharField(max_length=300, blank=True)
     latency_ms = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -229,3 +235,98 @@ class RouteFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} resolved={self.resolved}"
+
+
+class PromptTemplate(models.Model):
+    """A tenant's instructions for a generative model, with fillable {placeholder} portions (FIG 17, 0171)."""
+
+    class Purpose(models.TextChoices):
+        ROUTING = "routing", "Routing"
+        SUMMARY = "summary", "Conversation summary"
+        PACKAGE_DRAFT = "package_draft", "Package draft"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.SlugField(max_length=80)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.ROUTING)
+    template = models.TextField(help_text="Literal braces are written {{ and }}.")
+    is_active = models.BooleanField(default=True, help_text="The one used for its purpose; at most one per purpose.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["purpose", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="uniq_prompt_template_name"),
+            models.UniqueConstraint(
+                fields=["tenant", "purpose"], condition=Q(is_active=True), name="one_active_prompt_per_purpose"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.purpose})"
+
+    def clean(self) -> None:
+        try:
+            prompt_template_check(purpose=self.purpose, template=self.template or "")
+        except Invalid as exc:
+            raise ValidationError({"template": exc.message}) from None
+
+
+class TunedModel(models.Model):
+    """One trained version of a tenant's tuning layer (FIG 17): its metrics, its bytes, its status."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    version = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
+    source = models.CharField(max_length=16, default="history", help_text="history (route decisions) or dataset")
+    metrics = models.JSONField(default=dict, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    data = models.BinaryField(help_text="routing.ai.tuning.TunedModel.to_bytes(); only bytes this platform wrote.")
+    training_seconds = models.FloatField(default=0)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "version"], name="uniq_tuned_model_version"),
+            models.UniqueConstraint(fields=["tenant"], condition=Q(status="active"), name="one_active_tuned_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.status})"
+
+
+class AiRoutingConfig(models.Model):
+    """A tenant's AI routing switch: on/off, the share of live traffic (the A/B split), skill-group mapping."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="ai_routing")
+    enabled = models.BooleanField(default=False)
+    share = models.PositiveSmallIntegerField(
+        default=50, help_text="Percent of new conversations routed by the AI arm; the rest is the platform arm."
+    )
+    skill_groups = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Predicted skill group → where it goes: {"cards": {"skill": "cards", "level": 1}} or '
+        '{"cards": {"queue": "card-team"}}. A group not listed is the skill of the same name.',
+    )
+    min_probability = models.FloatField(default=0.5, help_text="Below this, the tuned model is not trusted.")
+    use_provider = models.BooleanField(default=False, help_text="Ask the generative model (AI_PROVIDER_*) first.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "AI routing configuration"
+        constraints = [
+            models.CheckConstraint(condition=Q(share__gte=0) & Q(share__lte=100), name="ai_share_0_100"),
+            models.CheckConstraint(
+                condition=Q(min_probability__gte=0) & Q(min_probability__lte=1), name="ai_min_probability_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"AI routing {'on' if self.enabled else 'off'} ({self.share} %)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
@@ -12,7 +13,7 @@ from tenants.models import Membership, Tenant
 
 from .choices import HOLDING_STATUSES, WorkItemStatus
 from .errors import AgentNotFound, QueueNotFound, WorkNotFound
-from .models import AgentPresence, AgentWork, Queue, RouteDecision, WorkItem
+from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, RouteFeedback, WorkItem
 
 
 def _uuid(value):
@@ -115,7 +116,58 @@ def open_work_for_agent(*, membership: Membership):
     )
 
 
-def supervisor_overview(*, tenant: Tenant, decisions: int = 30) -> dict:
+def ab_outcomes(*, tenant: Tenant, since) -> list[dict]:
+    """Per A/B arm (ai, platform), for work items first routed since `since`: how many were routed, how
+    many the AI engine itself placed, the resolution rate from RouteFeedback (latest per item), the
+    transfers that followed, and the mean handle time (accepted → closed) of their work. Five queries."""
+    items: dict[str, dict] = {}
+    for item_id, reference, arm, engine, outcome in (
+        RouteDecision.objects.filter(tenant=tenant, created_at__gte=since, arm__in=["ai", "platform"])
+        .order_by("created_at")
+        .values_list("work_item_id", "work_item__reference", "arm", "engine", "outcome")
+    ):
+        entry = items.setdefault(item_id, {"reference": reference, "arm": arm, "offered": False, "by_ai": False})
+        entry["offered"] |= outcome == "offered"
+        entry["by_ai"] |= outcome == "offered" and engine == "ai"
+    arms = {
+        arm: {"arm": arm, "routed": 0, "placed_by_ai": 0, "feedback": 0, "resolved": 0, "transfers": 0, "handled": 0}
+        for arm in ("ai", "platform")
+    }
+    handle_total = {"ai": 0.0, "platform": 0.0}
+    routed = {pk: e for pk, e in items.items() if e["offered"]}
+    for entry in routed.values():
+        arms[entry["arm"]]["routed"] += 1
+        arms[entry["arm"]]["placed_by_ai"] += entry["by_ai"]
+    latest: dict = {}
+    for item_id, resolved in (
+        RouteFeedback.objects.filter(tenant=tenant, work_item_id__in=list(routed))
+        .order_by("created_at", "pk")
+        .values_list("work_item_id", "resolved")
+    ):
+        latest[item_id] = resolved
+    for item_id, resolved in latest.items():
+        arms[routed[item_id]["arm"]]["feedback"] += 1
+        arms[routed[item_id]["arm"]]["resolved"] += bool(resolved)
+    arm_of_reference = {e["reference"]: e["arm"] for e in routed.values()}
+    for reference in WorkItem.objects.filter(
+        tenant=tenant, is_transfer=True, reference__in=list(arm_of_reference)
+    ).values_list("reference", flat=True):
+        arms[arm_of_reference[reference]]["transfers"] += 1
+    for item_id, answered, closed in AgentWork.objects.filter(
+        tenant=tenant, work_item_id__in=list(routed), answered_at__isnull=False, closed_at__isnull=False
+    ).values_list("work_item_id", "answered_at", "closed_at"):
+        arm = routed[item_id]["arm"]
+        arms[arm]["handled"] += 1
+        handle_total[arm] += (closed - answered).total_seconds()
+    out = []
+    for arm, row in arms.items():
+        row["resolution_rate"] = round(row["resolved"] / row["feedback"], 4) if row["feedback"] else None
+        row["mean_handle_seconds"] = round(handle_total[arm] / row["handled"], 1) if row["handled"] else None
+        out.append(row)
+    return out
+
+
+def supervisor_overview(*, tenant: Tenant, decisions: int = 30, ab_window_hours: int = 168) -> dict:
     """Queues (waiting, longest wait), agents (status, load) and recent routing decisions of a tenant."""
     now = timezone.now()
     waiting = (
@@ -134,11 +186,13 @@ def supervisor_overview(*, tenant: Tenant, decisions: int = 30) -> dict:
         if row["status"] == WorkItemStatus.QUEUED and row["oldest"]:
             wait = (now - row["oldest"]).total_seconds()
             entry["longest_wait_seconds"] = max(entry["longest_wait_seconds"], round(wait, 1))
+    config = AiRoutingConfig.objects.filter(tenant=tenant).first()
     recent = [
         {
             "id": str(d.id),
             "created_at": d.created_at,
             "engine": d.engine,
+            "arm": d.arm,
             "strategy": d.strategy,
             "outcome": d.outcome,
             "agent": d.chosen_agent.name if d.chosen_agent_id else None,
@@ -156,4 +210,25 @@ def supervisor_overview(*, tenant: Tenant, decisions: int = 30) -> dict:
         "queues": sorted(queues.values(), key=lambda q: q["name"]),
         "agents": agents_with_capacity(tenant=tenant),
         "decisions": recent,
+        "ab": {
+            "window_hours": ab_window_hours,
+            "enabled": bool(config and config.enabled),
+            "share": config.share if config else 0,
+            "arms": ab_outcomes(tenant=tenant, since=now - timedelta(hours=ab_window_hours)),
+        },
     }
+
+
+def routed_work_item(*, tenant: Tenant, references: list[str]) -> WorkItem:
+    """The most recent first-routing work item (not a transfer) of these references, e.g. a conversation's
+    session ids: what feedback on the conversation's route is about. Raises WorkNotFound when none."""
+    found = (
+        WorkItem.objects.filter(tenant=tenant, reference__in=references, is_transfer=False)
+        .order_by("-created_at")
+        .first()
+    )
+    if found is None:
+        raise WorkNotFound(
+            "This conversation was never routed: there is no route to give feedback on.", code="not_routed"
+        )
+    return found

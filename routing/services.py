@@ -25,6 +25,7 @@ from ccp.events.services import event_publish
 from ccp.packages.choices import Owner
 from tenants.models import Membership, Tenant
 
+from .ai_services import ai_route_plan
 from .choices import (
     ACTIVE_STATUSES,
     HOLDING_STATUSES,
@@ -251,8 +252,12 @@ def work_item_cancel(*, work_item: WorkItem, reason: str = "") -> None:
 def work_route(
     *, work_item: WorkItem, engine: str = Engine.PLATFORM, pool: CandidatePool | None = None
 ) -> AgentWork | None:
-    """Platform routing: rank candidates by the queue's strategy and offer to the first who has room.
+    """Route one work item: the AI arm's candidates first when AI routing is on, then the platform's.
 
+    Candidates are ranked by the queue's strategy; with AI routing enabled for the tenant, the A/B arm
+    of the item decides whether the AI engine proposes who goes first (`ai_services.ai_route_plan`).
+    Either way every offer goes through `work_offer` (capacity under the agent's lock), and when the
+    AI's agents all refuse, the platform's ranking continues — an AI failure never strands the work.
     Logs a RouteDecision either way. Returns the offer, or None (the item stays queued and is
     dispatched when capacity frees).
     """
@@ -262,40 +267,59 @@ def work_route(
         return None
     strategy = item.queue.strategy if item.queue_id else _setting("ROUTING_DEFAULT_STRATEGY", "most_available")
     found = pool.candidates(item) if pool is not None else platform_candidates(work_item=item)
-    candidates = rank_platform(work_item=item, candidates=found, strategy_name=strategy)
+    candidates = rank_platform(work_item=item, candidates=list(found), strategy_name=strategy)
+    plan = None
+    if engine == Engine.PLATFORM:
+        plan = ai_route_plan(work_item=item, candidates=found, platform_ranked=candidates, allow_provider=pool is None)
+    attempts = [(c, Engine.AI) for c in (plan.ranked if plan else [])]
+    tried = {c.membership_id for c, _ in attempts}
+    attempts += [(c, engine) for c in candidates if c.membership_id not in tried]
     work = None
     refused = []
-    for candidate in candidates:
+    for candidate, by in attempts:
         try:
             with transaction.atomic():
-                work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=engine)
+                work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=by)
             if pool is not None:
                 pool.taken(candidate.membership_id, work.weight)
             break
         except (CapacityExhausted, AgentUnavailable) as exc:  # lost a race for that agent: try the next
-            refused.append({"agent_id": str(candidate.membership_id), "code": exc.code})
+            refused.append({"agent_id": str(candidate.membership_id), "code": exc.code, "engine": by})
             if pool is not None:
                 pool.refused(candidate.membership_id)
         except AlreadyOffered:
             return None
+    decided_by = work.engine if work else (Engine.AI if plan and plan.ranked else engine)
+    reason = ""
+    if plan is not None:
+        reason = plan.reason
+        if plan.ranked and work is not None and work.engine != Engine.AI:
+            reason = f"{plan.reason}; every AI candidate refused ({len(plan.ranked)}), platform routing"
+    if work is None:
+        why = _decision_reason(work, refused)
+        reason = f"{reason}; {why}" if reason else why
+    inputs = {
+        "channel_type": item.channel_type,
+        "queue": item.queue.name if item.queue_id else None,
+        "required_skills": effective_requirements(item),
+        "priority": item.priority,
+        "excluded_agents": item.excluded_agents,
+        "attributes": item.attributes,
+    }
+    if plan is not None and plan.log:
+        inputs["ai"] = plan.log
     RouteDecision.objects.create(
         tenant_id=item.tenant_id,
         work_item=item,
-        engine=engine,
+        engine=decided_by,
+        arm=plan.arm if plan else "",
         strategy=strategy,
-        inputs={
-            "channel_type": item.channel_type,
-            "queue": item.queue.name if item.queue_id else None,
-            "required_skills": effective_requirements(item),
-            "priority": item.priority,
-            "excluded_agents": item.excluded_agents,
-            "attributes": item.attributes,
-        },
-        candidates=[c.as_log() for c in candidates[:20]],
+        inputs=inputs,
+        candidates=[c.as_log() for c, _ in attempts[:20]],
         chosen_agent_id=work.agent_id if work else None,
         work=work,
         outcome="offered" if work else "no_agent",
-        reason=_decision_reason(work, refused),
+        reason=reason[:300],
         latency_ms=(time.perf_counter() - started) * 1000,
     )
     return work

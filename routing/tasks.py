@@ -1,10 +1,17 @@
 """Celery tasks of the routing app: they take ids, fetch, and call one service."""
 
+import logging
+
 from celery import shared_task
 from django.db import transaction
 
-from . import services
-from .models import AgentWork
+from ccp.core.errors import Invalid
+from tenants.models import Tenant
+
+from . import ai_services, services
+from .models import AgentWork, AiRoutingConfig
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="routing.tasks.work_expire_task", ignore_result=True)
@@ -26,3 +33,27 @@ def work_acw_end_task(work_id: str) -> None:
 @shared_task(name="routing.tasks.routing_sweep_task", ignore_result=True)
 def routing_sweep_task() -> None:
     services.routing_sweep()
+
+
+@shared_task(name="routing.tasks.tuned_model_train_task", ignore_result=True)
+def tuned_model_train_task(tenant_id: int, force: bool = False) -> str:
+    """Retrain one tenant's tuned model when enough new feedback arrived since its last model (FIG 17)."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return "no such tenant"
+    if not force and not ai_services.tuned_model_train_due(tenant=tenant):
+        return "skipped: not enough new feedback since the last model"
+    try:
+        return ai_services.tuned_model_train(tenant=tenant).summary
+    except Invalid as exc:  # too little history yet: try again tomorrow
+        logger.info("tuned model of %s not trained: %s", tenant.slug, exc.message)
+        return f"not trained: {exc.message}"
+
+
+@shared_task(name="routing.tasks.tuned_model_train_all_task", ignore_result=True)
+def tuned_model_train_all_task() -> int:
+    """The daily beat entry: one training task per tenant with AI routing enabled."""
+    tenant_ids = list(AiRoutingConfig.objects.filter(enabled=True).values_list("tenant_id", flat=True))
+    for tenant_id in tenant_ids:
+        tuned_model_train_task.delay(tenant_id)
+    return len(tenant_ids)

@@ -32,6 +32,7 @@ _FAMILY_STATUS: list[tuple[type[errors.DomainError], int]] = [
     (errors.Forbidden, 403),
     (errors.Conflict, 409),
     (errors.Gone, 410),
+    (errors.ServiceUnavailable, 503),
 ]
 
 

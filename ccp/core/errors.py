@@ -56,3 +56,10 @@ class Gone(DomainError):
 
     code = "gone"
     default_message = "This is no longer available."
+
+
+class ServiceUnavailable(DomainError):
+    """A service the request needs is not configured or not answering (503)."""
+
+    code = "service_unavailable"
+    default_message = "A service this request needs is unavailable."

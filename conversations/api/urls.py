@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import agent, outbound, partner
+from . import agent, feedback, outbound, partner
 
 urlpatterns = [
     # partner
@@ -9,6 +9,7 @@ urlpatterns = [
     path("conversations/<str:conversation_id>/messages/", partner.ConversationMessagesApi.as_view()),
     path("conversations/<str:conversation_id>/route/", partner.ConversationRouteApi.as_view()),
     path("conversations/<str:conversation_id>/close/", partner.ConversationCloseApi.as_view()),
+    path("conversations/<str:conversation_id>/feedback/", feedback.ConversationFeedbackApi.as_view()),
     path("agents/", partner.AgentListApi.as_view(), name="agents"),
     path("agents/<str:agent_id>/status/", partner.AgentStatusApi.as_view()),
     # agent (session login)
@@ -27,4 +28,6 @@ urlpatterns = [
     path("agent/conversations/<str:conversation_id>/close/", agent.AgentCloseApi.as_view()),
     path("agent/outbound/", outbound.AgentOutboundApi.as_view()),
     path("agent/consent/", outbound.AgentConsentApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/feedback/", feedback.AgentConversationFeedbackApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/summary/", feedback.AgentConversationSummaryApi.as_view()),
 ]

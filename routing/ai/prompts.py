@@ -244,3 +244,51 @@ def _truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+#: Placeholders of a package-draft template: the partner's own words, nothing else.
+PACKAGE_DRAFT_PLACEHOLDERS: dict[str, str] = {"description": "the partner's description of the channel to package"}
+
+DEFAULT_PACKAGE_DRAFT_TEMPLATE = """\
+Draft the manifest of a ccp custom communication package for the channel described below. Answer with \
+one JSON object and nothing else, in this form (keep only keys shown here):
+{{"name": "<product name>", "version": "1.0.0", "description": "<one sentence>",
+ "channel_definition": {{"developer_name": "<3-80 lowercase letters, digits, _>",
+   "channel_types": ["messaging" and/or "voice", "video"], "routing_owner": "platform" or "partner",
+   "consent_owner": "platform" or "partner",
+   "capabilities": {{"typing": true/false, "receipts": true/false, "attachments": true/false}}}},
+ "event_types": [{{"api_name": "<Name>__e", "outbound_messages": true,
+   "fields": {{"<field>": {{"type": "string"}}}}, "required": ["<field>"]}}],
+ "custom_objects": [{{"api_name": "<Name>__c", "fields": {{"<field>": {{"type": "string"}}}}}}]}}
+Exactly one event type carries outbound messages; its fields include channel_address_id, recipient and \
+payload. Do not invent URLs, credentials or client ids.
+
+Channel description:
+{description}
+"""
+
+
+def prompt_template_check(*, purpose: str, template: str) -> list[str]:
+    """Check a stored template for its purpose (routing, summary, package_draft); returns its placeholders.
+
+    Routing and summary templates use `PLACEHOLDERS`; a package-draft template only `{description}`.
+    Raises Invalid (`invalid_prompt_template`) naming every unknown placeholder.
+    """
+    if purpose != "package_draft":
+        return template_validate(template=template)
+    names = template_placeholders(template=template)
+    unknown = [name for name in names if name not in PACKAGE_DRAFT_PLACEHOLDERS]
+    if unknown:
+        listed = ", ".join("{" + name + "}" for name in unknown)
+        raise Invalid(
+            f"The prompt template uses unknown placeholders: {listed}. Known: {{description}}.",
+            code="invalid_prompt_template",
+            details={"unknown": unknown},
+        )
+    return names
+
+
+def draft_prompt_fill(*, template: str, description: str, max_value_chars: int = DEFAULT_MAX_VALUE_CHARS) -> str:
+    """Fill a package-draft template with the partner's description (cut to the size limit)."""
+    prompt_template_check(purpose="package_draft", template=template)
+    return template.format_map({"description": _truncate(description.strip() or "(none)", max_value_chars)})

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import requests
 from django.conf import settings
 
-from ccp.core.errors import Conflict, DomainError
+from ccp.core.errors import DomainError, ServiceUnavailable
 
 from .prompts import DEFAULT_ROUTING_TEMPLATE, DEFAULT_SUMMARY_TEMPLATE, prompt_fill
 
@@ -55,7 +55,7 @@ FALLBACK_REASONS = (
 )
 
 
-class ProviderNotConfigured(Conflict):
+class ProviderNotConfigured(ServiceUnavailable):
     """No generative model is configured, so there is nothing to generate text with."""
 
     code = "ai_provider_not_configured"
@@ -64,7 +64,7 @@ class ProviderNotConfigured(Conflict):
     )
 
 
-class ProviderUnavailable(Conflict):
+class ProviderUnavailable(ServiceUnavailable):
     """The configured model did not produce a usable answer (timeout, HTTP error, empty completion)."""
 
     code = "ai_provider_unavailable"

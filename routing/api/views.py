@@ -31,6 +31,7 @@ class SupervisorOverviewApi(SupervisorApi):
             id = serializers.CharField()
             created_at = serializers.DateTimeField()
             engine = serializers.CharField()
+            arm = serializers.CharField(allow_blank=True)
             strategy = serializers.CharField()
             outcome = serializers.CharField()
             agent = serializers.CharField(allow_null=True)
@@ -39,10 +40,28 @@ class SupervisorOverviewApi(SupervisorApi):
             latency_ms = serializers.FloatField()
             reason = serializers.CharField(allow_blank=True)
 
+        class AbBlock(serializers.Serializer):
+            class ArmRow(serializers.Serializer):
+                arm = serializers.CharField()
+                routed = serializers.IntegerField()
+                placed_by_ai = serializers.IntegerField()
+                feedback = serializers.IntegerField()
+                resolved = serializers.IntegerField()
+                resolution_rate = serializers.FloatField(allow_null=True)
+                transfers = serializers.IntegerField()
+                handled = serializers.IntegerField()
+                mean_handle_seconds = serializers.FloatField(allow_null=True)
+
+            window_hours = serializers.IntegerField()
+            enabled = serializers.BooleanField()
+            share = serializers.IntegerField()
+            arms = ArmRow(many=True)
+
         generated_at = serializers.DateTimeField()
         queues = QueueRow(many=True)
         agents = AgentRow(many=True)
         decisions = DecisionRow(many=True)
+        ab = AbBlock()
 
     @extend_schema(responses=OutputSerializer, summary="Queues, agents, recent decisions", tags=["supervisor"])
     def get(self, request):

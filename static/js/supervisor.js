@@ -1,4 +1,4 @@
-// The supervisor page: polls the overview API every 2 s and renders three tables.
+// The supervisor page: polls the overview API every 2 s and renders its tables (queues, agents, A/B, decisions).
 const root = document.getElementById("supervisor");
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "—");
 const fmtWait = (s) => (s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
@@ -36,7 +36,14 @@ async function refresh() {
     fill("queues", body.queues.map((q) => [q.name, q.waiting, q.offered, fmtWait(q.longest_wait_seconds)]));
     fill("agents", body.agents.map((a) => [a.name, a.status, fmtTime(a.status_since), load(a.capacity.messaging),
       load(a.capacity.voice), Object.entries(a.skills).map(([k, v]) => `${k} ${v}`).join(", ")]));
-    fill("decisions", body.decisions.map((d) => [fmtTime(d.created_at), d.engine, d.strategy, d.outcome, d.agent || "—",
+    const ab = body.ab;
+    document.getElementById("ab-status").textContent = ab.enabled
+      ? `AI routing on for ${ab.share} % of new conversations; last ${ab.window_hours} h.`
+      : `AI routing is off (enable it in the admin: AI routing configuration); last ${ab.window_hours} h.`;
+    const pct = (x) => (x === null ? "—" : `${Math.round(x * 1000) / 10} %`);
+    fill("ab", ab.arms.map((r) => [r.arm, r.routed, r.placed_by_ai, pct(r.resolution_rate), r.feedback, r.transfers,
+      r.mean_handle_seconds === null ? "—" : fmtWait(r.mean_handle_seconds)]));
+    fill("decisions", body.decisions.map((d) => [fmtTime(d.created_at), d.engine, d.arm || "—", d.strategy, d.outcome, d.agent || "—",
       d.queue || "—", d.latency_ms, d.reason]));
     document.getElementById("updated").textContent = `Updated ${fmtTime(body.generated_at)}`;
   } catch (err) {
