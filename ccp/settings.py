@@ -198,6 +198,8 @@ MESSAGE_MAX_CHARS = 10_000
 DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
 
 # --- auth -------------------------------------------------------------------------------------
+if os.environ.get("PASSWORD_HASHERS"):  # e.g. a test server that must read the test suite's fast hashes
+    PASSWORD_HASHERS = [h.strip() for h in os.environ["PASSWORD_HASHERS"].split(",") if h.strip()]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

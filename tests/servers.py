@@ -49,6 +49,7 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
         "REDIS_URL": settings.REDIS_URL,
         "DB_CONN_MAX_AGE": "60",
         "LOG_LEVEL": "WARNING",
+        "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),  # verify secrets hashed by this process
         **extra_env,
     }
     process = subprocess.Popen(
