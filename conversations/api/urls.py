@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import agent, partner
+from . import agent, partner, workspace
 
 urlpatterns = [
     # partner
@@ -25,4 +25,5 @@ urlpatterns = [
     path("agent/conversations/<str:conversation_id>/typing/", agent.AgentTypingApi.as_view()),
     path("agent/conversations/<str:conversation_id>/transfer/", agent.AgentTransferApi.as_view()),
     path("agent/conversations/<str:conversation_id>/close/", agent.AgentCloseApi.as_view()),
+    path("agent/workspace/", include(workspace.urlpatterns)),
 ]

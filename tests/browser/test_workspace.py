@@ -1,0 +1,162 @@
+"""The agent workspace end to end in Chromium: offer → accept → reply (signed webhook) → receipt →
+transfer to a colleague → close with after-conversation work; reconnect catch-up; bad input in words."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+from ccp.packages.models import ConversationChannelDefinition
+from routing.models import AgentPresence
+from tests.conversations.conftest import CHANNEL, install
+from tests.events.conftest import Receiver, wait_for
+from tests.factories import PASSWORD, MembershipFactory
+from tests.helpers import token_for
+
+from .conftest import Partner, log_in, new_page, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def agent(tenant, name: str, username: str):
+    """An agent daphne can log in (its default hasher, not the suite's fast MD5) with messaging capacity 3."""
+    membership = MembershipFactory(tenant=tenant, role="agent", display_name=name, user__username=username)
+    user = membership.user
+    user.password = PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
+    user.save(update_fields=["password"])
+    # written directly: the services would publish from Playwright's event-loop thread
+    AgentPresence.objects.create(membership=membership, tenant=tenant, capacity={"messaging": 3})
+    return membership
+
+
+@pytest.fixture
+def setup(tenant, partner, connected_app, server):
+    channel = install(tenant, partner)
+    ConversationChannelDefinition.objects.filter(package=channel.installation.package).update(connector_url="")
+    channel.settings = {"acw_seconds": 30}
+    channel.save(update_fields=["settings"])
+    alice = agent(tenant, "Alice", "alice")
+    bob = agent(tenant, "Bob", "bob")
+    return {"partner": Partner(server, token_for(connected_app), CHANNEL), "alice": alice, "bob": bob}
+
+
+def go_online(page):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Presence").select_option("online")
+    expect(page.locator("#capacity")).to_contain_text("messaging 0/3")
+    page.evaluate("document.activeElement.blur()")
+
+
+def verify_signature(delivery: dict, secret: str) -> dict:
+    headers = {k.lower(): v for k, v in delivery["headers"].items()}
+    signed = f"{headers['ccp-timestamp']}.".encode() + delivery["body"]
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert headers["ccp-signature"] == f"v1={expected}"
+    return json.loads(delivery["body"])
+
+
+def test_agent_handles_a_conversation_end_to_end(browser, server, setup):
+    from playwright.sync_api import expect
+
+    partner = setup["partner"]
+    receiver = Receiver().start()
+    try:
+        subscription = partner.post("/api/v1/subscriptions/", {"url": receiver.url, "event_types": ["*"]})
+
+        page = new_page(browser)
+        log_in(page, server, "alice", PASSWORD, shot="login")
+        expect(page.locator("#connection")).to_have_text("Connected")
+        go_online(page)
+
+        partner.interaction({"id": "e1", "type": "message", "text": "Hello, my parcel is late"})
+        offer = page.locator(".offer")
+        expect(offer).to_contain_text("New conversation")
+        expect(offer).to_contain_text("Ann")
+        expect(offer).to_contain_text("Hello, my parcel is late")
+        expect(offer.locator(".countdown")).to_have_text(re.compile(r"Answer within \d+ s"))
+        screenshot(page, "offer")
+
+        page.keyboard.press("a")  # keyboard accept
+        expect(offer).to_have_count(0)
+        transcript = page.locator("#transcript")
+        expect(transcript.locator(".msg.inbound")).to_contain_text("Hello, my parcel is late")
+        expect(transcript.locator(".msg.system")).to_contain_text("Alice joined.")
+        expect(page.locator("#capacity")).to_contain_text("messaging 1/3")
+
+        partner.interaction({"id": "t1", "type": "typing_started"})
+        expect(page.locator("#typing")).to_have_text("Ann is typing…")
+
+        composer = page.get_by_label("Reply", exact=True)
+        composer.fill("Sorry to hear that.")
+        composer.press("Shift+Enter")
+        composer.press_sequentially("Let me check.")
+        composer.press("Enter")
+        outbound = transcript.locator(".msg.outbound")
+        expect(outbound).to_have_count(1)
+        expect(outbound.locator(".text")).to_have_text("Sorry to hear that.\nLet me check.")
+        expect(outbound.locator(".mark")).to_contain_text("Sent")
+        expect(composer).to_have_value("")
+
+        # the partner's webhook receives the signed outbound event
+        def outbound_event():
+            for delivery in receiver.succeeded():
+                body = json.loads(delivery["body"])
+                if body["type"] == "AcmeOutbound__e":
+                    return delivery
+            return None
+
+        delivery = wait_for(outbound_event, timeout=20, what="the signed outbound webhook")
+        event = verify_signature(delivery, subscription["secret"])
+        assert event["data"]["payload"]["text"] == "Sorry to hear that.\nLet me check."
+        message_id = event["data"]["payload"]["message_id"]
+        assert outbound.get_attribute("data-message-id") == message_id
+
+        partner.interaction({"id": "r1", "type": "delivered", "message_id": message_id})
+        expect(outbound.locator(".mark")).to_contain_text("Delivered")
+        screenshot(page, "conversation")
+
+        # a colleague comes online; the transfer dialog shows who is available
+        bob_page = new_page(browser)
+        log_in(bob_page, server, "bob", PASSWORD)
+        go_online(bob_page)
+        page.get_by_role("button", name="Transfer…").click()
+        dialog = page.locator("#transfer-dialog")
+        bob_row = dialog.locator(".pick", has_text="Bob")
+        expect(bob_row).to_contain_text("online")
+        expect(bob_row).to_contain_text("messaging 0/3")
+        screenshot(page, "transfer")
+        bob_row.get_by_role("button", name="Transfer to Bob").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#notice")).to_contain_text("Transfer to Bob requested")
+        expect(transcript.locator(".msg.system").last).to_have_text(re.compile("Alice is transferring to Bob"))
+
+        bob_offer = bob_page.locator(".offer")
+        expect(bob_offer).to_contain_text("Transfer from Alice")
+        bob_offer.get_by_role("button", name="Accept (A)").click()
+        bob_transcript = bob_page.locator("#transcript")
+        expect(bob_transcript).to_contain_text("Hello, my parcel is late")
+        expect(bob_transcript.locator(".msg.system").last).to_have_text(re.compile("Transferred from Alice to Bob"))
+        expect(page.locator("#conv-sub")).to_contain_text("Transferred to a colleague")
+        expect(page.get_by_label("Reply", exact=True)).to_be_disabled()
+
+        # Bob closes: after-conversation work with its countdown, then completes it
+        bob_page.get_by_role("button", name="Close conversation").click()
+        acw = bob_page.locator(".acw")
+        expect(acw).to_contain_text("After-conversation work: Ann")
+        expect(acw.locator(".acw-countdown")).to_have_text(re.compile(r"Ends in 0:[0-3]\d"))
+        expect(bob_page.locator("#conv-sub")).to_contain_text("Closed")
+        screenshot(bob_page, "acw")
+        acw.get_by_role("button", name="Complete").click()
+        expect(acw).to_have_count(0)
+        bob_page.get_by_role("tab", name="Work").click()
+        expect(bob_page.locator("#panel-work")).to_contain_text("Ann — closed")
+        bob_page.context.close()
+        page.context.close()
+    finally:
+        receiver.stop()
