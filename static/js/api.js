@@ -58,7 +58,8 @@ export async function api(method, url, body) {
  * Callbacks: onEvent(frame), onOpen() after each (re)connect, onState({state, retryIn}), onSessionEnded().
  */
 export class AgentSocket {
-  constructor({ url, onEvent, onOpen, onState, onSessionEnded }) {
+  constructor({ url, onEvent, onOpen, onState, onSessionEnded, sessionAlive }) {
+    this.sessionAlive = sessionAlive;
     this.url = url;
     this.onEvent = onEvent;
     this.onOpen = onOpen;
@@ -89,7 +90,9 @@ export class AgentSocket {
     this.onState({ state: "connecting" });
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    let opened = false;
     ws.addEventListener("open", () => {
+      opened = true;
       this.attempt = 0;
       this.lastFrameAt = Date.now();
       clearInterval(this.heartbeat);
@@ -120,11 +123,13 @@ export class AgentSocket {
       }
       this.onEvent(frame);
     });
-    ws.addEventListener("close", (event) => {
+    ws.addEventListener("close", async (event) => {
       clearInterval(this.heartbeat);
       if (this.ws !== ws) return;
       this.ws = null;
-      if (event.code === 4401) {
+      // 4401 is the server's "no session"; a refused handshake only shows as 1006, so when the socket
+      // never opened, ask the API whether the session is still there before retrying.
+      if (event.code === 4401 || (!opened && this.sessionAlive && !(await this.sessionAlive()))) {
         this.stopped = true;
         this.onState({ state: "ended" });
         this.onSessionEnded();

@@ -261,6 +261,14 @@ const socket = new AgentSocket({
   onEvent,
   onOpen: () => resync(),
   onSessionEnded: sessionEnded,
+  sessionAlive: async () => {
+    try {
+      await api("GET", `${API}/state/`);
+      return true;
+    } catch (error) {
+      return !(error instanceof ApiError && error.code === "not_authenticated");
+    }
+  },
   onState: ({ state: s, retryIn }) => {
     const el = $("connection");
     el.className = `connection ${s === "connected" ? "up" : "down"}`;

@@ -7,12 +7,17 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.db import connection
+from django.utils import timezone
 
 from ccp.packages.models import ConversationChannelDefinition
-from routing.models import AgentPresence
+from conversations import services as conversation_services
+from routing.models import AgentPresence, AgentWork
 from tests.conversations.conftest import CHANNEL, install
 from tests.events.conftest import Receiver, wait_for
 from tests.factories import PASSWORD, MembershipFactory
@@ -160,3 +165,89 @@ def test_agent_handles_a_conversation_end_to_end(browser, server, setup):
         page.context.close()
     finally:
         receiver.stop()
+
+
+def test_reconnects_after_a_server_restart_and_catches_up_once(browser, server, setup, partner):
+    from playwright.sync_api import expect
+
+    page = new_page(browser)
+    log_in(page, server, "alice", PASSWORD)
+    go_online(page)
+    setup["partner"].interaction({"id": "e1", "type": "message", "text": "First question"})
+    page.get_by_role("button", name="Accept (A)").click()
+    transcript = page.locator("#transcript")
+    expect(transcript.locator(".msg.inbound")).to_have_count(1)
+
+    server.stop()
+    expect(page.locator("#connection")).to_contain_text("Connection lost")
+
+    # Written while nobody's socket listens: only the catch-up (?after=<last id>) can bring it.
+    def write_while_down():
+        try:
+            conversation_services.interaction_receive(
+                partner=partner,
+                to=CHANNEL,
+                from_address="+4915112345",
+                from_name="Ann",
+                entries=[{"id": "e2", "type": "message", "text": "Are you still there?"}],
+            )
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=write_while_down)  # off Playwright's event-loop thread
+    worker.start()
+    worker.join(timeout=30)
+
+    server.start()
+    expect(page.locator("#connection")).to_have_text("Connected", timeout=30_000)
+    expect(transcript.locator(".msg.inbound", has_text="Are you still there?")).to_have_count(1)
+    expect(transcript.locator(".msg.inbound")).to_have_count(2)
+
+    # a live message after the reconnect arrives once too (socket and catch-up do not duplicate it)
+    setup["partner"].interaction({"id": "e3", "type": "message", "text": "Hello?"})
+    expect(transcript.locator(".msg.inbound", has_text="Hello?")).to_have_count(1)
+    expect(transcript.locator(".msg.inbound")).to_have_count(3)
+    page.context.close()
+
+
+def test_bad_input_is_explained_in_words(browser, server, setup):
+    from playwright.sync_api import expect
+
+    page = new_page(browser)
+    log_in(page, server, "alice", PASSWORD)
+    go_online(page)
+    notice = page.locator("#notice")
+
+    # a message while offline → 409 agent_offline, in words, and the draft is kept
+    setup["partner"].interaction({"id": "e1", "type": "message", "text": "Hi there"})
+    page.get_by_role("button", name="Accept (A)").click()
+    expect(page.locator("#transcript .msg.inbound")).to_contain_text("Hi there")
+    page.get_by_label("Presence").select_option("offline")
+    expect(page.locator("#capacity")).to_contain_text("messaging 1/3")
+    composer = page.get_by_label("Reply", exact=True)
+    composer.fill("Are you there?")
+    composer.press("Enter")
+    expect(notice).to_contain_text("You are offline; go online to send messages and take work.")
+    expect(composer).to_have_value("Are you there?")
+    expect(page.locator("#transcript .msg.outbound")).to_have_count(0)
+
+    # an action on an offer that expired meanwhile → 409 offer_expired, in words; the card goes away
+    page.get_by_label("Presence").select_option("online")
+    page.get_by_role("button", name="Dismiss message").click()
+    setup["partner"].interaction(
+        {"id": "f1", "type": "message", "text": "Other customer"}, sender="+4917000000", name="Bo"
+    )
+    offer = page.locator(".offer")
+    expect(offer).to_contain_text("Other customer")
+    AgentWork.objects.filter(status="offered").update(expires_at=timezone.now() - timedelta(seconds=1))
+    offer.get_by_role("button", name="Accept (A)").click()
+    expect(notice).to_contain_text("This offer is no longer open (it expired, was answered or was withdrawn).")
+    expect(offer).to_have_count(0)
+
+    # the session ends; when the socket reconnects it is refused (4401) and the page says so
+    page.context.clear_cookies()
+    page.evaluate("window.ccpWorkspace.socket.ws.close()")
+    expect(page.locator("#session-ended")).to_have_text(re.compile(r"Your session ended — log in again"))
+    expect(page.locator("#connection")).to_have_text("Session ended")
+    assert "Traceback" not in page.content()
+    page.context.close()
