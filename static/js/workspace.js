@@ -464,6 +464,7 @@ function renderConversation() {
   const open = conv.status !== "closed" && !conv.gone;
   $("conv-title").textContent = conv.contact_name || conv.end_user;
   $("conv-sub").textContent = [conv.channel_name, conv.end_user, convLabel(conv) || conv.status].filter(Boolean).join(" · ");
+  $("dismiss-button").hidden = open;
   $("transfer-button").disabled = !open;
   $("close-button").disabled = !open;
   $("composer-text").disabled = !open;
@@ -719,6 +720,14 @@ $("close-button").addEventListener("click", async () => {
   } catch (error) {
     showError(error);
   }
+});
+
+$("dismiss-button").addEventListener("click", () => {
+  const conv = activeConv();
+  if (!conv || (conv.status !== "closed" && !conv.gone)) return;
+  state.conversations.delete(conv.id);
+  state.activeId = state.conversations.size ? [...state.conversations.keys()][0] : null;
+  render();
 });
 
 // transfer dialog

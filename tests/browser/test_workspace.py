@@ -161,6 +161,18 @@ def test_agent_handles_a_conversation_end_to_end(browser, server, setup):
         expect(acw).to_have_count(0)
         bob_page.get_by_role("tab", name="Work").click()
         expect(bob_page.locator("#panel-work")).to_contain_text("Ann — closed")
+
+        # side panels: the contact with its past conversation, the tenant's channels
+        bob_page.get_by_role("tab", name="Contacts").click()
+        bob_page.get_by_label("Find a contact").fill("+49151")
+        contact = bob_page.locator("#contacts .contact")
+        expect(contact).to_have_count(1)
+        expect(contact).to_contain_text("Ann")
+        expect(contact.locator(".past li")).to_contain_text("closed")
+        bob_page.get_by_role("tab", name="Channels").click()
+        expect(bob_page.locator("#panel-channels tbody tr")).to_contain_text("messaging")
+        bob_page.get_by_role("button", name="Remove from list").click()
+        expect(bob_page.locator("#conversation-list li")).to_have_count(0)
         bob_page.context.close()
         page.context.close()
     finally:
