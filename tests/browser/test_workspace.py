@@ -132,6 +132,10 @@ def test_agent_handles_a_conversation_end_to_end(browser, server, setup):
         go_online(bob_page)
         page.get_by_role("button", name="Transfer…").click()
         dialog = page.locator("#transfer-dialog")
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Escape")  # Esc closes dialogs
+        expect(dialog).to_be_hidden()
+        page.get_by_role("button", name="Transfer…").click()
         bob_row = dialog.locator(".pick", has_text="Bob")
         expect(bob_row).to_contain_text("online")
         expect(bob_row).to_contain_text("messaging 0/3")
@@ -262,4 +266,31 @@ def test_bad_input_is_explained_in_words(browser, server, setup):
     expect(page.locator("#session-ended")).to_have_text(re.compile(r"Your session ended — log in again"))
     expect(page.locator("#connection")).to_have_text("Session ended")
     assert "Traceback" not in page.content()
+    page.context.close()
+
+
+def test_offers_are_declined_by_keyboard_and_vanish_when_withdrawn(browser, server, setup):
+    from playwright.sync_api import expect
+
+    page = new_page(browser)
+    log_in(page, server, "alice", PASSWORD)
+    go_online(page)
+    partner = setup["partner"]
+
+    partner.interaction({"id": "e1", "type": "message", "text": "Decline me"})
+    offer = page.locator(".offer", has_text="Decline me")
+    expect(offer).to_be_visible()
+    page.keyboard.press("d")
+    expect(offer).to_have_count(0)
+    page.get_by_role("tab", name="Work").click()
+    expect(page.locator("#panel-work")).to_contain_text("Ann — declined")
+    expect(page.locator("#capacity")).to_contain_text("messaging 0/3")
+
+    # the partner closes the conversation while it is offered: the offer is rescinded and says so
+    opened = partner.interaction({"id": "f1", "type": "message", "text": "Never mind"}, sender="+4917000000", name="Bo")
+    offer = page.locator(".offer", has_text="Never mind")
+    expect(offer).to_be_visible()
+    partner.post(f"/api/v1/conversations/{opened['conversation_id']}/close/", {})
+    expect(offer).to_have_count(0)
+    expect(page.locator("#notice")).to_contain_text("The offer for Bo was withdrawn.")
     page.context.close()
