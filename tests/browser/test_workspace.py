@@ -117,6 +117,14 @@ def test_agent_handles_a_conversation_end_to_end(browser, server, setup):
             return None
 
         delivery = wait_for(outbound_event, timeout=20, what="the signed outbound webhook")
+
+        # the agent's typing reached the partner too: started while writing, stopped on send
+        def agent_typing():
+            kinds = [json.loads(d["body"]) for d in receiver.succeeded()]
+            kinds = [e["type"] for e in kinds if e["type"].startswith("typing.") and e["data"].get("who") == "agent"]
+            return kinds if "typing.stopped" in kinds else None
+
+        assert wait_for(agent_typing, timeout=20, what="the agent's typing events")[0] == "typing.started"
         event = verify_signature(delivery, subscription["secret"])
         assert event["data"]["payload"]["text"] == "Sorry to hear that.\nLet me check."
         message_id = event["data"]["payload"]["message_id"]
@@ -223,6 +231,17 @@ def test_reconnects_after_a_server_restart_and_catches_up_once(browser, server, 
     setup["partner"].interaction({"id": "e3", "type": "message", "text": "Hello?"})
     expect(transcript.locator(".msg.inbound", has_text="Hello?")).to_have_count(1)
     expect(transcript.locator(".msg.inbound")).to_have_count(3)
+
+    # an attachment by URL goes out with the reply as a link
+    page.get_by_label("Attachment URL").fill("https://files.example/receipt.pdf")
+    page.get_by_role("button", name="Attach", exact=True).click()
+    expect(page.locator("#attachments")).to_contain_text("receipt.pdf")
+    composer = page.get_by_label("Reply", exact=True)
+    composer.fill("Here is your receipt")
+    composer.press("Enter")
+    link = transcript.locator(".msg.outbound a", has_text="receipt.pdf")
+    expect(link).to_have_attribute("href", "https://files.example/receipt.pdf")
+    expect(page.locator("#attachments li")).to_have_count(0)
     page.context.close()
 
 
