@@ -27,7 +27,7 @@ CONNECTOR_PAGE = """<!doctype html>
 <script>
 let conversationId = null;
 const connector = CcpConnector.connect({{
-  hostOrigins: ["{ccp}"],
+  hostOrigins: ["{trusted}"],
   name: "Test connector",
   onContext(ctx) {{
     document.getElementById("state").textContent = "agent " + ctx.agent.name + " on " + ctx.channel.name;
@@ -52,9 +52,8 @@ document.getElementById("send").onclick = async () => {{
 """
 
 
-@pytest.fixture
-def connector_site(server):
-    page = CONNECTOR_PAGE.format(ccp=server.url).encode()
+def serve_connector(server, trusted: str):
+    page = CONNECTOR_PAGE.format(ccp=server.url, trusted=trusted).encode()
 
     class Handler(SimpleHTTPRequestHandler):
         def do_GET(self):
@@ -70,7 +69,22 @@ def connector_site(server):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/connector.html"
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/connector.html"
+
+
+@pytest.fixture
+def connector_site(server):
+    httpd, url = serve_connector(server, trusted=server.url)
+    yield url
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def distrustful_connector_site(server):
+    """A connector that trusts another workspace origin only: it must ignore this workspace."""
+    httpd, url = serve_connector(server, trusted="https://other-ccp.example")
+    yield url
     httpd.shutdown()
     httpd.server_close()
 
@@ -107,4 +121,24 @@ def test_connector_handshake_and_round_trip(browser, server, tenant, partner, co
     expect(page.locator("#transcript .msg.outbound")).to_contain_text("Sent by the connector")
     expect(page.locator("#panel-connectors")).to_contain_text(f"Logged in to channel {channel.name}")
     screenshot(page, "connector")
+    page.context.close()
+
+
+def test_connector_ignores_a_workspace_origin_it_does_not_trust(
+    browser, server, tenant, partner, distrustful_connector_site
+):
+    from playwright.sync_api import expect
+
+    channel = install(tenant, partner)
+    ConversationChannelDefinition.objects.filter(package=channel.installation.package).update(
+        connector_url=distrustful_connector_site
+    )
+    agent(tenant, "Alice", "alice")
+    page = new_page(browser)
+    log_in(page, server, "alice", PASSWORD)
+    page.get_by_role("tab", name="Connectors").click()
+    expect(page.locator("#panel-connectors")).to_contain_text(f"Connector for {channel.name} did not answer.")
+    frame = page.frame_locator(f"iframe[title='Connector for {channel.name}']")
+    expect(frame.locator("#state")).to_have_text("waiting for the workspace")
+    expect(page.locator("#connector-status")).to_have_text("")
     page.context.close()
