@@ -613,12 +613,17 @@ document.addEventListener("keydown", (event) => {
 
 $("presence").addEventListener("change", async (event) => {
   const wanted = event.target.value;
+  const select = event.target;
+  select.disabled = true; // until the server confirms: no work is taken or refused on a guess
+  select.setAttribute("aria-busy", "true");
   try {
     state.agent = await api("PUT", `${API}/status/`, { status: wanted });
-    renderPresence();
   } catch (error) {
-    renderPresence();
     showError(error);
+  } finally {
+    select.disabled = false;
+    select.removeAttribute("aria-busy");
+    renderPresence();
   }
 });
 

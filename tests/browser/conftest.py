@@ -1,8 +1,9 @@
 """Browser fixtures: the real ASGI app under daphne on the test database, Debian's Chromium, helpers.
 
 pytest-django's live_server speaks HTTP only; the workspace needs /ws/agent/, so daphne runs the app in
-a subprocess against the same (transactional) test database and Redis. Celery runs eagerly inside
-daphne, so offer timers and webhook deliveries happen there without a separate worker.
+a subprocess against the same (transactional) test database and Redis. Its Celery tasks (offer and
+ACW timers, event relay, webhook deliveries) go to this test run's own queue, consumed by the event-bus
+tests' real worker (`celery_worker`), started for every browser test — the production topology.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import pytest
 import requests
 from django.conf import settings
 from django.db import connection
+
+from ccp.celery import app as celery_app
+from tests.events.conftest import celery_worker  # noqa: F401 — the real worker of the event-bus tests
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -103,7 +107,8 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
         "DB_CONN_MAX_AGE": "0",
-        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_QUEUE": celery_app.conf.task_default_queue,  # this run's queue (tests/events/conftest.py)
         "WEBHOOK_ALLOW_LOOPBACK": "1",
         "PYTHONUNBUFFERED": "1",
     }
@@ -131,6 +136,13 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _worker(celery_worker, settings):  # noqa: F811
+    settings.WEBHOOK_ALLOW_LOOPBACK = True  # the worker delivers to receivers on 127.0.0.1
+    settings.EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = 0.05
+    settings.EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = 0.5
 
 
 @pytest.fixture(autouse=True)

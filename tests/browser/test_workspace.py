@@ -53,9 +53,19 @@ def setup(tenant, partner, connected_app, server):
 def go_online(page):
     from playwright.sync_api import expect
 
-    page.get_by_label("Presence").select_option("online")
+    set_presence(page, "online")
     expect(page.locator("#capacity")).to_contain_text("messaging 0/3")
     page.evaluate("document.activeElement.blur()")
+
+
+def set_presence(page, status: str):
+    """Choose a presence and wait until the server confirmed it (the menu is disabled meanwhile)."""
+    from playwright.sync_api import expect
+
+    presence = page.get_by_label("Presence")
+    presence.select_option(status)
+    expect(presence).to_be_enabled()
+    expect(presence).to_have_value(status)
 
 
 def verify_signature(delivery: dict, secret: str) -> dict:
@@ -257,7 +267,7 @@ def test_bad_input_is_explained_in_words(browser, server, setup):
     setup["partner"].interaction({"id": "e1", "type": "message", "text": "Hi there"})
     page.get_by_role("button", name="Accept (A)").click()
     expect(page.locator("#transcript .msg.inbound")).to_contain_text("Hi there")
-    page.get_by_label("Presence").select_option("offline")
+    set_presence(page, "offline")
     expect(page.locator("#capacity")).to_contain_text("messaging 1/3")
     composer = page.get_by_label("Reply", exact=True)
     composer.fill("Are you there?")
@@ -267,7 +277,7 @@ def test_bad_input_is_explained_in_words(browser, server, setup):
     expect(page.locator("#transcript .msg.outbound")).to_have_count(0)
 
     # an action on an offer that expired meanwhile → 409 offer_expired, in words; the card goes away
-    page.get_by_label("Presence").select_option("online")
+    set_presence(page, "online")
     page.get_by_role("button", name="Dismiss message").click()
     setup["partner"].interaction(
         {"id": "f1", "type": "message", "text": "Other customer"}, sender="+4917000000", name="Bo"
