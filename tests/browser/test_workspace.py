@@ -143,6 +143,8 @@ def test_agent_handles_a_conversation_end_to_end(browser, server, setup):
         partner.interaction({"id": "r1", "type": "delivered", "message_id": message_id})
         expect(outbound.locator(".mark")).to_contain_text("Delivered")
         screenshot(page, "conversation")
+        partner.interaction({"id": "r2", "type": "read", "message_id": message_id})
+        expect(outbound.locator(".mark")).to_contain_text("Read")
 
         # a colleague comes online; the transfer dialog shows who is available
         bob_page = new_page(browser)
@@ -179,6 +181,8 @@ def test_agent_handles_a_conversation_end_to_end(browser, server, setup):
         expect(acw.locator(".acw-countdown")).to_have_text(re.compile(r"Ends in 0:[0-3]\d"))
         expect(bob_page.locator("#conv-sub")).to_contain_text("Closed")
         screenshot(bob_page, "acw")
+        acw.get_by_role("button", name="Extend 60 s").click()
+        expect(acw.locator(".acw-countdown")).to_have_text(re.compile(r"Ends in 1:[0-3]\d"))
         acw.get_by_role("button", name="Complete").click()
         expect(acw).to_have_count(0)
         bob_page.get_by_role("tab", name="Work").click()
