@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.staticfiles.views import serve as serve_static
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -25,6 +26,9 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("agent/", agent_workspace, name="agent-workspace"),
     path("supervisor/", supervisor_page, name="supervisor"),
+    # The workspace's few static files (no build step) are served by the app itself, so a bare
+    # `daphne ccp.asgi:application` works; a reverse proxy may serve STATIC_ROOT in front of it.
+    re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
 ]
 
 handler404 = "ccp.core.api.json_404"

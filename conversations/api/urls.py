@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import agent, feedback, outbound, partner
+from . import agent, feedback, outbound, partner, workspace
 
 urlpatterns = [
     # partner
@@ -30,4 +30,5 @@ urlpatterns = [
     path("agent/consent/", outbound.AgentConsentApi.as_view()),
     path("agent/conversations/<str:conversation_id>/feedback/", feedback.AgentConversationFeedbackApi.as_view()),
     path("agent/conversations/<str:conversation_id>/summary/", feedback.AgentConversationSummaryApi.as_view()),
+    path("agent/workspace/", include(workspace.urlpatterns)),
 ]
