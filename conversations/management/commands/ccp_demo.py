@@ -6,7 +6,9 @@ client secrets are stored hashed, a fresh demo client secret is issued on every 
 """
 
 import json
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -20,30 +22,10 @@ DEMO_PARTNER = {"partner_identifier": "acme-webchat", "name": "Acme Web Chat (de
 DEMO_TENANT = {"slug": "acme", "name": "Acme Inc."}
 DEMO_ADMIN = {"username": "acme-admin", "password": "demo-admin-pass", "display_name": "Ada Admin"}
 DEMO_CHANNEL_ADDRESS = "acme-webchat-1"
-DEMO_MANIFEST = {
-    "name": "Demo Web Chat",
-    "version": "1.0.0",
-    "description": "The example partner's end-user web chat (examples/webchat_partner).",
-    "channel_definition": {
-        "developer_name": "demo_webchat",
-        "channel_types": ["messaging"],
-        "routing_owner": "platform",
-        "consent_owner": "platform",
-        "capabilities": {"typing": True, "receipts": True, "attachments": True},
-    },
-    "event_types": [
-        {
-            "api_name": "WebChatOutbound__e",
-            "outbound_messages": True,
-            "fields": {
-                "channel_address_id": {"type": "string"},
-                "recipient": {"type": "string"},
-                "payload": {"type": "object"},
-            },
-            "required": ["channel_address_id", "recipient", "payload"],
-        }
-    ],
-}
+# The example partner's own manifest (examples/webchat_partner): one source for the demo and the partner.
+DEMO_MANIFEST = json.loads(
+    (Path(settings.BASE_DIR) / "examples" / "webchat_partner" / "manifest.json").read_text(encoding="utf-8")
+)
 DEMO_AGENTS = [
     {"username": "agent1", "password": "demo-agent-pass", "display_name": "Alice Agent"},
     {"username": "agent2", "password": "demo-agent-pass", "display_name": "Bob Agent"},
@@ -98,8 +80,6 @@ class Command(BaseCommand):
 
 
 def _all_scopes():
-    from django.conf import settings
-
     return settings.PARTNER_SCOPES.keys()
 
 
