@@ -333,19 +333,28 @@ def _system(conversation: Conversation, text: str) -> Message:
 
 
 def _get_or_create_address(channel: Channel, address: str, name: str) -> EndUserAddress:
+    """The end user's address on this channel (race-safe), with the name filled in if we had none."""
     found = EndUserAddress.objects.select_related("contact").filter(channel=channel, address=address).first()
-    if found is not None:
-        if name and not found.contact.name:
-            Contact.objects.filter(pk=found.contact_id).update(name=name[:200])
-        return found
-    try:
-        with transaction.atomic():
-            contact = Contact.objects.create(tenant_id=channel.tenant_id, name=(name or "")[:200])
-            return EndUserAddress.objects.create(
-                tenant_id=channel.tenant_id, contact=contact, channel=channel, address=address
-            )
-    except IntegrityError:  # a concurrent first message created it
-        return EndUserAddress.objects.select_related("contact").get(channel=channel, address=address)
+    if found is None:
+        try:
+            with transaction.atomic():
+                contact = Contact.objects.create(tenant_id=channel.tenant_id, name=(name or "")[:200])
+                return EndUserAddress.objects.create(
+                    tenant_id=channel.tenant_id, contact=contact, channel=channel, address=address
+                )
+        except IntegrityError:  # a concurrent first request created it
+            found = EndUserAddress.objects.select_related("contact").get(channel=channel, address=address)
+    if name and not found.contact.name:
+        Contact.objects.filter(pk=found.contact_id).update(name=name[:200])
+        found.contact.name = name[:200]
+    return found
+
+
+def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry]) -> bool:
+    """Typing from an end user with no open conversation starts nothing: it is not a message."""
+    if any(e.type not in ("typing_started", "typing_stopped") for e in entries):
+        return False
+    return not Conversation.objects.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).exists()
 
 
 def _open_conversation(channel: Channel, address: EndUserAddress, initiated_by: str) -> tuple[Conversation, bool]:
@@ -465,6 +474,13 @@ def interaction_receive(*, partner: Partner, to: str, from_address: str, from_na
 
 
 def _receive(channel: Channel, from_address: str, from_name: str, entries: list[Entry]) -> dict:
+    if _only_typing_without_conversation(channel, from_address, entries):
+        return {
+            "conversation_id": None,
+            "session_id": None,
+            "status": "none",
+            "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
+        }
     address = _get_or_create_address(channel, from_address, from_name)
     conversation, created = _open_conversation(channel, address, SenderType.END_USER)
     session = open_session(conversation)

@@ -36,8 +36,8 @@ class InteractionApi(PartnerApi):
             message_id = serializers.CharField(allow_null=True)
             duplicate = serializers.BooleanField()
 
-        conversation_id = serializers.CharField()
-        session_id = serializers.CharField()
+        conversation_id = serializers.CharField(allow_null=True, help_text="null for typing with no conversation")
+        session_id = serializers.CharField(allow_null=True)
         status = serializers.CharField()
         entries = EntryResult(many=True)
 

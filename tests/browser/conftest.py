@@ -111,6 +111,9 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
         "CELERY_QUEUE": celery_app.conf.task_default_queue,  # this run's queue (tests/events/conftest.py)
         "WEBHOOK_ALLOW_LOOPBACK": "1",
         "PYTHONUNBUFFERED": "1",
+        # new hashes as in production; the suite's fast MD5 hashes (client secrets) still verify
+        "PASSWORD_HASHERS": "django.contrib.auth.hashers.PBKDF2PasswordHasher,"
+        "django.contrib.auth.hashers.MD5PasswordHasher",
     }
     daphne = Daphne(env, tmp_path_factory.mktemp("daphne") / "daphne.log")
     daphne.start()

@@ -377,3 +377,16 @@ def test_uninstall_is_blocked_by_open_conversations(api, channel):
     conversation = Conversation.objects.get()
     assert conversation.status == "closed" and conversation.channel is None
     assert conversation.channel_address_id == CHANNEL
+
+
+def test_typing_alone_opens_no_conversation(api, channel):
+    response = post(api, {"id": "t1", "type": "typing_started"}, sender="+777")
+    assert response.status_code == 201
+    assert response.json()["conversation_id"] is None
+    assert not Conversation.objects.exists()
+    post(api, message("now a message", "m1"), sender="+777", name="Zoe")
+    conversation = Conversation.objects.get()
+    assert conversation.contact.name == "Zoe"
+    typing = post(api, {"id": "t2", "type": "typing_started"}, sender="+777").json()
+    assert typing["conversation_id"] == str(conversation.id)
+    assert events("typing.started")
