@@ -15,7 +15,10 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         membership = await database_sync_to_async(membership_for_user)(user=user) if user else None
         if membership is None:
-            await self.close(code=4401)  # no session, or not a member of a tenant
+            # Accept, then close with 4401: a close before the handshake reaches a browser as 1006,
+            # and the workspace needs the code to say "your session ended".
+            await self.accept()
+            await self.close(code=4401)
             return
         self.group = f"agent.{membership.pk}"
         await self.channel_layer.group_add(self.group, self.channel_name)

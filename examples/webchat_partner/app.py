@@ -82,8 +82,8 @@ class WebChatPartner:
         """Consume the event stream until stopped; the SDK reconnects and resumes by itself."""
         while not self.stopping.is_set():
             try:
+                self.connected = True  # the SDK reconnects by itself; only an error it gives up on ends this
                 for event in self.client.stream_events(after=self.last_event_id):
-                    self.connected = True
                     self.handle(event.event or "", event.json())
                     self.last_event_id = event.id
                     self._save_cursor()

@@ -91,7 +91,10 @@ class Command(BaseCommand):
         w = self.stdout.write
         w("")
         w(self.style.SUCCESS(f"ccp is starting on {base_url}  (Ctrl-C stops everything)"))
+        partner_url = f"http://{os.environ.get('PARTNER_HOST', '127.0.0.1')}:{os.environ.get('PARTNER_PORT', '8001')}/"
+        w(f"  end-user chat   : {partner_url}  (the example partner)")
         w(f"  agent workspace : {base_url}/agent/")
+        w(f"  supervisor      : {base_url}/supervisor/")
         w(f"  admin           : {base_url}/admin/")
         w(f"  API docs        : {base_url}/api/v1/docs/")
         if demo:
