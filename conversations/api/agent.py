@@ -7,12 +7,13 @@ from rest_framework.response import Response
 
 from routing import selectors as routing_selectors
 from routing import services as routing_services
+from routing.api.serializers import AgentOutput
 from routing.errors import OfferExpired
 from routing.models import Queue
 from tenants.api.base import MemberApi
 
 from .. import selectors, services
-from .serializers import AgentOutput, ConversationOutput, MessageOutput, StatusInput, WorkAnswer
+from .serializers import ConversationOutput, MessageOutput, StatusInput, WorkAnswer
 
 
 class AgentApi(MemberApi):

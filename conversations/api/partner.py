@@ -9,11 +9,12 @@ from ccp.core.errors import Invalid
 from ccp.packages.api.base import PartnerApi
 from routing import selectors as routing_selectors
 from routing import services as routing_services
+from routing.api.serializers import AgentOutput
 from routing.models import AgentWork
 from tenants.selectors import channel_for_partner
 
 from .. import selectors, services
-from .serializers import AgentOutput, ConversationOutput, EntrySerializer, MessageOutput, StatusInput
+from .serializers import ConversationOutput, EntrySerializer, MessageOutput, StatusInput
 
 
 class InteractionApi(PartnerApi):

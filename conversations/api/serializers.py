@@ -83,22 +83,6 @@ class ConversationOutput(serializers.Serializer):
     closed_at = serializers.DateTimeField(allow_null=True)
 
 
-class CapacitySerializer(serializers.Serializer):
-    max = serializers.IntegerField()
-    used = serializers.IntegerField()
-
-
-class AgentOutput(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    username = serializers.CharField()
-    role = serializers.CharField()
-    status = serializers.CharField()
-    status_since = serializers.DateTimeField(allow_null=True)
-    skills = serializers.DictField(child=serializers.IntegerField())
-    capacity = serializers.DictField(child=CapacitySerializer())
-
-
 class StatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=["online", "busy", "away", "offline"])
 

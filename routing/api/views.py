@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from tenants.api.base import SupervisorApi
 
 from .. import selectors
+from .serializers import AgentOutput
 
 
 class SupervisorOverviewApi(SupervisorApi):
@@ -16,16 +17,6 @@ class SupervisorOverviewApi(SupervisorApi):
             waiting = serializers.IntegerField()
             offered = serializers.IntegerField()
             longest_wait_seconds = serializers.FloatField()
-
-        class AgentRow(serializers.Serializer):
-            id = serializers.CharField()
-            name = serializers.CharField()
-            username = serializers.CharField()
-            role = serializers.CharField()
-            status = serializers.CharField()
-            status_since = serializers.DateTimeField(allow_null=True)
-            skills = serializers.DictField(child=serializers.IntegerField())
-            capacity = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
 
         class DecisionRow(serializers.Serializer):
             id = serializers.CharField()
@@ -59,7 +50,7 @@ class SupervisorOverviewApi(SupervisorApi):
 
         generated_at = serializers.DateTimeField()
         queues = QueueRow(many=True)
-        agents = AgentRow(many=True)
+        agents = AgentOutput(many=True)
         decisions = DecisionRow(many=True)
         ab = AbBlock()
 

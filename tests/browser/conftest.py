@@ -9,7 +9,6 @@ tests' real worker (`celery_worker`), started for every browser test — the pro
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from django.db import connection
 
 from ccp.celery import app as celery_app
 from tests.events.conftest import celery_worker  # noqa: F401 — the real worker of the event-bus tests
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -37,12 +37,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 15_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _database_url() -> str:
