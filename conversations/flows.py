@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
-from ccp.core.errors import Invalid
+from tenants.channel_settings import DAYS, validate_flow
 
-DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+__all__ = ["DAYS", "FlowDecision", "decide", "greeting", "is_open", "validate_flow"]
 
 
 @dataclass(frozen=True)
@@ -74,30 +74,3 @@ def decide(*, channel, text: str, state: dict, now: datetime | None = None) -> F
 
 def greeting(channel) -> str | None:
     return flow_of(channel).get("greeting") or None
-
-
-def validate_flow(flow: dict) -> None:
-    """Refuse a flow configuration that cannot run, naming the field."""
-    problems: dict[str, list[str]] = {}
-    hours = flow.get("business_hours") or {}
-    for day, spans in (hours.get("weekly") or {}).items():
-        if day not in DAYS:
-            problems[f"business_hours.weekly.{day}"] = [f"must be one of {', '.join(DAYS)}"]
-            continue
-        for span in spans:
-            try:
-                start, end = (time.fromisoformat(x) for x in span)
-                if start >= end:
-                    raise ValueError
-            except (ValueError, TypeError):
-                problems[f"business_hours.weekly.{day}"] = ['each span is ["HH:MM", "HH:MM"], start before end']
-    if hours.get("timezone"):
-        try:
-            ZoneInfo(hours["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            problems["business_hours.timezone"] = ["is not a known time zone"]
-    route_to = flow.get("route_to") or {}
-    if set(route_to) - {"queue", "bot"} or len(route_to) > 1:
-        problems["route_to"] = ['is {"queue": NAME} or {"bot": {...}}']
-    if problems:
-        raise Invalid("The channel flow is not valid.", code="invalid_flow", details=problems)

@@ -15,6 +15,7 @@ from ccp.core.errors import DomainError
 from . import services
 from .admin_install import ChannelFormSet, InstallForm
 from .admin_scoping import TenantScopedAdmin, request_tenant
+from .channel_settings import validate_flow
 from .models import (
     Channel,
     ContactCenter,
@@ -307,6 +308,29 @@ class StandardChannelForm(forms.ModelForm):
         ]
 
 
+class ChannelSettingsForm(forms.ModelForm):
+    """Refuses channel settings whose flow could not run, naming the field."""
+
+    class Meta:
+        model = Channel
+        fields = ["name", "is_active", "settings"]
+
+    def clean_settings(self):
+        value = self.cleaned_data.get("settings") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Settings must be a JSON object.")
+        try:
+            validate_flow(value.get("flow") or {})
+        except DomainError as exc:
+            raise forms.ValidationError(
+                [f"flow.{field}: {'; '.join(msgs)}" for field, msgs in (exc.details or {}).items()] or exc.message
+            ) from None
+        acw = value.get("acw_seconds", 0)
+        if not isinstance(acw, int) or isinstance(acw, bool) or not 0 <= acw <= 3600:
+            raise forms.ValidationError("acw_seconds must be a whole number of seconds from 0 to 3600.")
+        return value
+
+
 @admin.register(Channel)
 class ChannelAdmin(TenantScopedAdmin):
     list_display = [
@@ -322,8 +346,7 @@ class ChannelAdmin(TenantScopedAdmin):
     search_fields = ["channel_key", "channel_address_id", "name"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = StandardChannelForm
+        kwargs["form"] = StandardChannelForm if obj is None else ChannelSettingsForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):

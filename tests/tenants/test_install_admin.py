@@ -126,3 +126,22 @@ def test_uninstall_action(client, tenant, partner):
     )
     assert "Uninstalled acme_whatsapp" in response.content.decode()
     assert not PackageInstallation.objects.exists() and not Channel.objects.exists()
+
+
+def test_channel_flow_settings_are_checked_in_the_admin(client, tenant, partner):
+    package = published_package(partner)
+    _login_tenant_admin(client, tenant)
+    client.post(INSTALL, _form(package))
+    channel = Channel.objects.get()
+    url = f"/admin/tenants/channel/{channel.pk}/change/"
+    bad = client.post(
+        url,
+        {"name": "WhatsApp", "is_active": "on", "settings": '{"flow": {"business_hours": {"timezone": "Mars/Base"}}}'},
+    )
+    assert bad.status_code == 200
+    assert "flow.business_hours.timezone: is not a known time zone" in bad.content.decode()
+    good_settings = '{"flow": {"greeting": "Hi!"}, "acw_seconds": 30}'
+    good = client.post(url, {"name": "WhatsApp", "is_active": "on", "settings": good_settings})
+    assert good.status_code == 302
+    channel.refresh_from_db()
+    assert channel.settings == {"flow": {"greeting": "Hi!"}, "acw_seconds": 30}
