@@ -1,0 +1,341 @@
+"""The partner's interactions (FIG 13): entries validated as a whole, stored idempotently with their
+events in one transaction, then the channel flow and routing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ccp.core.errors import Conflict, Invalid
+from ccp.packages.choices import Owner
+from ccp.packages.models import Partner
+from consent import services as consent
+from tenants.models import Channel
+from tenants.selectors import channel_for_partner
+
+from .. import flows
+from ..choices import (
+    OPEN_STATUSES,
+    STATUS_RANK,
+    ConversationStatus,
+    Direction,
+    MessageStatus,
+    SenderType,
+)
+from ..errors import (
+    ChannelInactive,
+    InstallationInactive,
+    UnknownMessage,
+)
+from ..models import Contact, Conversation, EndUserAddress, Message, Session
+from .common import (
+    _append,
+    _attachment_problems,
+    _close_locked,
+    _held,
+    _lock_conversation,
+    _open_item,
+    _outbound,
+    _publish,
+    _publish_message,
+    _uuid_or_none,
+    conversation_data,
+    message_data,
+    open_session,
+    start_routing,
+)
+
+ENTRY_TYPES = ("message", "typing_started", "typing_stopped", "delivered", "read", "delivery_failed")
+
+
+RECEIPTS = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "delivery_failed": MessageStatus.FAILED}
+
+
+MAX_ENTRIES = 100
+
+
+@dataclass
+class Entry:
+    id: str | None
+    type: str
+    text: str = ""
+    attachments: list[dict] = field(default_factory=list)
+    message_id: str | None = None
+    reason: str = ""
+    timestamp: datetime | None = None
+
+
+def parse_entries(raw) -> list[Entry]:
+    """Check every entry before anything is stored; all problems at once, by path."""
+    problems: dict[str, list[str]] = {}
+    codes: list[str] = []
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_ENTRIES:
+        raise Invalid(
+            f"entries must be a list of 1 to {MAX_ENTRIES} entries.",
+            code="invalid",
+            details={"entries": ["must be a non-empty list"]},
+        )
+    out = []
+    for i, item in enumerate(raw):
+        where = f"entries[{i}]"
+        if not isinstance(item, dict):
+            problems[where] = ["must be an object"]
+            codes.append("invalid")
+            continue
+        kind = item.get("type")
+        if kind not in ENTRY_TYPES:
+            problems[f"{where}.type"] = [f"must be one of {', '.join(ENTRY_TYPES)}"]
+            codes.append("invalid")
+            continue
+        entry_id = item.get("id")
+        if entry_id is not None and (not isinstance(entry_id, str) or not 0 < len(entry_id) <= 200):
+            problems[f"{where}.id"] = ["must be a string of 1 to 200 characters"]
+            codes.append("invalid")
+        entry = Entry(id=entry_id, type=kind)
+        stamp = item.get("timestamp")
+        if stamp is not None:
+            parsed = parse_datetime(stamp) if isinstance(stamp, str) else None
+            if parsed is None or parsed.tzinfo is None:
+                problems[f"{where}.timestamp"] = ["must be an ISO 8601 time with a zone, e.g. 2026-11-25T10:00:00Z"]
+                codes.append("invalid")
+            entry.timestamp = parsed
+        if kind == "message":
+            if entry_id is None:
+                problems[f"{where}.id"] = ["is required: it makes re-sending safe"]
+                codes.append("invalid")
+            text = item.get("text", "")
+            if not isinstance(text, str) or len(text) > settings.MESSAGE_MAX_CHARS:
+                problems[f"{where}.text"] = [f"must be text of at most {settings.MESSAGE_MAX_CHARS} characters"]
+                codes.append("invalid")
+                text = ""
+            entry.text = text
+            entry.attachments = _attachment_problems(item.get("attachments"), f"{where}.attachments", problems, codes)
+            if not text.strip() and not item.get("attachments"):
+                problems[where] = ["a message needs text or an attachment"]
+                codes.append("empty_message")
+        elif kind in RECEIPTS:
+            if not isinstance(item.get("message_id"), str):
+                problems[f"{where}.message_id"] = ["is required: the id of our outbound message"]
+                codes.append("invalid")
+            entry.message_id = item.get("message_id")
+            entry.reason = str(item.get("reason") or "")[:300]
+        out.append(entry)
+    if problems:
+        code = codes[0] if len(set(codes)) == 1 else next((c for c in codes if c != "invalid"), "invalid")
+        raise Invalid(f"{len(problems)} entry problem(s); see details.", code=code, details=problems)
+    return out
+
+
+# --- conversation plumbing ----------------------------------------------------------------------
+
+
+def _get_or_create_address(channel: Channel, address: str, name: str) -> EndUserAddress:
+    """The end user's address on this channel (race-safe), with the name filled in if we had none."""
+    found = EndUserAddress.objects.select_related("contact").filter(channel=channel, address=address).first()
+    if found is None:
+        try:
+            with transaction.atomic():
+                contact = Contact.objects.create(tenant_id=channel.tenant_id, name=(name or "")[:200])
+                return EndUserAddress.objects.create(
+                    tenant_id=channel.tenant_id, contact=contact, channel=channel, address=address
+                )
+        except IntegrityError:  # a concurrent first request created it
+            found = EndUserAddress.objects.select_related("contact").get(channel=channel, address=address)
+    if name and not found.contact.name:
+        Contact.objects.filter(pk=found.contact_id).update(name=name[:200])
+        found.contact.name = name[:200]
+    return found
+
+
+def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry]) -> bool:
+    """Typing from an end user with no open conversation starts nothing: it is not a message."""
+    if any(e.type not in ("typing_started", "typing_stopped") for e in entries):
+        return False
+    return not Conversation.objects.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).exists()
+
+
+def _open_conversation(channel: Channel, address: EndUserAddress, initiated_by: str) -> tuple[Conversation, bool]:
+    """The open conversation of this end user on this channel, created if none (race-safe)."""
+    for _ in range(3):
+        found = Conversation.objects.filter(
+            channel=channel, end_user_address=address.address, status__in=OPEN_STATUSES
+        ).first()
+        if found is not None:
+            return _lock_conversation(found), False
+        try:
+            with transaction.atomic():
+                conversation = Conversation.objects.create(
+                    tenant_id=channel.tenant_id,
+                    channel=channel,
+                    partner_id=channel.installation.package.partner_id if channel.installation_id else None,
+                    channel_address_id=channel.channel_address_id,
+                    contact_id=address.contact_id,
+                    end_user=address,
+                    end_user_address=address.address,
+                    routing_owner=(
+                        channel.installation.package.channel_definition.routing_owner
+                        if channel.installation_id
+                        else Owner.PLATFORM
+                    ),
+                    initiated_by=initiated_by,
+                )
+                Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
+            return _lock_conversation(conversation), True
+        except IntegrityError:
+            continue  # someone else opened it first: use theirs
+    raise Conflict("The conversation changed under us; retry.", code="conflict")
+
+
+def interaction_receive(*, partner: Partner, to: str, from_address: str, from_name: str = "", entries) -> dict:
+    """Store a partner's batch of entries for (to, from) and start routing if nobody holds it."""
+    channel = channel_for_partner(partner=partner, channel_address_id=to)
+    if not channel.installation.is_active:
+        raise InstallationInactive()
+    if not channel.is_active:
+        raise ChannelInactive()
+    if not isinstance(from_address, str) or not 0 < len(from_address) <= 300:
+        raise Invalid("from must be the end user's address.", code="invalid", details={"from": ["is required"]})
+    parsed = parse_entries(entries)
+    with transaction.atomic():
+        return _receive(channel, from_address, from_name or "", parsed)
+
+
+def _receive(channel: Channel, from_address: str, from_name: str, entries: list[Entry]) -> dict:
+    if _only_typing_without_conversation(channel, from_address, entries):
+        return {
+            "conversation_id": None,
+            "session_id": None,
+            "status": "none",
+            "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
+        }
+    address = _get_or_create_address(channel, from_address, from_name)
+    conversation, created = _open_conversation(channel, address, SenderType.END_USER)
+    session = open_session(conversation)
+    results = []
+    new_texts = []
+    for entry in entries:
+        if entry.type == "message":
+            message, duplicate = _store_inbound(conversation, session, entry, from_name)
+            results.append({"id": entry.id, "message_id": str(message.id), "duplicate": duplicate})
+            if not duplicate:
+                new_texts.append(entry.text)
+        elif entry.type in RECEIPTS:
+            message = _apply_receipt(conversation, entry)
+            results.append({"id": entry.id, "message_id": str(message.id), "duplicate": False})
+        else:
+            _publish(
+                conversation,
+                "typing.started" if entry.type == "typing_started" else "typing.stopped",
+                {**conversation_data(conversation), "who": "end_user"},
+                partner=False,
+            )
+            results.append({"id": entry.id, "message_id": None, "duplicate": False})
+    if created:
+        _publish(conversation, "conversation.created", {**conversation_data(conversation), "initiated_by": "end_user"})
+    if new_texts:
+        if _consent_keywords(conversation, new_texts) and created:
+            _close_locked(conversation, closed_by="consent_keyword", agent=None)  # a keyword alone needs no agent
+        else:
+            _after_inbound(conversation, session, created, new_texts[-1])
+    return {
+        "conversation_id": str(conversation.id),
+        "session_id": str(session.id),
+        "status": conversation.status,
+        "entries": results,
+    }
+
+
+def _consent_keywords(conversation: Conversation, texts: list[str]) -> bool:
+    """STOP / START / YES change platform-owned consent; each gets its one confirmation reply."""
+    handled = False
+    for text in texts:
+        outcome = consent.consent_keyword(
+            channel=conversation.channel, address=conversation.end_user_address, text=text
+        )
+        if outcome is not None:
+            _outbound(
+                conversation, text=outcome.reply, sender_type=SenderType.BOT, sender_name="Consent", consent_reply=True
+            )
+            handled = True
+    return handled
+
+
+def _store_inbound(conversation: Conversation, session: Session, entry: Entry, from_name: str) -> tuple[Message, bool]:
+    existing = Message.objects.filter(
+        channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id
+    ).first()
+    if existing is not None:
+        return existing, True
+    try:
+        with transaction.atomic():
+            message = _append(
+                conversation,
+                session=session,
+                direction=Direction.INBOUND,
+                sender_type=SenderType.END_USER,
+                sender_name=from_name[:200],
+                text=entry.text,
+                attachments=entry.attachments,
+                partner_entry_id=entry.id,
+                sent_at=entry.timestamp,
+            )
+    except IntegrityError:  # the same entry in a concurrent request won
+        conversation.refresh_from_db(fields=["last_seq"])
+        return Message.objects.get(channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id), True
+    _publish_message(conversation, message)
+    return message, False
+
+
+def _apply_receipt(conversation: Conversation, entry: Entry) -> Message:
+    message = (
+        Message.objects.select_for_update()
+        .filter(pk=_uuid_or_none(entry.message_id), conversation=conversation, direction=Direction.OUTBOUND)
+        .first()
+    )
+    if message is None:
+        raise UnknownMessage(details={"message_id": entry.message_id})
+    new = RECEIPTS[entry.type]
+    if STATUS_RANK.get(new, 0) > STATUS_RANK.get(message.status, 0):
+        message.status = new
+        message.status_changed_at = entry.timestamp or timezone.now()
+        message.failure_reason = entry.reason if new == MessageStatus.FAILED else ""
+        message.save(update_fields=["status", "status_changed_at", "failure_reason"])
+        _publish(
+            conversation,
+            "message.status_changed",
+            {**message_data(message), "conversation": conversation_data(conversation)},
+        )
+    return message
+
+
+def _after_inbound(conversation: Conversation, session: Session, created: bool, text: str) -> None:
+    """Run the channel flow for the new message and route when nobody holds the conversation."""
+    if created:
+        hello = flows.greeting(conversation.channel)
+        if hello:
+            _outbound(conversation, text=hello, sender_type=SenderType.BOT, sender_name="Greeting")
+    if _held(conversation) or _open_item(session) is not None:
+        return
+    decision = flows.decide(channel=conversation.channel, text=text, state=session.flow_state)
+    session.save(update_fields=["flow_state"])
+    if decision.action == "wait":
+        conversation.status = ConversationStatus.WAITING
+        conversation.save(update_fields=["status", "updated_at"])
+        if decision.reply:
+            _outbound(conversation, text=decision.reply, sender_type=SenderType.BOT, sender_name="Business hours")
+        return
+    if decision.action == "bot":
+        conversation.status = ConversationStatus.BOT
+        conversation.save(update_fields=["status", "updated_at"])
+        if decision.reply:
+            _outbound(conversation, text=decision.reply, sender_type=SenderType.BOT, sender_name=decision.bot_name)
+        return
+    start_routing(conversation, session, queue_name=decision.queue)
+
+
+# --- partner-owned routing and partner actions ---------------------------------------------------
