@@ -38,7 +38,6 @@ from .common import (
     _attachment_problems,
     _close_locked,
     _held,
-    _lock_conversation,
     _open_item,
     _outbound,
     _publish,
@@ -162,11 +161,15 @@ def _only_typing_without_conversation(channel: Channel, address: str, entries: l
 def _open_conversation(channel: Channel, address: EndUserAddress, initiated_by: str) -> tuple[Conversation, bool]:
     """The open conversation of this end user on this channel, created if none (race-safe)."""
     for _ in range(3):
-        found = Conversation.objects.filter(
-            channel=channel, end_user_address=address.address, status__in=OPEN_STATUSES
-        ).first()
+        found = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("tenant", "partner")
+            .filter(channel=channel, end_user_address=address.address, status__in=OPEN_STATUSES)
+            .first()
+        )
         if found is not None:
-            return _lock_conversation(found), False
+            found.channel = channel  # the caller's instance, with its installation and package loaded
+            return found, False
         try:
             with transaction.atomic():
                 conversation = Conversation.objects.create(
@@ -185,7 +188,8 @@ def _open_conversation(channel: Channel, address: EndUserAddress, initiated_by: 
                     initiated_by=initiated_by,
                 )
                 Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
-            return _lock_conversation(conversation), True
+            conversation.tenant = channel.tenant  # our own uncommitted row: nobody else can lock it yet
+            return conversation, True
         except IntegrityError:
             continue  # someone else opened it first: use theirs
     raise Conflict("The conversation changed under us; retry.", code="conflict")
