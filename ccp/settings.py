@@ -197,6 +197,19 @@ ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
 MESSAGE_MAX_CHARS = 10_000
 DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
 
+# Requests per partner (all its tokens together), counted in the shared cache; over it → 429.
+PARTNER_RATE_LIMIT = os.environ.get("PARTNER_RATE_LIMIT", "60000/min")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "ccp"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- auth -------------------------------------------------------------------------------------
 if os.environ.get("PASSWORD_HASHERS"):  # e.g. a test server that must read the test suite's fast hashes
     PASSWORD_HASHERS = [h.strip() for h in os.environ["PASSWORD_HASHERS"].split(",") if h.strip()]
@@ -228,7 +241,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "ccp.core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "ccp.core.schema.CcpAutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"partner": os.environ.get("PARTNER_RATE_LIMIT", "6000/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -81,3 +81,13 @@ def test_an_application_belongs_to_exactly_one_partner(partner, other_partner):
     app, _ = connected_app_for(partner)
     with pytest.raises(IntegrityError), transaction.atomic():
         ConnectedApp.objects.create(partner=other_partner, application=app.application, name="steal", scopes="")
+
+
+def test_a_partner_over_its_rate_limit_gets_429_with_retry_after(api, other_api, settings):
+    settings.PARTNER_RATE_LIMIT = "3/min"
+    for _ in range(3):
+        assert api.get("/api/v1/partner/").status_code == 200
+    response = api.get("/api/v1/partner/")
+    error = assert_error(response, 429, "rate_limited")
+    assert int(response["Retry-After"]) > 0 and error["details"]["retry_after"] > 0
+    assert other_api.get("/api/v1/partner/").status_code == 200  # counted per partner

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
+from rest_framework.throttling import SimpleRateThrottle
 
 from ccp.core.api import BaseApi
 
@@ -71,11 +73,25 @@ class HasPartnerScope(BasePermission):
         return True
 
 
+class PartnerRateThrottle(SimpleRateThrottle):
+    """`PARTNER_RATE_LIMIT` requests per partner, across its tokens and our processes (shared cache)."""
+
+    scope = "partner"
+
+    def get_rate(self):
+        return settings.PARTNER_RATE_LIMIT
+
+    def get_cache_key(self, request, view):
+        principal = request.user
+        return f"throttle:partner:{principal.partner.pk}" if isinstance(principal, PartnerPrincipal) else None
+
+
 class PartnerApi(BaseApi):
     """Base class of partner endpoints. Sets `self.partner` and `self.connected_app`."""
 
     authentication_classes = [PartnerTokenAuthentication]
     permission_classes = [HasPartnerScope]
+    throttle_classes = [PartnerRateThrottle]
     required_scopes: list[str] = []
     partner: Partner
     connected_app: ConnectedApp
