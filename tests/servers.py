@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVER_APPLICATION_NAME = "ccp-test-daphne"
 
 
 def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.05, what: str = "a condition"):
@@ -45,7 +46,9 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
     db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        # tagged so a test can tell the server's connections from its own and other tests'
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        f"?application_name={SERVER_APPLICATION_NAME}",
         "REDIS_URL": settings.REDIS_URL,
         "DB_CONN_MAX_AGE": "60",
         "LOG_LEVEL": "WARNING",

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from ccp.events.services import event_publish, stream_channel
 from tests.helpers import token_for
-from tests.servers import daphne_server
+from tests.servers import SERVER_APPLICATION_NAME, daphne_server
 
 from .conftest import wait_for
 
@@ -81,9 +81,11 @@ def publish(tenant, partner, n):
 
 
 def _other_connections() -> int:
+    """Database connections the daphne server holds (its connections carry an application name)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [SERVER_APPLICATION_NAME],
         )
         return cursor.fetchone()[0]
 
@@ -109,6 +111,10 @@ def test_the_stream_replays_then_pushes_live_with_heartbeats_and_resumes(
         wait_for(lambda: stream.next_frame() == ": heartbeat", what="a heartbeat")
         assert stream.next_frame() == ": heartbeat"
         assert _other_connections() == 0
+        # ...and that count does see the server's connections: a plain API call leaves one open
+        # (DB_CONN_MAX_AGE=60 keeps it for the next request)
+        requests.get(f"{daphne}/api/v1/partner/", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert _other_connections() >= 1
     finally:
         stream.close()
 
