@@ -22,3 +22,33 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+def _start_inprocess_sweeper(every: float) -> None:
+    """The embedded default has no Celery beat: run the routing and event-bus sweeps in this process
+    (whose in-memory channel layer the agents' websockets use). `ccp_up` turns it on."""
+    import logging
+    import threading
+    import time
+
+    from django.db import connection
+
+    from ccp.events.services import events_sweep
+    from routing.services import routing_sweep
+
+    def loop():
+        while True:
+            time.sleep(every)
+            try:
+                routing_sweep()
+                events_sweep()
+            except Exception:  # the next round tries again; never kill the server
+                logging.getLogger("ccp.sweeper").exception("sweep failed")
+            finally:
+                connection.close()
+
+    threading.Thread(target=loop, name="ccp-sweeper", daemon=True).start()
+
+
+if os.environ.get("CCP_INPROCESS_SWEEP") == "1":
+    _start_inprocess_sweeper(float(os.environ.get("CCP_SWEEP_SECONDS", "5")))

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -664,7 +664,14 @@ def _schedule(when, task_name: str, arg: str) -> None:
     def send():
         delay = max(0.0, (when - timezone.now()).total_seconds())
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            timer = threading.Timer(delay + 0.05, lambda: current_app.tasks[task_name].apply(args=(arg,)))
+
+            def run():
+                try:
+                    current_app.tasks[task_name].apply(args=(arg,))
+                finally:
+                    connection.close()  # this thread's own connection
+
+            timer = threading.Timer(delay + 0.05, run)
             timer.daemon = True
             timer.start()
         else:

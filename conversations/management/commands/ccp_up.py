@@ -45,7 +45,9 @@ class Command(BaseCommand):
             proc = subprocess.Popen(argv, cwd=root, env={**env, **(extra_env or {})})  # noqa: S603
             procs.append((name, proc))
 
-        spawn("daphne", [python, "-m", "daphne", "-b", host, "-p", str(port), "ccp.asgi:application"])
+        # without Redis there is no Celery beat: daphne runs the sweeps itself (ccp/asgi.py)
+        sweep = {} if settings.REDIS_URL else {"CCP_INPROCESS_SWEEP": "1"}
+        spawn("daphne", [python, "-m", "daphne", "-b", host, "-p", str(port), "ccp.asgi:application"], sweep)
         if settings.REDIS_URL:
             spawn(
                 "worker",
