@@ -90,7 +90,12 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+            # 0 by default: under ASGI every request runs in its own thread, and persistent
+            # connections there are never reused, only piled up until PostgreSQL refuses new
+            # clients (measured by the bench). WSGI workers (gunicorn) may set DB_CONN_MAX_AGE=60.
+            DATABASE_URL,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+            conn_health_checks=True,
         )
     }
 else:

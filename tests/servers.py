@@ -50,7 +50,7 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         f"?application_name={SERVER_APPLICATION_NAME}",
         "REDIS_URL": settings.REDIS_URL,
-        "DB_CONN_MAX_AGE": "60",
+        "DB_CONN_MAX_AGE": "0",  # as deployed under ASGI (ccp/settings.py)
         "LOG_LEVEL": "WARNING",
         "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),  # verify secrets hashed by this process
         **extra_env,

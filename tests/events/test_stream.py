@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def daphne(request):
     """daphne on the test database; the heartbeat is 0.5 s unless parametrized indirectly."""
-    with daphne_server(EVENTS_STREAM_HEARTBEAT_SECONDS=str(getattr(request, "param", 0.5))) as url:
+    heartbeat = str(getattr(request, "param", 0.5))
+    # persistent connections on, so an idle stream that kept its connection would show up
+    with daphne_server(EVENTS_STREAM_HEARTBEAT_SECONDS=heartbeat, DB_CONN_MAX_AGE="60") as url:
         yield url
 
 
