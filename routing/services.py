@@ -434,7 +434,13 @@ def work_accept(*, work: AgentWork) -> AgentWork:
 
 
 def _back_to_routing(work: AgentWork, *, event_type: str) -> None:
-    """After a decline or a timeout: exclude the agent and re-route (platform) or ask the partner again."""
+    """After a decline or a timeout: exclude the agent and ask the partner again, or queue the item for
+    platform routing right after this transaction commits.
+
+    Not re-routed inline: that would take another agent's presence lock while this transaction may
+    hold the first agent's (a timeout updates it), and two timeouts doing so in opposite order
+    deadlock (seen in the bench). Each offer thus holds at most one presence lock.
+    """
     item = WorkItem.objects.select_for_update().get(pk=work.work_item_id)
     excluded = list(dict.fromkeys([*item.excluded_agents, str(work.agent_id)]))
     item.excluded_agents = excluded[-_setting("ROUTING_EXCLUDE_RECENT", 5) :]
@@ -443,8 +449,6 @@ def _back_to_routing(work: AgentWork, *, event_type: str) -> None:
     _publish_work(work, event_type)
     if item.routing_owner == Owner.PARTNER:
         _request_partner_routing(item, routing_type="transfer" if item.is_transfer else "initial")
-    else:
-        work_route(work_item=item)
     dispatch_on_commit(tenant_id=item.tenant_id)
 
 
@@ -463,6 +467,7 @@ def work_expire(*, work: AgentWork, now=None) -> AgentWork | None:
     work = _lock_work(work)
     if work.status != WorkStatus.OFFERED or work.expires_at > (now or timezone.now()):
         return None
+    WorkItem.objects.select_for_update().filter(pk=work.work_item_id).first()  # lock order: work, item, presence
     _finish(work, WorkStatus.TIMED_OUT, reason="no answer before the offer expired")
     presence = _lock_presence(work.agent)
     presence.ignored_offers += 1

@@ -162,3 +162,44 @@ def test_routing_under_concurrent_routes_accepts_declines_and_closes(tenant, par
         assert held or waiting, f"conversation {conversation.pk} was lost from routing"
     assert Conversation.objects.count() == 40
     assert Message.objects.filter(direction="inbound").count() == 40
+
+
+def test_offers_expiring_at_once_do_not_deadlock(tenant, partner, settings):
+    """Two agents' offers time out at the same moment, each to be re-offered to the other agent, 25
+    times over. Re-offering inside the expiring transaction took the second agent's presence lock
+    while holding the first's, in opposite orders — PostgreSQL reported deadlocks (seen in the bench)."""
+    from datetime import timedelta
+
+    from django.db import transaction
+
+    from routing import services as routing_services
+
+    settings.ROUTING_AWAY_AFTER_IGNORED = 0  # keep both online however many offers they let expire
+    alice = MembershipFactory(tenant=tenant, role="agent")
+    bob = MembershipFactory(tenant=tenant, role="agent")
+    for agent in (alice, bob):
+        online(agent, {"messaging": 50})
+    failures = []
+    for round_ in range(25):
+        pair = []
+        for agent in (alice, bob):
+            item = WorkItem.objects.create(tenant=tenant, reference=f"r{round_}-{agent.pk}")
+            with transaction.atomic():
+                pair.append(routing_services.work_offer(work_item=item, agent_id=agent.pk))
+        AgentWork.objects.filter(pk__in=[w.pk for w in pair]).update(expires_at=timezone.now() - timedelta(seconds=1))
+        barrier = threading.Barrier(2)
+
+        def expire(work, barrier):
+            try:
+                barrier.wait()
+                with transaction.atomic():
+                    routing_services.work_expire(work=work)
+            except Exception as exc:
+                failures.append(repr(exc))
+            finally:
+                connection.close()
+
+        _run([threading.Thread(target=expire, args=(w, barrier)) for w in pair])
+        routing_services.routing_dispatch(tenant_id=tenant.pk)  # what the commits trigger
+    assert not failures, failures[:3]
+    assert AgentWork.objects.filter(status="timed_out").count() == 50

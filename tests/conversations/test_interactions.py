@@ -117,14 +117,15 @@ def test_the_full_fig13_sequence(api, channel, alice, django_capture_on_commit_c
     assert detail["work"][0]["status"] == "closed"
 
 
-def test_decline_reroutes_excluding_the_decliner(api, channel, alice, bob):
+def test_decline_reroutes_excluding_the_decliner(api, channel, alice, bob, django_capture_on_commit_callbacks):
     online(alice, {"messaging": 5})
     online(bob, {"messaging": 1})
     post(api, message())
     first = AgentWork.objects.get()
-    declined = agent_client(first.agent).post(
-        f"/api/v1/agent/work/{first.pk}/decline/", {"reason": "busy"}, format="json"
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # re-routed as soon as the decline commits
+        declined = agent_client(first.agent).post(
+            f"/api/v1/agent/work/{first.pk}/decline/", {"reason": "busy"}, format="json"
+        )
     assert declined.status_code == 200 and declined.json()["status"] == "declined"
     second = AgentWork.objects.get(status="offered")
     assert second.agent != first.agent
