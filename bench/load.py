@@ -22,6 +22,13 @@ def agent_headers(session_key: str) -> dict[str, str]:
     return {"Cookie": f"sessionid={session_key}; csrftoken={CSRF}", "X-CSRFToken": CSRF}
 
 
+def _own_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _check_local(url: str) -> None:
     assert url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:")), url
 
@@ -56,18 +63,19 @@ def send_plan(base_url: str, plan: list[dict], start_at: float, threads: int, ou
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, plan))
-    out.put(results)
+    out.put((results, _own_cpu()))
 
 
-def hammer(base_url: str, make: dict, start_at: float, seconds: float, threads: int, out, limit: int = 0) -> None:
+def hammer(base_url: str, make: dict, start_at: float, seconds: float, threads: int, out) -> None:
     """Closed loop: `threads` clients POST as fast as answers come for `seconds` (or `limit` requests in all).
 
-    `make` = {path, headers, json (a template: "{token}" and "{from}" in its strings), prefix, froms}.
+    `make` = {path, headers, json (a template: "{token}" and "{from}" in its strings), prefix, froms, limit}.
     Client i uses froms[i % len(froms)], so clients of one process need not share a conversation.
     """
     _check_local(base_url)
     template = json.dumps(make["json"])
     froms = make.get("froms") or [""]
+    limit = make.get("limit", 0)
     results: list[dict] = []
     lock = threading.Lock()
     issued = [0]
@@ -101,7 +109,7 @@ def hammer(base_url: str, make: dict, start_at: float, seconds: float, threads: 
         w.start()
     for w in workers:
         w.join(timeout=seconds + 60)
-    out.put(results)
+    out.put((results, _own_cpu()))
 
 
 def ws_listen(ws_url: str, origin: str, sessions: list[str], ready, stop, deadline: float, out) -> None:

@@ -33,7 +33,16 @@ def _ratio(a, b) -> str:
 
 
 def _cpu(processes: dict) -> str:
-    return " ".join(f"{name} {m['cpu_pct']:.0f}%/{m['peak_rss_mb']:.0f}MB" for name, m in processes.items())
+    """cpu% of one core (and peak RSS) per process tree; `machine` is all cores together (max 200% here)."""
+    parts = []
+    for name, m in processes.items():
+        if "peak_rss_mb" in m:
+            parts.append(f"{name} {m['cpu_pct']:.0f}%/{m['peak_rss_mb']:.0f}MB")
+        elif "cpu_pct" in m:
+            parts.append(f"{name} {m['cpu_pct']:.0f}%")
+        else:
+            parts.append(f"{name} {m['cpu_s']:.1f}s")
+    return " ".join(parts)
 
 
 def _lat(p: dict) -> str:
@@ -128,13 +137,13 @@ def table(results: dict) -> str:
             lines.append("  ingest: partner POST -> agent websocket")
             lines.append(
                 "    rate   achieved  ws p50/p95/p99 ms  new-conv offer p50/p95/p99  http p50/p95/p99  lost dup err"
-                "  cpu%/peak RSS"
+                "  server CPU ms/msg  cpu%/peak RSS"
             )
             for s in ingest["steps"]:
                 lines.append(
                     f"    {s['rate']:>5g}  {s['achieved_rps']:>8}  {_lat(s['latency_ms']):>17}  "
                     f"{_lat(s['new_conversation_offer_ms']):>27}  {_lat(s['http_ms']):>16}  {s['lost']:>4} "
-                    f"{s['duplicated']:>3} {s['errors']:>3}  {_cpu(s['processes'])}"
+                    f"{s['duplicated']:>3} {s['errors']:>3}  {s['server_cpu_ms_per_msg']:>17}  {_cpu(s['processes'])}"
                 )
             sat = ingest["saturation"]
             lines.append(
@@ -142,7 +151,7 @@ def table(results: dict) -> str:
                 f"{_ratio(sat['throughput_rps'], base_rps)} of bare DRF insert, "
                 f"{_ratio(sat['throughput_rps'], pg1)} of "
                 f"pgbench c1; ws p50/p95/p99 {_lat(sat['latency_ms'])} ms; lost {sat['lost']} dup {sat['duplicated']} "
-                f"err {sat['errors']}; {_cpu(sat['processes'])}"
+                f"err {sat['errors']}; server CPU {sat['server_cpu_ms_per_msg']} ms/msg; {_cpu(sat['processes'])}"
             )
             lines.append(
                 f"    max sustained rate with p99 <= 100 ms: {ingest['max_sustained_rate_p99_under_100ms']:g} msg/s"
@@ -157,7 +166,8 @@ def table(results: dict) -> str:
                 lines.append(
                     f"    {s['rate']:>5g} msg/s  webhook p50/p95/p99 {_lat(s['latency_ms'])} ms  "
                     f"http {_lat(s['http_ms'])}"
-                    f"  lost {s['lost']} dup {s['duplicated']} err {s['errors']}  {_cpu(s['processes'])}"
+                    f"  lost {s['lost']} dup {s['duplicated']} err {s['errors']}  "
+                    f"server CPU {s['server_cpu_ms_per_msg']} ms/msg  {_cpu(s['processes'])}"
                 )
         routing = entry.get("routing")
         if routing:

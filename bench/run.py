@@ -14,6 +14,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import random
 import subprocess
 import sys
@@ -128,14 +129,31 @@ def set_presence(agent_ids, status: str) -> None:
 # --- running processes ---------------------------------------------------------------------------------
 
 
+GENERATOR_CPU = {"last": 0.0}  # CPU seconds of the load generators of the last run_senders call
+
+
 def run_senders(target, jobs: list[tuple], timeout: float) -> list[dict]:
+    GENERATOR_CPU["last"] = 0.0
     out = CTX.Queue()
     procs = [CTX.Process(target=target, args=(*job, out), daemon=True) for job in jobs]
     for p in procs:
         p.start()
     results: list[dict] = []
-    for _ in procs:
-        results.extend(out.get(timeout=timeout))
+    deadline = time.monotonic() + timeout
+    pending = len(procs)
+    while pending:
+        try:
+            part, cpu = out.get(timeout=1)
+            results.extend(part)
+            GENERATOR_CPU["last"] += cpu
+            pending -= 1
+        except queue.Empty:
+            if time.monotonic() > deadline:
+                raise RuntimeError("load generator timed out") from None
+            if all(p.exitcode not in (None, 0) for p in procs if not p.is_alive()) and not any(
+                p.is_alive() for p in procs
+            ):
+                raise RuntimeError("load generator died") from None
     for p in procs:
         p.join(timeout=10)
     return results
@@ -161,6 +179,12 @@ class Listener:
         result = self.out.get(timeout=timeout)
         self.process.join(timeout=10)
         return result
+
+
+def server_cpu_ms(processes: dict, items: int) -> float | None:
+    """CPU of the ccp server processes (REST, websocket, Celery) per item, in ms."""
+    cpu = sum(m["cpu_s"] for name, m in processes.items() if name in {"gunicorn", "daphne", "celery"})
+    return round(1000 * cpu / items, 1) if items else None
 
 
 def interaction(sender: str, token: str) -> dict:
@@ -305,6 +329,8 @@ class Bench:
 
     # baseline --------------------------------------------------------------------------------------------
     def baseline(self, topology: str) -> dict:
+        import requests
+
         db = self.args.database
         env = {"DJANGO_SETTINGS_MODULE": "bench.baseline_app.settings"}
         if topology == "split":
@@ -313,13 +339,15 @@ class Bench:
             server = stack.daphne(db, app="bench.baseline_app.asgi:application", name="baseline", **env)
         server.start()
         try:
-            time.sleep(1)
+            warm = requests.Session()
+            for i in range(20):  # both workers, first queries, connection setup
+                warm.post(f"{server.url}/bench/insert/", json={"text": "warm-up", "n": i}, timeout=30)
             meter = stack.Meter([server]).start()
             seconds = self.args.saturate_seconds
             make = {"path": "/bench/insert/", "json": {"text": "{token}", "n": 1}, "prefix": "base"}
             start = time.time() + 1.5
-            sends = run_senders(load.hammer, [(server.url, make, start, seconds, 8)] * 2, timeout=seconds + 90)
-            metrics = meter.stop()
+            sends = run_senders(load.hammer, [(server.url, make, start, seconds, 4)] * 2, timeout=seconds + 90)
+            metrics = {**meter.stop(), "load_generators": {"cpu_s": round(GENERATOR_CPU["last"], 2)}}
         finally:
             server.stop()
         ok = [s for s in sends if s["status"] == 201]
@@ -407,7 +435,7 @@ class Bench:
                     [(self.rest.url, part, start, 16) for part in split_round_robin(plan, 2)],
                     timeout=a.step_seconds + 120,
                 )
-                metrics = meter.stop()
+                metrics = {**meter.stop(), "load_generators": {"cpu_s": round(GENERATOR_CPU["last"], 2)}}
                 steps.append({"rate": rate, "sends": sends, "processes": metrics, "loadavg": stack.loadavg()})
                 print(f"[{topology}] ingest {rate:g} msg/s sent", flush=True)
             # saturation: closed loop on existing conversations
@@ -421,9 +449,9 @@ class Bench:
             jobs = []
             for part in range(2):
                 jobs.append((self.rest.url, {**make, "froms": addresses[part::2], "prefix": f"{make['prefix']}-{part}"},
-                             start, a.saturate_seconds, 8))  # fmt: skip
+                             start, a.saturate_seconds, 4))  # fmt: skip
             sat = run_senders(load.hammer, jobs, timeout=a.saturate_seconds + 120)
-            sat_metrics = meter.stop()
+            sat_metrics = {**meter.stop(), "load_generators": {"cpu_s": round(GENERATOR_CPU["last"], 2)}}
             time.sleep(3)  # let the last pushes land
         finally:
             ws = listener.finish()
@@ -437,12 +465,14 @@ class Bench:
                 "existing_latency_ms": match(existing, ws["frames"])["latency_ms"],
                 "new_conversation_offer_ms": match(new, ws["frames"])["latency_ms"],
                 "achieved_rps": round(matched["accepted"] / a.step_seconds, 1),
+                "server_cpu_ms_per_msg": server_cpu_ms(step["processes"], matched["accepted"]),
                 "processes": step["processes"], "loadavg": step["loadavg"],
             })  # fmt: skip
         sat_matched = match(sat, ws["frames"])
         out["saturation"] = {
             **sat_matched,
             "throughput_rps": round(sat_matched["accepted"] / a.saturate_seconds, 1),
+            "server_cpu_ms_per_msg": server_cpu_ms(sat_metrics, sat_matched["accepted"]),
             "processes": sat_metrics,
             "loadavg": stack.loadavg(),
         }
@@ -493,7 +523,7 @@ class Bench:
                     timeout=a.step_seconds + 120,
                 )
                 tokens = {s["token"] for s in sends if 200 <= s["status"] < 300}
-                metrics = meter.stop()
+                metrics = {**meter.stop(), "load_generators": {"cpu_s": round(GENERATOR_CPU["last"], 2)}}
                 steps.append({"rate": rate, "sends": sends, "processes": metrics, "loadavg": stack.loadavg(),
                               "tokens": tokens})  # fmt: skip
                 print(f"[{topology}] reply {rate:g} msg/s sent", flush=True)
@@ -511,6 +541,7 @@ class Bench:
             ids = [f[2] for f in hooks["frames"] if f[0] in step["tokens"]]
             matched["redelivered_event_ids"] = len(ids) - len(set(ids))
             out["steps"].append({"rate": step["rate"], **matched, "processes": step["processes"],
+                                 "server_cpu_ms_per_msg": server_cpu_ms(step["processes"], matched["accepted"]),
                                  "loadavg": step["loadavg"]})  # fmt: skip
         return out
 
@@ -630,7 +661,9 @@ class Bench:
 
     def _bounded_hammer(self, jobs, total: int) -> list[dict]:
         per = max(1, total // len(jobs))
-        return run_senders(load.hammer, [(*job, per) for job in jobs], timeout=400)
+        return run_senders(
+            load.hammer, [(url, {**make, "limit": per}, *rest) for url, make, *rest in jobs], timeout=400
+        )
 
     # connections ----------------------------------------------------------------------------------------------
     def connections(self, topology: str, servers) -> dict:
@@ -673,7 +706,7 @@ class Bench:
                                       "entries": [{"id": token, "type": "message", "text": token}]}})  # fmt: skip
             meter = stack.Meter(servers).start()
             sends = run_senders(load.send_plan, [(self.rest.url, plan, time.time() + 1, 16)], timeout=200)
-            metrics = meter.stop()
+            metrics = {**meter.stop(), "load_generators": {"cpu_s": round(GENERATOR_CPU["last"], 2)}}
             time.sleep(2)
             frames = active.finish()
             result["active"] = {"rate": rate, **match(sends, frames["frames"]), "processes": metrics}
