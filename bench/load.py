@@ -33,10 +33,11 @@ def _check_local(url: str) -> None:
     assert url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:")), url
 
 
-def send_plan(base_url: str, plan: list[dict], start_at: float, threads: int, out) -> None:
+def send_plan(base_url: str, plan: list[dict], start_at: float, threads: int, out, max_lag: float = 15.0) -> None:
     """Open loop: send each item of `plan` ({at, path, json, headers, token}) at start_at + at seconds.
 
-    A sender that falls behind sends at once (and the lateness is in the figures, not hidden).
+    A sender that falls behind sends at once (and the lateness is in the figures, not hidden); an item
+    more than `max_lag` s late is not sent at all (status -1, counted as "skipped"), which bounds a step.
     Puts [{token, sent, status, ms}] on `out`.
     """
     _check_local(base_url)
@@ -51,6 +52,10 @@ def send_plan(base_url: str, plan: list[dict], start_at: float, threads: int, ou
         delay = start_at + item["at"] - time.time()
         if delay > 0:
             time.sleep(delay)
+        if -delay > max_lag:  # the server is that far behind: stop feeding it, count the item as not sent
+            with lock:
+                results.append({"token": item["token"], "sent": time.time(), "status": -1, "ms": 0.0})
+            return
         sent = time.time()
         try:
             r = session.post(base_url + item["path"], json=item["json"], headers=item.get("headers"), timeout=30)

@@ -51,13 +51,19 @@ def _lat(p: dict) -> str:
     return f"{p['p50']:.0f}/{p['p95']:.0f}/{p['p99']:.0f}"
 
 
+def _get(entry: dict, key: str):
+    """A scenario's result, or None when it did not run or failed."""
+    value = entry.get(key)
+    return None if not value or "error" in value else value
+
+
 def targets(results: dict) -> dict:
     """Each target: {"target", "value", "met"} (None when the scenario did not run at that size)."""
     out = {}
     topologies = results.get("topologies", {})
     primary = next(iter(topologies.values()), {})
-    ingest = primary.get("ingest")
-    base = primary.get("baseline")
+    ingest = _get(primary, "ingest")
+    base = _get(primary, "baseline")
     if ingest and base:
         ratio = ingest["saturation"]["throughput_rps"] / base["throughput_rps"] if base["throughput_rps"] else 0
         out["ingest_vs_bare_drf"] = {"value": f"{ratio:.0%}", "met": ratio >= 0.6}
@@ -66,13 +72,13 @@ def targets(results: dict) -> dict:
         if at100:
             p99 = at100[0]["latency_ms"]["p99"]
             out["ingest_p99_at_100"] = {"value": f"{p99} ms", "met": p99 is not None and p99 <= 50}
-    reply = primary.get("reply")
+    reply = _get(primary, "reply")
     if reply:
         at50 = [s for s in reply["steps"] if s["rate"] == 50]
         if at50:
             p99 = at50[0]["latency_ms"]["p99"]
             out["reply_p99_at_50"] = {"value": f"{p99} ms", "met": p99 is not None and p99 <= 100}
-    routing = primary.get("routing")
+    routing = _get(primary, "routing")
     if routing:
         rate = routing["backlog"]["decisions_per_second"] or 0
         out["routing_rate"] = {"value": f"{rate}/s", "met": rate >= 500}
@@ -82,24 +88,24 @@ def targets(results: dict) -> dict:
             "value": f"{routing['over_capacity_agents']} over",
             "met": routing["over_capacity_agents"] == 0,
         }
-    conn = primary.get("connections")
+    conn = _get(primary, "connections")
     if conn and conn["idle_sockets"] >= 1000:
         total = conn["total_rss_mb_idle"]
         out["idle_memory"] = {"value": f"{total} MB", "met": total <= 300}
     lost = dup = 0
     for entry in topologies.values():
-        ingest = entry.get("ingest") or {}
+        ingest = _get(entry, "ingest") or {}
         for step in [*ingest.get("steps", []), ingest.get("saturation") or {}]:
             lost += step.get("lost", 0)
             dup += step.get("duplicated", 0)
-        for step in (entry.get("reply") or {}).get("steps", []):
+        for step in (_get(entry, "reply") or {}).get("steps", []):
             lost += step.get("lost", 0)
             dup += step.get("duplicated", 0)
         for part in ("live",):
-            r = (entry.get("routing") or {}).get(part) or {}
+            r = (_get(entry, "routing") or {}).get(part) or {}
             lost += r.get("lost", 0)
             dup += r.get("duplicated", 0)
-        a = (entry.get("connections") or {}).get("active") or {}
+        a = (_get(entry, "connections") or {}).get("active") or {}
         lost += a.get("lost", 0)
         dup += a.get("duplicated", 0)
     out["no_loss"] = {"value": f"{lost} lost, {dup} duplicated", "met": lost == 0 and dup == 0}
@@ -125,29 +131,34 @@ def table(results: dict) -> str:
         lines.append(
             f"== topology {name}: {label}  (loadavg {entry.get('loadavg_start')} -> {entry.get('loadavg_end')})"
         )
-        base = entry.get("baseline")
+        for key in ("baseline", "ingest", "reply", "routing", "connections"):
+            if entry.get(key) and "error" in entry[key]:
+                lines.append(f"  {key}: FAILED {entry[key]['error']}")
+        base = _get(entry, "baseline")
         base_rps = base["throughput_rps"] if base else None
         if base:
             lines.append(
                 f"  baseline bare DRF insert: {base_rps} req/s  http p50/p95/p99 {_lat(base['http_ms'])} ms  "
                 f"{_cpu(base['processes'])}  errors {base['errors']}"
             )
-        ingest = entry.get("ingest")
+        ingest = _get(entry, "ingest")
         if ingest:
             lines.append("  ingest: partner POST -> agent websocket")
             lines.append(
                 "    rate   achieved  ws p50/p95/p99 ms  new-conv offer p50/p95/p99  http p50/p95/p99  lost dup err"
-                "  server CPU ms/msg  cpu%/peak RSS"
+                " skip  server CPU ms/msg  cpu%/peak RSS"
             )
             for s in ingest["steps"]:
                 lines.append(
                     f"    {s['rate']:>5g}  {s['achieved_rps']:>8}  {_lat(s['latency_ms']):>17}  "
                     f"{_lat(s['new_conversation_offer_ms']):>27}  {_lat(s['http_ms']):>16}  {s['lost']:>4} "
-                    f"{s['duplicated']:>3} {s['errors']:>3}  {s['server_cpu_ms_per_msg']:>17}  {_cpu(s['processes'])}"
+                    f"{s['duplicated']:>3} {s['errors']:>3} {s.get('skipped', 0):>4}  "
+                    f"{s['server_cpu_ms_per_msg']:>17}  "
+                    f"{_cpu(s['processes'])}"
                 )
             sat = ingest["saturation"]
             lines.append(
-                f"    max throughput (closed loop, 16 clients): {sat['throughput_rps']} msg/s = "
+                f"    max throughput (closed loop, 8 clients): {sat['throughput_rps']} msg/s = "
                 f"{_ratio(sat['throughput_rps'], base_rps)} of bare DRF insert, "
                 f"{_ratio(sat['throughput_rps'], pg1)} of "
                 f"pgbench c1; ws p50/p95/p99 {_lat(sat['latency_ms'])} ms; lost {sat['lost']} dup {sat['duplicated']} "
@@ -156,7 +167,7 @@ def table(results: dict) -> str:
             lines.append(
                 f"    max sustained rate with p99 <= 100 ms: {ingest['max_sustained_rate_p99_under_100ms']:g} msg/s"
             )
-        reply = entry.get("reply")
+        reply = _get(entry, "reply")
         if reply:
             lines.append(
                 "  reply: agent API POST -> partner webhook "
@@ -169,7 +180,7 @@ def table(results: dict) -> str:
                     f"  lost {s['lost']} dup {s['duplicated']} err {s['errors']}  "
                     f"server CPU {s['server_cpu_ms_per_msg']} ms/msg  {_cpu(s['processes'])}"
                 )
-        routing = entry.get("routing")
+        routing = _get(entry, "routing")
         if routing:
             b, live = routing["backlog"], routing["live"]
             lines.append(f"  routing: {routing['agents']} agents x capacity {routing['capacity_each']}")
@@ -188,7 +199,7 @@ def table(results: dict) -> str:
                 f"{_lat(routing['accept_http_ms'])} ms; over capacity {routing['over_capacity_agents']}; "
                 f"items with 2 live offers {routing['work_items_with_two_live_offers']}"
             )
-        conn = entry.get("connections")
+        conn = _get(entry, "connections")
         if conn:
             act = conn.get("active") or {}
             lines.append(
@@ -223,12 +234,12 @@ def plot(results: dict, path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, entry in results["topologies"].items():
-        ingest = entry.get("ingest")
+        ingest = _get(entry, "ingest")
         if ingest:
             rates = [s["rate"] for s in ingest["steps"]]
             axes[0].plot(rates, [s["latency_ms"]["p99"] or 0 for s in ingest["steps"]], "o-", label=f"{name} p99")
             axes[0].plot(rates, [s["latency_ms"]["p50"] or 0 for s in ingest["steps"]], "x--", label=f"{name} p50")
-        reply = entry.get("reply")
+        reply = _get(entry, "reply")
         if reply:
             rates = [s["rate"] for s in reply["steps"]]
             axes[1].plot(rates, [s["latency_ms"]["p99"] or 0 for s in reply["steps"]], "o-", label=f"{name} p99")

@@ -206,11 +206,13 @@ def match(sends: list[dict], frames: list[list]) -> dict:
         if token not in first or t < first[token]:
             first[token] = t
     ok = [s for s in sends if 200 <= s["status"] < 300]
+    skipped = sum(1 for s in sends if s["status"] == -1)
     latencies = [(first[s["token"]] - s["sent"]) * 1000 for s in ok if s["token"] in first]
     return {
         "sent": len(sends),
         "accepted": len(ok),
-        "errors": len(sends) - len(ok),
+        "errors": len(sends) - len(ok) - skipped,
+        "skipped": skipped,
         "delivered": len(latencies),
         "lost": len(ok) - len(latencies),
         "duplicated": sum(count[s["token"]] - 1 for s in ok if count.get(s["token"], 0) > 1),
@@ -394,7 +396,8 @@ class Bench:
                 headers=load.agent_headers(agents[str(agent_id)]),
                 timeout=30,
             )
-            r.raise_for_status()
+            if r.status_code != 409:  # 409: an offer of an earlier scenario that expired meanwhile
+                r.raise_for_status()
         held = {
             p.conversation.end_user_address: (str(p.conversation_id), str(p.agent_id))
             for p in Participant.objects.filter(agent_id__in=list(agents), left_at__isnull=True).select_related(
@@ -404,6 +407,30 @@ class Bench:
         }
         connection.close()
         return held
+
+    def close_unanswered(self, prefix: str) -> None:
+        """Close (partner API) the conversations a scenario opened and nobody accepted, so that their offers
+        do not time out and re-route in the background of the next scenarios."""
+        import requests
+        from django.db import connection
+
+        from conversations.models import Conversation
+
+        ids = [
+            str(pk)
+            for pk in Conversation.objects.filter(end_user_address__startswith=prefix)
+            .exclude(status="closed")
+            .values_list("pk", flat=True)
+        ]
+        connection.close()
+        headers = {"Authorization": f"Bearer {self.partner_token}"}
+
+        def close(conversation_id: str) -> int:
+            url = f"{self.rest.url}/api/v1/conversations/{conversation_id}/close/"
+            return requests.post(url, headers=headers, timeout=30).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(close, ids))
 
     def ingest(self, topology: str, servers) -> dict:
         a = self.args
@@ -416,7 +443,8 @@ class Bench:
         addresses = list(held)
         headers = {"Authorization": f"Bearer {self.partner_token}"}
         try:
-            for rate in a.rates:
+            rates = a.rates if topology == a.topologies[0] else [r for r in a.rates if r <= 50] or a.rates[:1]
+            for rate in rates:
                 n = int(rate * a.step_seconds)
                 plan = []
                 for i in range(n):
@@ -455,6 +483,7 @@ class Bench:
             time.sleep(3)  # let the last pushes land
         finally:
             ws = listener.finish()
+            self.close_unanswered(f"new-in-{topology}-")
         out = {"steps": [], "ws": {k: v for k, v in ws.items() if k != "frames"}}
         for step in steps:
             matched = match(step["sends"], ws["frames"])
@@ -724,6 +753,19 @@ class Bench:
         return result
 
     # driver ----------------------------------------------------------------------------------------------------
+    def guarded(self, entry: dict, name: str, scenario, *args) -> None:
+        """Run one scenario; a failure is recorded (and printed) instead of losing the whole run."""
+        try:
+            entry[name] = scenario(*args)
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            entry[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        out = Path(self.args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.partial.json").write_text(json.dumps(self.results, indent=1, default=str))
+
     def run(self) -> dict:
         a = self.args
         self.prepare()
@@ -733,20 +775,17 @@ class Bench:
             entry: dict = {"loadavg_start": stack.loadavg()}
             self.results["topologies"][topology] = entry
             if "baseline" in a.scenarios:
-                entry["baseline"] = self.baseline(topology)
+                self.guarded(entry, "baseline", self.baseline, topology)
             servers = self.start_topology(topology)
             try:
                 entry["idle_rss_mb"] = {s.name: round(s.rss_mb(), 1) for s in servers}
                 self.partner_token = self.token()
                 if {"ingest", "reply", "routing", "connections"} & set(a.scenarios):
-                    entry["ingest"] = self.ingest(topology, servers)
+                    self.guarded(entry, "ingest", self.ingest, topology, servers)
                 primary = topology == a.topologies[0]
-                if "reply" in a.scenarios and primary:
-                    entry["reply"] = self.reply(topology, servers)
-                if "routing" in a.scenarios and primary:
-                    entry["routing"] = self.routing(topology, servers)
-                if "connections" in a.scenarios and primary:
-                    entry["connections"] = self.connections(topology, servers)
+                for name in ("reply", "routing", "connections"):
+                    if name in a.scenarios and primary:
+                        self.guarded(entry, name, getattr(self, name), topology, servers)
             finally:
                 self.stop_servers(servers)
                 if hasattr(self, "ingest_agents"):
