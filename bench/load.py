@@ -118,10 +118,14 @@ def hammer(base_url: str, make: dict, start_at: float, seconds: float, threads: 
 
 
 def ws_listen(ws_url: str, origin: str, sessions: list[str], ready, stop, deadline: float, out) -> None:
-    """Open one agent websocket per session key; record (token, received) of message.created / work.offered.
+    """Open one agent websocket per session key; record (token, received, key) of message.created / work.offered.
 
+    `key` identifies the delivered item ("m:<message id>" or "w:<work id>") so that a re-offer of the same
+    conversation to another agent (a new work id) is not mistaken for a duplicate. With `accept_base` set
+    (sessions given as "<session key>@<base url>"), every offer is accepted through the agent API at once,
+    as an attentive agent would (unanswered offers time out and, ignored three times, set the agent away).
     Sets `ready` when every socket got its hello frame; runs until `stop` is set or `deadline` passes.
-    Puts {"connected", "failed", "closed", "frames": [[token, t], ...]} on `out`.
+    Puts {"connected", "failed", "closed", "accepted", "frames": [[token, t, key], ...]} on `out`.
     """
     import resource
 
@@ -135,10 +139,23 @@ async def _ws_main(ws_url, origin, sessions, ready, stop, deadline, out) -> None
     from websockets.asyncio.client import connect
 
     frames: list[list] = []
-    state = {"connected": 0, "failed": 0, "closed": 0}
+    state = {"connected": 0, "failed": 0, "closed": 0, "accepted": 0, "accept_failed": 0}
     sockets = []
+    pool = ThreadPoolExecutor(4)
+    local = threading.local()
 
-    async def open_one(key: str):
+    def accept(key: str, base: str, work_id: str) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        try:
+            r = session.post(f"{base}/api/v1/agent/work/{work_id}/accept/", headers=agent_headers(key), timeout=30)
+            state["accepted" if r.status_code == 200 else "accept_failed"] += 1
+        except requests.RequestException:
+            state["accept_failed"] += 1
+
+    async def open_one(spec: str):
+        key = spec.partition("@")[0]
         for attempt in range(5):
             try:
                 ws = await connect(
@@ -158,24 +175,31 @@ async def _ws_main(ws_url, origin, sessions, ready, stop, deadline, out) -> None
         state["failed"] += 1
         return None
 
-    async def reader(ws):
+    async def reader(spec: str, ws):
+        key, _, base = spec.partition("@")
         try:
             async for raw in ws:
                 now = time.time()
                 frame = json.loads(raw)
                 data = frame.get("data") or {}
                 if frame["type"] == "message.created" and data.get("direction") == "inbound":
-                    frames.append([data.get("text", ""), now])
+                    frames.append([data.get("text", ""), now, f"m:{data.get('id')}"])
                 elif frame["type"] == "work.offered":
-                    frames.append([(data.get("attributes") or {}).get("first_message", ""), now, data.get("work_id")])
+                    first = (data.get("attributes") or {}).get("first_message", "")
+                    frames.append([first, now, f"w:{data.get('work_id')}"])
+                    if base:
+                        asyncio.get_running_loop().run_in_executor(pool, accept, key, base, data["work_id"])
         except Exception:
             state["closed"] += 1
 
     batch = 50  # connect in waves so the server's accept queue and login lookups keep up
+    pairs = []
     for i in range(0, len(sessions), batch):
-        opened = await asyncio.gather(*(open_one(k) for k in sessions[i : i + batch]))
-        sockets.extend(ws for ws in opened if ws is not None)
-    tasks = [asyncio.create_task(reader(ws)) for ws in sockets]
+        specs = sessions[i : i + batch]
+        opened = await asyncio.gather(*(open_one(k) for k in specs))
+        pairs.extend((spec, ws) for spec, ws in zip(specs, opened, strict=True) if ws is not None)
+    sockets.extend(ws for _, ws in pairs)
+    tasks = [asyncio.create_task(reader(spec, ws)) for spec, ws in pairs]
     ready.set()
     while not stop.is_set() and time.time() < deadline:
         await asyncio.sleep(0.05)
@@ -183,6 +207,7 @@ async def _ws_main(ws_url, origin, sessions, ready, stop, deadline, out) -> None
         await ws.close()
     for t in tasks:
         t.cancel()
+    pool.shutdown(wait=True, cancel_futures=False)
     out.put({**state, "frames": frames})
 
 

@@ -199,12 +199,16 @@ def split_round_robin(items: list, n: int) -> list[list]:
 def match(sends: list[dict], frames: list[list]) -> dict:
     """Latency from each accepted send to its first receipt; lost = accepted and never received."""
     first: dict[str, float] = {}
-    count: dict[str, int] = {}
+    seen: dict[tuple, int] = {}  # (token, delivered item): the same message or offer received twice
     for frame in frames:
         token, t = frame[0], frame[1]
-        count[token] = count.get(token, 0) + 1
+        item = (token, frame[2] if len(frame) > 2 else None)
+        seen[item] = seen.get(item, 0) + 1
         if token not in first or t < first[token]:
             first[token] = t
+    count: dict[str, int] = {}
+    for (token, _), n in seen.items():
+        count[token] = max(count.get(token, 0), n)
     ok = [s for s in sends if 200 <= s["status"] < 300]
     skipped = sum(1 for s in sends if s["status"] == -1)
     latencies = [(first[s["token"]] - s["sent"]) * 1000 for s in ok if s["token"] in first]
@@ -438,7 +442,8 @@ class Bench:
         held = self.hold_conversations(self.ingest_agents, 5, f"bi-{topology}")
         self.held = held
         ws_url, origin = self.ws_url()
-        listener = Listener(load.ws_listen, ws_url, origin, list(self.ingest_agents.values())).start()
+        specs = [f"{key}@{self.rest.url}" for key in self.ingest_agents.values()]  # they accept new offers
+        listener = Listener(load.ws_listen, ws_url, origin, specs).start()
         steps = []
         addresses = list(held)
         headers = {"Authorization": f"Bearer {self.partner_token}"}
