@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     from django.test import Client
     from pyinstrument import Profiler
 
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     basic = base64.b64encode(f"{demo['partner']['client_id']}:{demo['partner']['client_secret']}".encode()).decode()
     token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}").json()[
         "access_token"

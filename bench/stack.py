@@ -224,7 +224,9 @@ class Meter:
                 "peak_rss_mb": round(self.peak.get(s.name, 0.0), 1),
             }
         for e in self.externals:
-            cpu = e.cpu_seconds() - self.cpu0[e.name]
+            # Backends that exited during the step take their CPU with them: a negative delta means
+            # "unknown" (PostgreSQL with short-lived connections), not a figure.
+            cpu = max(0.0, e.cpu_seconds() - self.cpu0[e.name])
             out[e.name] = {"cpu_s": round(cpu, 2), "cpu_pct": round(100 * cpu / wall, 1) if wall else 0.0}
         busy = machine_busy_seconds() - self.busy0
         out["machine"] = {"cpu_s": round(busy, 2), "cpu_pct": round(100 * busy / wall, 1) if wall else 0.0}
