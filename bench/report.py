@@ -237,18 +237,19 @@ def plot(results: dict, path: Path) -> bool:
         ingest = _get(entry, "ingest")
         if ingest:
             rates = [s["rate"] for s in ingest["steps"]]
-            axes[0].plot(rates, [s["latency_ms"]["p99"] or 0 for s in ingest["steps"]], "o-", label=f"{name} p99")
-            axes[0].plot(rates, [s["latency_ms"]["p50"] or 0 for s in ingest["steps"]], "x--", label=f"{name} p50")
+            axes[0].plot(rates, [s["latency_ms"]["p99"] or 1 for s in ingest["steps"]], "o-", label=f"{name} p99")
+            axes[0].plot(rates, [s["latency_ms"]["p50"] or 1 for s in ingest["steps"]], "x--", label=f"{name} p50")
         reply = _get(entry, "reply")
         if reply:
             rates = [s["rate"] for s in reply["steps"]]
-            axes[1].plot(rates, [s["latency_ms"]["p99"] or 0 for s in reply["steps"]], "o-", label=f"{name} p99")
-            axes[1].plot(rates, [s["latency_ms"]["p50"] or 0 for s in reply["steps"]], "x--", label=f"{name} p50")
+            axes[1].plot(rates, [s["latency_ms"]["p99"] or 1 for s in reply["steps"]], "o-", label=f"{name} p99")
+            axes[1].plot(rates, [s["latency_ms"]["p50"] or 1 for s in reply["steps"]], "x--", label=f"{name} p50")
     axes[0].axhline(50, color="grey", lw=0.8)
     axes[0].set(title="ingest: partner POST -> agent websocket", xlabel="msg/s", ylabel="ms")
     axes[1].axhline(100, color="grey", lw=0.8)
     axes[1].set(title="reply: agent API -> partner webhook", xlabel="msg/s", ylabel="ms")
     for ax in axes:
+        ax.set_yscale("log")  # from tens of ms to seconds once the box saturates
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(f"ccp bench {results['started_at']} (2 cores, loadavg {results['machine']['loadavg_start']})")
