@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ccp
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint fmt services
+.PHONY: install run test lint fmt services bench
 
 $(VENV)/.installed: pyproject.toml ccp_partner/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "ccp needs Python 3.11 ($(PYTHON)); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -44,3 +44,10 @@ test: install services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) manage.py check --fail-level WARNING
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) -m pytest $(PYTEST_ARGS)
+
+# The benchmark suite on the real stack (docs/performance.md): a dedicated database ccp_bench, Redis db 6,
+# servers on free loopback ports. `make bench BENCH_ARGS=--quick` is a ~1 minute smoke run; sizes are
+# flags of bench/run.py or BENCH_* environment variables. Writes var/bench/results.{json,png,txt}.
+bench: install services
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) bench/run.py $(BENCH_ARGS)

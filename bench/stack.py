@@ -1,0 +1,237 @@
+"""The real stack for the bench: the `ccp_bench` database, server subprocesses on loopback, process metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {process.args}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on {port} after {timeout} s: {process.args}")
+
+
+def server_env(database: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{database}",
+        "REDIS_URL": REDIS,
+        "CELERY_QUEUE": "ccp-bench",
+        "CHANNEL_LAYER_PREFIX": "ccp-bench",
+        "EVENTS_REDIS_PREFIX": "ccp-bench:events",
+        "WEBHOOK_ALLOW_LOOPBACK": "1",
+        "PARTNER_RATE_LIMIT": "10000000/min",  # the bench measures the path, not the throttle
+        "DB_CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def recreate_database(name: str) -> None:
+    """Drop and create `name` (a dedicated bench database, never the product's)."""
+    assert name.startswith("ccp_bench"), name
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
+
+
+def manage(database: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=server_env(database),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+class Server:
+    """One server subprocess (daphne, gunicorn or a Celery worker) and its process tree's metrics."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int | None = None):
+        self.name, self.command, self.env, self.port = name, command, env, port
+        self.process: subprocess.Popen | None = None
+        self.log = ROOT / "var" / "bench" / f"{name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log.open("w")
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        if self.port:
+            wait_port(self.port, self.process)
+        return self
+
+    def procs(self) -> list[psutil.Process]:
+        if self.process is None or self.process.poll() is not None:
+            return []
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self.procs():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    def rss_mb(self) -> float:
+        total = 0
+        for p in self.procs():
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        return total / 2**20
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+def daphne(database: str, app: str = "ccp.asgi:application", name: str = "daphne", **env: str) -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+    return Server(name, command, server_env(database, **env), port)
+
+
+def gunicorn(
+    database: str, app: str = "ccp.wsgi:application", name: str = "gunicorn", workers: int = 2, **env
+) -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", app]
+    # --preload: the app is imported before the port opens (so "listening" means "ready") and the
+    # workers share its pages copy-on-write.
+    command += ["--preload", "--log-level", "warning", "--backlog", "2048", "--timeout", "60"]
+    return Server(name, command, server_env(database, **env), port)
+
+
+def celery_worker(database: str, concurrency: int = 4) -> Server:
+    command = [sys.executable, "-m", "celery", "-A", "ccp.celery", "worker", "-P", "threads", "-c", str(concurrency)]
+    command += ["-Q", "ccp-bench", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
+    return Server("celery", command, server_env(database))
+
+
+def purge_queue() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    client.delete("ccp-bench")
+    for key in client.scan_iter("ccp-bench*", count=1000):
+        client.delete(key)
+
+
+class External:
+    """CPU of processes this bench did not start (PostgreSQL, Redis): shared with anyone else on the box."""
+
+    def __init__(self, name: str, process_name: str):
+        self.name, self.process_name = name, process_name
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in psutil.process_iter(["name", "cpu_times"]):
+            if p.info["name"] == self.process_name and p.info["cpu_times"]:
+                total += p.info["cpu_times"].user + p.info["cpu_times"].system
+        return total
+
+    def rss_mb(self) -> float:
+        return 0.0  # shared buffers would be counted once per backend: not meaningful
+
+
+def machine_busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+class Meter:
+    """CPU seconds and peak RSS of a set of servers between start() and stop(); samples RSS every 0.25 s."""
+
+    def __init__(self, servers: list[Server]):
+        self.servers = servers
+        self.peak: dict[str, float] = {}
+        self._stop = threading.Event()
+
+    def start(self) -> Meter:
+        self.t0 = time.monotonic()
+        self.externals = [External("postgres", "postgres"), External("redis", "redis-server")]
+        self.cpu0 = {s.name: s.cpu_seconds() for s in [*self.servers, *self.externals]}
+        self.busy0 = machine_busy_seconds()
+        self.peak = {s.name: s.rss_mb() for s in self.servers}
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            for s in self.servers:
+                self.peak[s.name] = max(self.peak.get(s.name, 0.0), s.rss_mb())
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        wall = time.monotonic() - self.t0
+        out = {}
+        for s in self.servers:
+            cpu = s.cpu_seconds() - self.cpu0[s.name]
+            out[s.name] = {
+                "cpu_s": round(cpu, 2),
+                "cpu_pct": round(100 * cpu / wall, 1) if wall else 0.0,
+                "rss_mb": round(s.rss_mb(), 1),
+                "peak_rss_mb": round(self.peak.get(s.name, 0.0), 1),
+            }
+        for e in self.externals:
+            # Backends that exited during the step take their CPU with them: a negative delta means
+            # "unknown" (PostgreSQL with short-lived connections), not a figure.
+            cpu = max(0.0, e.cpu_seconds() - self.cpu0[e.name])
+            out[e.name] = {"cpu_s": round(cpu, 2), "cpu_pct": round(100 * cpu / wall, 1) if wall else 0.0}
+        busy = machine_busy_seconds() - self.busy0
+        out["machine"] = {"cpu_s": round(busy, 2), "cpu_pct": round(100 * busy / wall, 1) if wall else 0.0}
+        return out
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]

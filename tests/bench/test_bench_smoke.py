@@ -1,0 +1,54 @@
+"""Smoke test of the benchmark suite: bench/run.py --quick with tiny sizes on the real stack.
+
+No timing is asserted (the machine is shared); only that the runner works end to end, writes its
+JSON with the expected keys and that no item was lost or duplicated. Needs the `bench` extra
+(`pip install -e '.[dev,bench]'`, which `make bench` does); without it the test is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+for module in ("psutil", "websockets", "gunicorn"):
+    pytest.importorskip(module, reason=f"the bench extra is not installed ({module}): pip install -e '.[dev,bench]'")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.bench
+
+
+def test_quick_bench_writes_results_without_losses(tmp_path):
+    env = {
+        **os.environ,
+        "BENCH_REDIS_URL": settings.REDIS_URL,  # the suite's Redis database, not a running bench's db 6
+        "BENCH_RATES": "10",
+        "BENCH_REPLY_RATES": "10",
+        "BENCH_STEP_SECONDS": "2",
+        "BENCH_SATURATE_SECONDS": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "bench/run.py", "--quick", "--scenarios", "ingest,reply", "--topologies", "split"]
+    command += ["--database", "ccp_bench_smoke", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {"started_at", "machine", "topologies", "targets"} <= set(results)
+    split = results["topologies"]["split"]
+    ingest, reply = split["ingest"], split["reply"]
+    assert [s["rate"] for s in ingest["steps"]] == [10.0]
+    for step in [*ingest["steps"], ingest["saturation"], *reply["steps"]]:
+        assert step["accepted"] > 0
+        assert step["lost"] == 0 and step["duplicated"] == 0, step
+        assert {"p50", "p95", "p99"} <= set(step["latency_ms"])
+    assert reply["receiver"]["bad_signature"] == 0
+    assert results["targets"]["no_loss"]["met"] is True
+    assert (tmp_path / "results.txt").exists()
