@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml ccp_partner/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "ccp needs Python 3.11 ($(PYTHON)); set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m pip install --quiet -e ./ccp_partner
 	touch $@
 
@@ -49,5 +49,4 @@ test: install services
 # servers on free loopback ports. `make bench BENCH_ARGS=--quick` is a ~1 minute smoke run; sizes are
 # flags of bench/run.py or BENCH_* environment variables. Writes var/bench/results.{json,png,txt}.
 bench: install services
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
