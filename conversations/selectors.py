@@ -7,7 +7,6 @@ import uuid
 from django.db.models import QuerySet
 
 from ccp.packages.models import Partner
-from routing.choices import ACTIVE_STATUSES
 from routing.errors import AgentNotFound
 from routing.models import AgentWork
 from tenants.models import Membership, Tenant
@@ -117,10 +116,6 @@ def agent_conversations(*, agent: Membership) -> QuerySet[Conversation]:
         .order_by("-last_message_at")
         .distinct()
     )
-
-
-def agent_open_offers(*, agent: Membership):
-    return AgentWork.objects.filter(agent=agent, status__in=ACTIVE_STATUSES).select_related("work_item")
 
 
 def access_agent_for_partner(*, partner: Partner, agent_id) -> Membership:

@@ -29,14 +29,6 @@ def admin_tenant_for_user(*, user) -> Tenant | None:
     return None
 
 
-def access_membership(*, tenant: Tenant, membership_id) -> Membership:
-    """A member of this tenant; another tenant's member is NotFound, like a missing one."""
-    try:
-        return Membership.objects.select_related("user", "tenant").get(tenant=tenant, pk=membership_id)
-    except (Membership.DoesNotExist, ValueError, TypeError):
-        raise NotFound("No such agent in this tenant.", code="agent_not_found") from None
-
-
 def partner_channels(*, partner) -> QuerySet[Channel]:
     """Channels of installations of this partner's packages — all a partner may see of tenants."""
     return (

@@ -188,12 +188,6 @@ def _outbound(
     return message
 
 
-def _system(conversation: Conversation, text: str) -> Message:
-    message = _append(conversation, direction=Direction.SYSTEM, sender_type=SenderType.SYSTEM, text=text)
-    _publish_message(conversation, message)
-    return message
-
-
 def _system_to(conversation: Conversation, text: str, agents) -> Message:
     message = _append(conversation, direction=Direction.SYSTEM, sender_type=SenderType.SYSTEM, text=text)
     _publish(
