@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
-
 from ccp.core.errors import Invalid
 
 from .provider import ProviderClient
@@ -327,6 +324,9 @@ def _result(
     train_seconds: float | None,
     note: str = "",
 ) -> EngineResult:
+    import numpy as np  # lazily, like routing.ai.tuning: not at django.setup()
+    from sklearn.metrics import accuracy_score, f1_score
+
     return EngineResult(
         engine=engine,
         rows=len(truth),

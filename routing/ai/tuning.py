@@ -18,6 +18,12 @@ The loop (0181). Training runs in rounds (one SGD epoch each) and stops as soon 
 log loss is at or below `loss_threshold`, when a round improves it by less than `min_delta`, or after
 `max_rounds`; the best round's model is kept. A new model replaces the active one only when
 `should_activate` says it beats it on held-out data.
+
+Imports. numpy, SciPy, scikit-learn and joblib (which loads numpy) are imported inside the functions
+that train, evaluate, serialize or predict, never at module level: this module is reached from
+`django.setup()` (routing's admin and services), and those libraries would add ~150 MB of RSS to
+every web and Celery process, most of which never touches a tuned model. Unpickling a model imports
+them too. tests/test_startup_imports.py guards it.
 """
 
 from __future__ import annotations
@@ -30,18 +36,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-import joblib
-import numpy as np
-import sklearn
-from scipy import sparse
-from scipy.special import expit
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import SGDClassifier
-from sklearn.metrics import accuracy_score, f1_score
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ccp.core.errors import Invalid
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sklearn.linear_model import SGDClassifier
 
 FORMAT = 1
 T = TypeVar("T")
@@ -80,11 +81,16 @@ class LinearHead:
     """
 
     def __init__(self, *, classifier: SGDClassifier):
+        import numpy as np
+
         self.classes = [str(label) for label in classifier.classes_]
         self.weights = np.ascontiguousarray(classifier.coef_.T, dtype=np.float32)  # half the bytes, same argmax
         self.bias = np.array(classifier.intercept_, dtype=float)
 
     def proba(self, x: Any) -> np.ndarray:
+        import numpy as np
+        from scipy.special import expit
+
         scores = np.asarray(x @ self.weights) + self.bias
         if len(self.classes) == 2:  # a binary model has one column: the score of classes[1]
             positive = expit(scores[:, 0])
@@ -93,6 +99,8 @@ class LinearHead:
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     def predict(self, x: Any) -> list[str]:
+        import numpy as np
+
         return [self.classes[index] for index in np.argmax(self.proba(x), axis=1)]
 
 
@@ -100,18 +108,24 @@ class Features:
     """Word 1-2-gram and character 2-5-gram TF-IDF, stacked side by side."""
 
     def __init__(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.vectorizers = [
             TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
             TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
         ]
 
     def fit_transform(self, texts: Sequence[str]) -> Any:
+        from scipy import sparse
+
         matrices = [vectorizer.fit_transform(texts) for vectorizer in self.vectorizers]
         for vectorizer in self.vectorizers:
             vectorizer.stop_words_ = None  # the pruned n-grams: megabytes, never used to predict
         return sparse.hstack(matrices, format="csr")
 
     def transform(self, texts: Sequence[str]) -> Any:
+        from scipy import sparse
+
         return sparse.hstack([vectorizer.transform(texts) for vectorizer in self.vectorizers], format="csr")
 
 
@@ -153,6 +167,9 @@ class TunedModel:
 
     def to_bytes(self) -> bytes:
         """Serialize with joblib. Load only bytes this platform wrote: unpickling runs code."""
+        import joblib
+        import sklearn
+
         buffer = io.BytesIO()
         payload = {
             "format": FORMAT,
@@ -169,6 +186,9 @@ class TunedModel:
     @classmethod
     def from_bytes(cls, *, data: bytes) -> TunedModel:
         """Restore a model; refuses another format or scikit-learn version rather than mispredicting."""
+        import joblib
+        import sklearn
+
         payload = joblib.load(io.BytesIO(data))
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise Invalid("These bytes are not a ccp tuning model.", code="model_incompatible")
@@ -204,6 +224,10 @@ def tune(
     Without `validation`, a seeded split stratified by intent (else label) holds out
     `validation_share` of the weighted rows. Examples with weight 0 are counted and left out.
     """
+    import numpy as np
+    import sklearn
+    from sklearn.linear_model import SGDClassifier
+
     started = time.perf_counter()
     for example in list(examples) + list(validation or []):
         if example.weight < 0:
@@ -277,6 +301,8 @@ def tune(
 def evaluate(*, model: TunedModel, examples: Sequence[TuningExample]) -> dict[str, Any]:
     """Accuracy, macro-F1 and log loss of `model` on weighted rows — e.g. to re-measure the active
     model on a candidate's held-out set before `should_activate` compares them."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     rows = [example for example in examples if example.weight > 0]
     if not rows:
         raise Invalid("Nothing to evaluate on: no rows with a positive weight.", code="invalid_tuning_data")
@@ -347,6 +373,8 @@ def label_counts(*, examples: Iterable[TuningExample]) -> Counter[str]:
 
 def _log_loss(head: LinearHead, x: Any, truth: Sequence[str]) -> float:
     """Mean negative log-probability of the true label; a label the model never saw counts as p=1e-15."""
+    import numpy as np
+
     probabilities = head.proba(x)
     index = {label: position for position, label in enumerate(head.classes)}
     picked = [probabilities[row, index[label]] if label in index else 0.0 for row, label in enumerate(truth)]
@@ -354,6 +382,8 @@ def _log_loss(head: LinearHead, x: Any, truth: Sequence[str]) -> float:
 
 
 def _top_k(head: LinearHead, x: Any, k: int) -> list[list[Prediction]]:
+    import numpy as np
+
     probabilities = head.proba(x)
     results = []
     for row in probabilities:
