@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from oauth2_provider.models import AccessToken
 
 from ccp.core.errors import NotFound
 
 from .choices import PackageStatus
 from .manifest import version_key
-from .models import CommunicationPackage, Partner
+from .models import CommunicationPackage, ConnectedApp, Partner
 
 _PACKAGE_RELATED = ("channel_definition", "connected_app__application")
 
@@ -54,3 +57,41 @@ def latest_published_packages() -> list[CommunicationPackage]:
         if current is None or package.version_key > current.version_key:
             newest[package.developer_name] = package
     return sorted(newest.values(), key=lambda p: (p.partner.name, p.name))
+
+
+@dataclass(frozen=True)
+class BearerGrant:
+    """A valid partner access token: its scopes and the connected app (with its partner) behind it."""
+
+    token: AccessToken
+    connected_app: ConnectedApp
+
+    @property
+    def partner(self) -> Partner:
+        return self.connected_app.partner
+
+
+def bearer_from_header(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, or None."""
+    if not value:
+        return None
+    kind, _, token = value.partition(" ")
+    token = token.strip()
+    return token if kind.lower() == "bearer" and token else None
+
+
+def bearer_grant(raw_token: str | None) -> BearerGrant | None:
+    """The partner grant of a bearer token in one indexed query, or None when it is unknown, expired
+    or not a connected app's. No cache: revoking a token (deleting its row) takes effect at once."""
+    if not raw_token:
+        return None
+    checksum = hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+    token = (
+        AccessToken.objects.select_related("application__connected_app__partner")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    if token is None or token.is_expired() or token.application is None:
+        return None
+    connected = getattr(token.application, "connected_app", None)
+    return BearerGrant(token=token, connected_app=connected) if connected is not None else None

@@ -91,3 +91,26 @@ def test_a_partner_over_its_rate_limit_gets_429_with_retry_after(api, other_api,
     error = assert_error(response, 429, "rate_limited")
     assert int(response["Retry-After"]) > 0 and error["details"]["retry_after"] > 0
     assert other_api.get("/api/v1/partner/").status_code == 200  # counted per partner
+
+
+def test_a_revoked_token_is_refused_on_its_next_call(partner):
+    from oauth2_provider.models import AccessToken
+
+    from tests.helpers import token_for
+
+    app, _ = connected_app_for(partner, scopes=["interactions"])
+    token = token_for(app, ["interactions"])
+    assert partner_client(token).get("/api/v1/partner/").status_code == 200
+    AccessToken.objects.get(token=token).revoke()
+    assert_error(partner_client(token).get("/api/v1/partner/"), 401, "not_authenticated")
+
+
+def test_the_rate_limit_does_not_reset_at_the_window_boundary(api, settings):
+    import time
+
+    settings.PARTNER_RATE_LIMIT = "3/s"
+    time.sleep(1 - time.time() % 1 + 0.05)  # just after a window starts
+    for _ in range(3):
+        assert api.get("/api/v1/partner/").status_code == 200
+    time.sleep(1 - time.time() % 1 + 0.05)  # the next window: the last second still holds 3 requests
+    assert_error(api.get("/api/v1/partner/"), 429, "rate_limited")

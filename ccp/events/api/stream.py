@@ -16,11 +16,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
-from oauth2_provider.oauth2_backends import get_oauthlib_core
 
 from ccp.core.api import error_body, status_for
 from ccp.core.errors import DomainError
-from ccp.packages.models import ConnectedApp
+from ccp.packages.selectors import bearer_from_header, bearer_grant
 
 from .. import selectors
 from ..models import Event
@@ -46,21 +45,15 @@ def _release_connection() -> None:
 def _open(request: HttpRequest) -> tuple[object, int] | JsonResponse:
     """Authenticate the bearer token and resolve the start cursor; (partner id, cursor) or an error."""
     try:
-        valid, oauth_request = get_oauthlib_core().verify_request(request, scopes=[])
-        token = oauth_request.access_token if valid else None
-        connected = (
-            ConnectedApp.objects.select_related("partner").filter(application_id=token.application_id).first()
-            if token is not None
-            else None
-        )
-        if connected is None:
+        grant = bearer_grant(bearer_from_header(request.headers.get("Authorization")))
+        if grant is None:
             return _error(
                 "not_authenticated",
                 "Authentication is required: send 'Authorization: Bearer <token>' with a valid, unexpired "
                 "token from POST /o/token/.",
                 401,
             )
-        if not token.allow_scopes([REQUIRED_SCOPE]):
+        if not grant.token.allow_scopes([REQUIRED_SCOPE]):
             return _error(
                 "insufficient_scope",
                 f"This token lacks the scope(s) {REQUIRED_SCOPE}; request a token for a connected app that "
@@ -73,8 +66,8 @@ def _open(request: HttpRequest) -> tuple[object, int] | JsonResponse:
             if header
             else selectors.parse_cursor(request.GET.get("after"))
         )
-        start = selectors.replay_start(partner=connected.partner, after=after)
-        return connected.partner.pk, start
+        start = selectors.replay_start(partner=grant.partner, after=after)
+        return grant.partner.pk, start
     except DomainError as exc:
         return _error(exc.code, exc.message, status_for(exc), exc.details)
     finally:
