@@ -7,7 +7,7 @@ from . import services
 
 @shared_task(name="events.relay", ignore_result=True)
 def events_relay_task(event_pks: list[int]) -> None:
-    services.event_relay(event_pks=event_pks)
+    services.event_relay(event_pks=event_pks, deliver_now=True)
 
 
 @shared_task(name="events.deliver", ignore_result=True)

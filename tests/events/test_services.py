@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 from datetime import timedelta
@@ -336,3 +337,65 @@ def test_agent_ids_must_be_members_of_the_events_tenant(tenant, other_tenant, ag
     assert not Event.objects.exists()
     event = event_publish(tenant=tenant, type="work.offered", data={}, agent_ids=[agent.id, str(agent.id)])
     assert event.agent_ids == [str(agent.id)]
+
+
+def test_partner_events_nobody_subscribed_to_are_settled_at_numbering_without_a_relay(
+    tenant, partner, django_capture_on_commit_callbacks
+):
+    services.subscription_create(partner=partner, url="https://example.com/h", event_types=["conversation.created"])
+    with django_capture_on_commit_callbacks(execute=True):
+        unwanted = event_publish(tenant=tenant, partner=partner, type="message.created", data={"text": "hi"})
+        wanted = event_publish(tenant=tenant, partner=partner, type="conversation.created", data={"id": "c1"})
+
+    unwanted.refresh_from_db()
+    wanted.refresh_from_db()
+    assert unwanted.replay_id is not None and wanted.replay_id == unwanted.replay_id + 1
+    assert unwanted.relayed_at is not None  # settled: the relay and the sweep leave it alone
+    assert wanted.relayed_at is None  # its relay task is queued (no worker runs in this test)
+    assert services.event_relay(event_pks=[unwanted.pk, wanted.pk]) != []
+    assert list(Delivery.objects.values_list("event_id", flat=True)) == [wanted.pk]
+    # Replay still has both: a subscription decides webhooks, not what the partner may read.
+    assert [e.pk for e in selectors.event_page(partner=partner, after=0, limit=10)] == [unwanted.pk, wanted.pk]
+
+
+def test_the_relay_task_makes_the_first_attempts_itself(tenant, partner, receiver, django_capture_on_commit_callbacks):
+    from ccp.events.tasks import events_relay_task
+
+    services.subscription_create(partner=partner, url=receiver.url, event_types=["*"])
+    with django_capture_on_commit_callbacks(execute=True):
+        events = [event_publish(tenant=tenant, partner=partner, type="work.closed", data={"n": n}) for n in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        events_relay_task([e.pk for e in events])  # the task's body, in this process; no worker runs
+
+    deliveries = list(Delivery.objects.order_by("event_id"))
+    assert [d.status for d in deliveries] == ["delivered"] * 3
+    assert [d.attempt_count for d in deliveries] == [1, 1, 1]
+    assert [json.loads(r["body"])["data"]["n"] for r in receiver.succeeded()] == [0, 1, 2]  # in event order
+
+
+def test_pushes_from_many_transactions_reach_an_agent_once_each_in_commit_order(
+    tenant, agent, django_capture_on_commit_callbacks
+):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"agent.{agent.id}", channel)
+    published = []
+    for n in range(60):
+        with django_capture_on_commit_callbacks(execute=True):
+            published.append(
+                event_publish(tenant=tenant, type="typing.started", data={"n": n}, agent_ids=[agent.id]).pk
+            )
+
+    async def drain():
+        got = []
+        while len(got) < 61:  # one more than sent: proves there is no duplicate
+            message = await _receive(layer, channel, timeout=3.0 if len(got) < 60 else 0.3)
+            if message is None:
+                break
+            got.append(message["event"])
+        return got
+
+    got = async_to_sync(drain)()
+    assert [e["data"]["n"] for e in got] == list(range(60))
+    ids = [e["id"] for e in got]
+    assert ids == sorted(ids) and len(set(ids)) == 60

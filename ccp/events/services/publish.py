@@ -19,8 +19,10 @@ stay unassigned (or unrelayed) and `events_sweep` (Celery beat) finishes the job
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterable
@@ -28,7 +30,7 @@ from functools import partial
 
 import jsonschema
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -40,7 +42,7 @@ from ccp.packages.models import Partner
 from tenants.models import Membership, Tenant
 
 from ..choices import is_custom_type_name, is_standard_type
-from ..models import Event, ReplayWatermark
+from ..models import Event, ReplayWatermark, Subscription
 from ..selectors import event_envelope
 from ..signals import event_committed
 
@@ -92,7 +94,7 @@ def event_publish(
         agent_ids=_clean_agent_ids(tenant, agent_ids),
         occurred_at=timezone.now(),
     )
-    _fan_out_on_commit(event.pk)
+    _fan_out_on_commit(event)
     return event
 
 
@@ -137,19 +139,20 @@ def _validate_against_schema(type_: str, data: dict, schema: dict) -> None:
         )
 
 
-def _fan_out_on_commit(event_pk: int) -> None:
+def _fan_out_on_commit(event: Event) -> None:
     """Queue the row for the post-commit batch of this connection's transaction.
 
     One callback is registered per event so that Django drops the callbacks of rolled-back savepoints;
     the first callback that runs after the commit flushes the whole batch, the others find it empty.
-    Rows of rolled-back transactions do not exist, so a stale id in the batch is harmless.
+    Rows of rolled-back transactions do not exist, so a stale row in the batch is harmless (the
+    numbering only returns committed rows).
     """
     conn = transaction.get_connection()
     pending = getattr(conn, _PENDING_ATTR, None)
     if pending is None:
         pending = []
         setattr(conn, _PENDING_ATTR, pending)
-    pending.append(event_pk)
+    pending.append(event)
     transaction.on_commit(partial(_flush_pending, conn), robust=True)
 
 
@@ -158,7 +161,7 @@ def _flush_pending(conn) -> None:
     if not pending:
         return
     setattr(conn, _PENDING_ATTR, [])
-    event_fan_out(event_pks=pending)
+    _fan_out(pending)
 
 
 # --- replay ids + fan-out -----------------------------------------------------------------------
@@ -170,10 +173,16 @@ def event_assign_replay_ids(*, event_pks: list[int]) -> list[int]:
     Precondition: not inside a transaction that wrote these rows (they must be committed). The
     advisory lock serialises assigners, so ids become visible in increasing order (module docstring).
     """
+    return list(_assign_replay_ids(event_pks, no_relay=()))
+
+
+def _assign_replay_ids(event_pks: list[int], *, no_relay) -> dict[int, int]:
+    """{pk: replay id} of the rows this call numbered. Rows in `no_relay` (partner events that no
+    subscription matches) are marked relayed at once, like platform-internal ones: no relay task."""
     if not event_pks:
-        return []
+        return {}
     if connection.vendor != "postgresql":
-        return _assign_replay_ids_serial(event_pks)
+        return _assign_replay_ids_serial(event_pks, no_relay)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REPLAY_LOCK_KEY])
         cursor.execute(
@@ -187,27 +196,28 @@ def event_assign_replay_ids(*, event_pks: list[int]) -> list[int]:
                 )
                 UPDATE events_event AS e
                 SET replay_id = numbered.rid,
-                    relayed_at = CASE WHEN e.partner_id IS NULL THEN now() ELSE NULL END
+                    relayed_at = CASE WHEN e.partner_id IS NULL OR e.id = ANY(%s) THEN now() ELSE NULL END
                 FROM numbered WHERE e.id = numbered.id
-                RETURNING e.id
+                RETURNING e.id, e.replay_id
                 """,
-            [list(event_pks)],
+            [list(event_pks), list(no_relay)],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return dict(cursor.fetchall())
 
 
-def _assign_replay_ids_serial(event_pks: list[int]) -> list[int]:
+def _assign_replay_ids_serial(event_pks: list[int], no_relay) -> dict[int, int]:
     # The embedded SQLite default serialises writers itself; max + 1 is safe there.
+    skip = set(no_relay)
     with transaction.atomic():
         mark = ReplayWatermark.objects.filter(pk=1).values_list("pruned_through", flat=True).first() or 0
         current = Event.objects.aggregate(m=Max("replay_id"))["m"] or mark
-        done = []
+        done = {}
         for event in Event.objects.filter(pk__in=event_pks, replay_id__isnull=True).order_by("pk"):
             current += 1
             event.replay_id = current
-            event.relayed_at = timezone.now() if event.partner_id is None else None
+            event.relayed_at = timezone.now() if event.partner_id is None or event.pk in skip else None
             event.save(update_fields=["replay_id", "relayed_at"])
-            done.append(event.pk)
+            done[event.pk] = current
         return done
 
 
@@ -221,21 +231,56 @@ def event_fan_out(*, event_pks: list[int]) -> list[Event]:
     if not assigned:
         return []
     events = list(Event.objects.filter(pk__in=assigned).select_related("tenant").order_by("replay_id"))
+    _notify(events, relay=[e for e in events if e.partner_id is not None])
+    return events
+
+
+def _fan_out(events: list[Event]) -> list[Event]:
+    """`event_fan_out` of the rows this process just committed: numbered from the rows in memory
+    (no re-read), and partner events no subscription matches are not relayed (no Celery task)."""
+    wanted = _events_with_subscribers([e for e in events if e.partner_id is not None])
+    no_relay = [e.pk for e in events if e.partner_id is not None and e.pk not in wanted]
+    numbered = _assign_replay_ids([e.pk for e in events], no_relay=no_relay)
+    if not numbered:
+        return []
+    done = []
+    for event in events:
+        if event.pk in numbered:
+            event.replay_id = numbered[event.pk]
+            done.append(event)
+    done.sort(key=lambda e: e.replay_id)
+    _notify(done, relay=[e for e in done if e.pk in wanted])
+    return done
+
+
+def _events_with_subscribers(events: list[Event]) -> set[int]:
+    """Pks of these partner events that an active subscription of their partner matches."""
+    if not events:
+        return set()
+    types: dict = {}
+    for partner_id, event_types in Subscription.objects.filter(
+        partner_id__in={e.partner_id for e in events}, is_active=True
+    ).values_list("partner_id", "event_types"):
+        types.setdefault(partner_id, set()).update(event_types or ())
+    return {e.pk for e in events if "*" in types.get(e.partner_id, ()) or e.type in types.get(e.partner_id, ())}
+
+
+def _notify(events: list[Event], *, relay: list[Event]) -> None:
     for event in events:
         for receiver, result in event_committed.send_robust(sender=event.type, event=event):
             if isinstance(result, Exception):
                 logger.error("event_committed receiver %r failed for %s", receiver, event, exc_info=result)
     _push_to_agents(events)
-    partner_events = [e for e in events if e.partner_id is not None]
-    if partner_events:
-        _wake_streams({e.partner_id for e in partner_events})
+    partner_ids = {e.partner_id for e in events if e.partner_id is not None}
+    if partner_ids:
+        _wake_streams(partner_ids)
+    if relay:
         try:
             from ..tasks import events_relay_task
 
-            events_relay_task.delay([e.pk for e in partner_events])
+            events_relay_task.delay([e.pk for e in relay])
         except Exception:
-            logger.exception("could not enqueue the relay of %d events; the sweep will", len(partner_events))
-    return events
+            logger.exception("could not enqueue the relay of %d events; the sweep will", len(relay))
 
 
 def agent_group(membership_id) -> str:
@@ -244,7 +289,7 @@ def agent_group(membership_id) -> str:
 
 
 def _push_to_agents(events: list[Event]) -> None:
-    """One hop into the event loop for the whole batch: group_send per (agent, event), in order."""
+    """One hand-off for the whole batch: group_send per (agent, event), in order."""
     messages: list[tuple[str, dict]] = []
     for event in events:
         if event.agent_ids:
@@ -257,15 +302,77 @@ def _push_to_agents(events: list[Event]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    if isinstance(layer, InMemoryChannelLayer):
+        # The embedded default: the layer lives in the server's own event loop, so hop into it.
+        try:
+            async_to_sync(_send_all)(layer, messages)
+        except Exception:
+            logger.exception("websocket push of %d messages failed", len(messages))
+        return
+    _publisher().submit(layer, messages)
 
-    async def send_all():
-        for group, message in messages:
-            await layer.group_send(group, message)
 
-    try:
-        async_to_sync(send_all)()
-    except Exception:
-        logger.exception("websocket push of %d messages failed", len(messages))
+async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)
+
+
+class _Publisher:
+    """A long-lived event loop in a daemon thread that sends this process's pushes, in order.
+
+    `async_to_sync(group_send)` starts a loop and new Redis connections per call (≈ 6 ms of CPU per
+    request, PERFORMANCE_NOTES.md); here the channel layer's connections stay open on one loop and
+    the request only enqueues. Batches are sent one after another by a single task, so pushes keep
+    commit order. Best effort like every notification: a push lost in a crash is caught up by the
+    workspace from replay. At most `MAX_BACKLOG` batches wait; beyond that a push is dropped, logged.
+    """
+
+    MAX_BACKLOG = 10_000
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.ready = threading.Event()
+        thread = threading.Thread(target=self._run, name="ccp-event-push", daemon=True)
+        thread.start()
+        self.ready.wait(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.create_task(self._drain())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _drain(self) -> None:
+        while True:
+            layer, messages = await self.queue.get()
+            try:
+                await _send_all(layer, messages)
+            except Exception:
+                logger.exception("websocket push of %d messages failed", len(messages))
+
+    def submit(self, layer, messages: list[tuple[str, dict]]) -> None:
+        if self.queue.qsize() >= self.MAX_BACKLOG:
+            logger.error("websocket push backlog full; dropped %d messages (replay has them)", len(messages))
+            return
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, messages))
+
+
+_publisher_lock = threading.Lock()
+_publisher_instance: _Publisher | None = None
+
+
+def _publisher() -> _Publisher:
+    """This process's publisher (a forked worker starts its own: threads do not survive fork)."""
+    global _publisher_instance
+    current = _publisher_instance
+    if current is None or current.pid != os.getpid():
+        with _publisher_lock:
+            if _publisher_instance is None or _publisher_instance.pid != os.getpid():
+                _publisher_instance = _Publisher()
+            current = _publisher_instance
+    return current
 
 
 _redis_lock = threading.Lock()
@@ -293,3 +400,51 @@ def _wake_streams(partner_ids: set) -> None:
         pipe.execute()
     except Exception:
         logger.exception("could not wake event streams (they still poll at each heartbeat)")
+
+
+# --- bulk publish ---------------------------------------------------------------------------------
+
+
+def event_publish_many(*, tenant: Tenant, events: list[dict]) -> list[Event]:
+    """`event_publish` for many events of one tenant: the same outbox rows, checked with one membership
+    query and written with one INSERT in the caller's transaction, fanned out together on commit.
+
+    Each entry is `{"type", "data", "partner" (optional), "agent_ids" (optional)}` with a standard type
+    (a custom type goes through `event_publish` with its schema). For hot paths that publish one event
+    per row of a batch, e.g. the offers of a routing dispatch round.
+    """
+    rows = []
+    for entry in events:
+        type_, data = entry.get("type"), entry.get("data")
+        if not isinstance(type_, str) or not is_standard_type(type_):
+            raise Invalid(
+                f"Unknown event type {type_!r}: use a standard type (ccp.events.choices); a custom type "
+                f"is published with its schema through event_publish.",
+                code="unknown_event_type",
+                details={"type": str(type_)[:100]},
+            )
+        if not isinstance(data, dict):
+            raise Invalid("Event data must be a JSON object.", code="invalid_event_data")
+        try:
+            agent_ids = sorted({str(uuid.UUID(str(a))) for a in entry.get("agent_ids") or ()})
+        except ValueError:
+            raise Invalid("agent_ids must be Membership ids (UUIDs).", code="invalid_agent_ids") from None
+        partner = entry.get("partner")
+        rows.append(
+            Event(
+                tenant=tenant,
+                partner_id=partner.pk if partner is not None else None,
+                type=type_,
+                data=json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+                agent_ids=agent_ids,
+            )
+        )
+    if not rows:
+        return []
+    _clean_agent_ids(tenant, {a for row in rows for a in row.agent_ids})  # one query for the whole batch
+    now = timezone.now()
+    for row in rows:
+        row.occurred_at = now
+    created = Event.objects.bulk_create(rows)
+    transaction.on_commit(partial(event_fan_out, event_pks=[e.pk for e in created]), robust=True)
+    return created

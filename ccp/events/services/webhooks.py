@@ -32,11 +32,13 @@ from ..selectors import event_envelope
 # --- relay: events → deliveries ------------------------------------------------------------------
 
 
-def event_relay(*, event_pks: list[int]) -> list[str]:
+def event_relay(*, event_pks: list[int], deliver_now: bool = False) -> list[str]:
     """Create the deliveries of numbered partner events for their matching active subscriptions.
 
     Idempotent: an event is relayed once (`relayed_at`), a delivery exists once per (subscription,
-    event). Returns the ids of the deliveries enqueued for a first attempt.
+    event). Returns the ids of the deliveries created for a first attempt. `deliver_now` (the relay
+    task): make the first attempts right here after commit instead of one more Celery task each —
+    that hop cost about a third of an agent reply's worker time (docs/performance.md).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -62,10 +64,24 @@ def event_relay(*, event_pks: list[int]) -> list[str]:
             str(pk)
             for pk in Delivery.objects.filter(
                 event_id__in=[e.pk for e in events], status=DeliveryStatus.PENDING, attempt_count=0
-            ).values_list("pk", flat=True)
+            )
+            .order_by("event_id")
+            .values_list("pk", flat=True)
         ]
-        transaction.on_commit(partial(_enqueue_deliveries, delivery_ids), robust=True)
+        first = _deliver_inline if deliver_now else _enqueue_deliveries
+        transaction.on_commit(partial(first, delivery_ids), robust=True)
     return delivery_ids
+
+
+INLINE_DELIVERIES = 20
+
+
+def _deliver_inline(delivery_ids: list[str]) -> None:
+    """First attempts in the relaying worker, in event order; beyond a few, hand the rest to tasks
+    so that one busy relay does not hold a worker thread for long."""
+    for delivery_id in delivery_ids[:INLINE_DELIVERIES]:
+        delivery_attempt(delivery_id=delivery_id)
+    _enqueue_deliveries(delivery_ids[INLINE_DELIVERIES:])
 
 
 def _enqueue_deliveries(delivery_ids: list[str], countdown: float | None = None) -> None:
