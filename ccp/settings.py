@@ -35,7 +35,7 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,1
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
-    "daphne",
+    "ccp.devserver",  # runserver = daphne, without loading Twisted into every process (ccp/devserver)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
