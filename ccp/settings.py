@@ -204,6 +204,10 @@ DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
 
 # Requests per partner (all its tokens together), counted in the shared cache; over it → 429.
 PARTNER_RATE_LIMIT = os.environ.get("PARTNER_RATE_LIMIT", "60000/min")
+# Per-process caches of hot lookups (ccp/core/local_cache.py): a token revoked or a channel changed
+# in another process is seen within this many seconds (at once in the process that changed it).
+PARTNER_AUTH_CACHE_SECONDS = float(os.environ.get("PARTNER_AUTH_CACHE_SECONDS", "5"))
+CHANNEL_CACHE_SECONDS = float(os.environ.get("CHANNEL_CACHE_SECONDS", "5"))
 if REDIS_URL:
     CACHES = {
         "default": {

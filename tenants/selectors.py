@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from ccp.core.errors import NotFound
+from ccp.core.local_cache import LocalTtlCache
 
 from .choices import Role
 from .models import Channel, Membership, Tenant
@@ -38,16 +40,38 @@ def partner_channels(*, partner) -> QuerySet[Channel]:
     )
 
 
+def _channel_ttl() -> float:
+    return float(getattr(settings, "CHANNEL_CACHE_SECONDS", 0))
+
+
+_partner_channels: LocalTtlCache[Channel] = LocalTtlCache(_channel_ttl)
+
+
 def channel_for_partner(*, partner, channel_address_id: str) -> Channel:
-    """Resolve `to` for a partner call (FIG 10/13 1326): another partner's channel is NotFound."""
-    try:
+    """Resolve `to` for a partner call (FIG 10/13 1326): another partner's channel is NotFound.
+
+    Kept per process for `CHANNEL_CACHE_SECONDS` with its tenant, installation, package and channel
+    definition (a five-table join on every interaction): a change saved in this process is seen at
+    once (signals in `tenants.apps`), in other processes within that time. Treat it as read-only.
+    """
+
+    def load() -> Channel | None:
         return (
             partner_channels(partner=partner)
             .select_related("installation__package__channel_definition")
-            .get(channel_address_id=channel_address_id)
+            .filter(channel_address_id=channel_address_id)
+            .first()
         )
-    except Channel.DoesNotExist:
+
+    channel = _partner_channels.get_or_load((partner.pk, channel_address_id), load)
+    if channel is None:
         raise NotFound(
             f"'{channel_address_id}' is not a channel of an installation of your packages.",
             code="unknown_channel",
-        ) from None
+        )
+    return channel
+
+
+def forget_channels(**_signal_kwargs) -> None:
+    """Drop the cached channels of partner calls (any channel, installation or package change)."""
+    _partner_channels.clear()

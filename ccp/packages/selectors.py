@@ -6,10 +6,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import QuerySet
 from oauth2_provider.models import AccessToken
 
 from ccp.core.errors import NotFound
+from ccp.core.local_cache import LocalTtlCache
 
 from .choices import PackageStatus
 from .manifest import version_key
@@ -80,18 +82,43 @@ def bearer_from_header(value: str | None) -> str | None:
     return token if kind.lower() == "bearer" and token else None
 
 
+def _grant_ttl() -> float:
+    return float(getattr(settings, "PARTNER_AUTH_CACHE_SECONDS", 0))
+
+
+_grants: LocalTtlCache[BearerGrant] = LocalTtlCache(_grant_ttl)
+
+
 def bearer_grant(raw_token: str | None) -> BearerGrant | None:
-    """The partner grant of a bearer token in one indexed query, or None when it is unknown, expired
-    or not a connected app's. No cache: revoking a token (deleting its row) takes effect at once."""
+    """The partner grant of a bearer token, or None when it is unknown, expired or not a connected
+    app's. One indexed query, then kept per process for `PARTNER_AUTH_CACHE_SECONDS` (the lookup
+    was a quarter of an interaction request): a token revoked or an app changed in this process is
+    forgotten at once (signals in `ccp.packages.apps`), in other processes within that time.
+    Expiry is checked on every call."""
     if not raw_token:
         return None
     checksum = hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+    grant = _grants.get_or_load(checksum, lambda: _load_grant(checksum))
+    if grant is None or grant.token.is_expired():
+        return None
+    return grant
+
+
+def _load_grant(checksum: str) -> BearerGrant | None:
     token = (
         AccessToken.objects.select_related("application__connected_app__partner")
         .filter(token_checksum=checksum)
         .first()
     )
-    if token is None or token.is_expired() or token.application is None:
+    if token is None or token.application is None:
         return None
     connected = getattr(token.application, "connected_app", None)
     return BearerGrant(token=token, connected_app=connected) if connected is not None else None
+
+
+def forget_grant(*, token_checksum: str | None = None) -> None:
+    """Drop a token's cached grant (None: all of them). Called on token and app changes."""
+    if token_checksum is None:
+        _grants.clear()
+    else:
+        _grants.discard(token_checksum)

@@ -1,0 +1,49 @@
+"""A small per-process cache with a time to live, for hot lookups that change rarely.
+
+Each process keeps its own copy, so a change made elsewhere is seen after at most `ttl` seconds;
+the process that makes the change clears its copy at once through model signals (see the users:
+`ccp.packages.selectors.bearer_grant`, `tenants.selectors.channel_for_partner`). Values must be
+treated as read-only: the same object is handed to every request of the process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class LocalTtlCache(Generic[V]):
+    def __init__(self, ttl: Callable[[], float], max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._data: dict[Hashable, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get_or_load(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
+        """The cached value, or `load()` stored for `ttl` seconds (None results are not stored)."""
+        ttl = self._ttl()
+        if ttl <= 0:
+            return load()
+        hit = self._data.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = load()
+        if value is not None:
+            with self._lock:
+                if len(self._data) >= self._max:
+                    self._data.clear()  # crude but bounded: a burst of new keys costs one reload each
+                self._data[key] = (now + ttl, value)
+        return value
+
+    def discard(self, key: Hashable) -> None:
+        self._data.pop(key, None)
+
+    def clear(self, **_signal_kwargs) -> None:
+        """Forget everything (also usable as a signal receiver)."""
+        with self._lock:
+            self._data.clear()
