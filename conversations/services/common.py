@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.utils import timezone
 
+from ccp.core.local_cache import LocalTtlCache
 from ccp.events.services import event_publish
 from ccp.packages.models import PlatformEventType
 from consent import services as consent
@@ -65,9 +66,10 @@ def conversation_data(conversation: Conversation) -> dict:
 
 
 def _lock_conversation(conversation: Conversation) -> Conversation:
+    # The channel's package and definition come along: consent and the outbound event need them.
     return (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("channel", "tenant", "partner")
+        .select_related("channel__installation__package__channel_definition", "tenant", "partner")
         .get(pk=conversation.pk)
     )
 
@@ -94,12 +96,14 @@ def active_agent_ids(conversation: Conversation) -> list:
 
 
 def _publish(conversation: Conversation, type_: str, data: dict, *, partner: bool = True, agents=None) -> None:
+    """`agents`: Membership ids read from this conversation's participants (default: the current ones)."""
     event_publish(
         tenant=conversation.tenant,
         type=type_,
         data=data,
         partner=conversation.partner if partner else None,
         agent_ids=active_agent_ids(conversation) if agents is None else agents,
+        agents_checked=True,
     )
 
 
@@ -107,7 +111,20 @@ def _outbound_event_type(conversation: Conversation) -> PlatformEventType | None
     channel = conversation.channel
     if channel is None or channel.installation_id is None:
         return None
-    return PlatformEventType.objects.filter(package_id=channel.installation.package_id, outbound_messages=True).first()
+    package_id = channel.installation.package_id
+    found = _outbound_types.get_or_load(
+        package_id,
+        lambda: (PlatformEventType.objects.filter(package_id=package_id, outbound_messages=True).first(),),
+    )
+    return found[0]
+
+
+# A package's outbound event type, per process (one query per agent reply otherwise); cleared on change.
+_outbound_types: LocalTtlCache[tuple] = LocalTtlCache(lambda: settings.CHANNEL_CACHE_SECONDS)
+
+
+def forget_outbound_types(**_signal_kwargs) -> None:
+    _outbound_types.clear()
 
 
 def _publish_message(conversation: Conversation, message: Message) -> None:
