@@ -127,12 +127,12 @@ def forget_outbound_types(**_signal_kwargs) -> None:
     _outbound_types.clear()
 
 
-def _publish_message(conversation: Conversation, message: Message) -> None:
+def _publish_message(conversation: Conversation, message: Message, *, agents=None) -> None:
     """Inbound: message.created to agents and partner. Outbound: the package's outbound event type
     (or message.created) to the partner, and message.created to the agents."""
     data = {**message_data(message), "conversation": conversation_data(conversation)}
     if message.direction != Direction.OUTBOUND:
-        _publish(conversation, "message.created", data)
+        _publish(conversation, "message.created", data, agents=agents)
         return
     custom = _outbound_event_type(conversation)
     if custom is None:
@@ -225,10 +225,6 @@ def open_session(conversation: Conversation) -> Session:
     if session is None:
         session = Session.objects.create(tenant_id=conversation.tenant_id, conversation=conversation)
     return session
-
-
-def _held(conversation: Conversation) -> bool:
-    return Participant.objects.filter(conversation=conversation, left_at__isnull=True).exists()
 
 
 def _open_item(session: Session) -> WorkItem | None:

@@ -37,12 +37,12 @@ from .common import (
     _append,
     _attachment_problems,
     _close_locked,
-    _held,
     _open_item,
     _outbound,
     _publish,
     _publish_message,
     _uuid_or_none,
+    active_agent_ids,
     conversation_data,
     message_data,
     open_session,
@@ -158,17 +158,24 @@ def _only_typing_without_conversation(channel: Channel, address: str, entries: l
     return not Conversation.objects.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).exists()
 
 
+def _lock_open_conversation(channel: Channel, address: str) -> Conversation | None:
+    """The open conversation of this end user on this channel, locked, with its contact; or None."""
+    found = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("tenant", "partner", "contact")
+        .filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES)
+        .first()
+    )
+    if found is not None:
+        found.channel = channel  # the caller's instance, with its installation and package loaded
+    return found
+
+
 def _open_conversation(channel: Channel, address: EndUserAddress, initiated_by: str) -> tuple[Conversation, bool]:
     """The open conversation of this end user on this channel, created if none (race-safe)."""
     for _ in range(3):
-        found = (
-            Conversation.objects.select_for_update(of=("self",))
-            .select_related("tenant", "partner")
-            .filter(channel=channel, end_user_address=address.address, status__in=OPEN_STATUSES)
-            .first()
-        )
+        found = _lock_open_conversation(channel, address.address)
         if found is not None:
-            found.channel = channel  # the caller's instance, with its installation and package loaded
             return found, False
         try:
             with transaction.atomic():
@@ -217,14 +224,22 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
             "status": "none",
             "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
         }
-    address = _get_or_create_address(channel, from_address, from_name)
-    conversation, created = _open_conversation(channel, address, SenderType.END_USER)
+    # An end user writing into an open conversation (the common case) costs one locking query.
+    conversation, created = _lock_open_conversation(channel, from_address), False
+    if conversation is None:
+        address = _get_or_create_address(channel, from_address, from_name)
+        conversation, created = _open_conversation(channel, address, SenderType.END_USER)
+    elif from_name and not conversation.contact.name:
+        Contact.objects.filter(pk=conversation.contact_id).update(name=from_name[:200])
+        conversation.contact.name = from_name[:200]
     session = open_session(conversation)
+    # Who holds it cannot change before we commit: joining and leaving lock the conversation too.
+    agents = active_agent_ids(conversation)
     results = []
     new_texts = []
     for entry in entries:
         if entry.type == "message":
-            message, duplicate = _store_inbound(conversation, session, entry, from_name)
+            message, duplicate = _store_inbound(conversation, session, entry, from_name, agents)
             results.append({"id": entry.id, "message_id": str(message.id), "duplicate": duplicate})
             if not duplicate:
                 new_texts.append(entry.text)
@@ -245,7 +260,7 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
         if _consent_keywords(conversation, new_texts) and created:
             _close_locked(conversation, closed_by="consent_keyword", agent=None)  # a keyword alone needs no agent
         else:
-            _after_inbound(conversation, session, created, new_texts[-1])
+            _after_inbound(conversation, session, created, new_texts[-1], held=bool(agents))
     return {
         "conversation_id": str(conversation.id),
         "session_id": str(session.id),
@@ -269,7 +284,9 @@ def _consent_keywords(conversation: Conversation, texts: list[str]) -> bool:
     return handled
 
 
-def _store_inbound(conversation: Conversation, session: Session, entry: Entry, from_name: str) -> tuple[Message, bool]:
+def _store_inbound(
+    conversation: Conversation, session: Session, entry: Entry, from_name: str, agents: list
+) -> tuple[Message, bool]:
     existing = Message.objects.filter(
         channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id
     ).first()
@@ -291,7 +308,7 @@ def _store_inbound(conversation: Conversation, session: Session, entry: Entry, f
     except IntegrityError:  # the same entry in a concurrent request won
         conversation.refresh_from_db(fields=["last_seq"])
         return Message.objects.get(channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id), True
-    _publish_message(conversation, message)
+    _publish_message(conversation, message, agents=agents)
     return message, False
 
 
@@ -317,13 +334,13 @@ def _apply_receipt(conversation: Conversation, entry: Entry) -> Message:
     return message
 
 
-def _after_inbound(conversation: Conversation, session: Session, created: bool, text: str) -> None:
+def _after_inbound(conversation: Conversation, session: Session, created: bool, text: str, *, held: bool) -> None:
     """Run the channel flow for the new message and route when nobody holds the conversation."""
     if created:
         hello = flows.greeting(conversation.channel)
         if hello:
             _outbound(conversation, text=hello, sender_type=SenderType.BOT, sender_name="Greeting")
-    if _held(conversation) or _open_item(session) is not None:
+    if held or _open_item(session) is not None:
         return
     decision = flows.decide(channel=conversation.channel, text=text, state=session.flow_state)
     session.save(update_fields=["flow_state"])

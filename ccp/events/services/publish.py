@@ -186,14 +186,18 @@ def _assign_replay_ids(event_pks: list[int], *, no_relay) -> dict[int, int]:
         return {}
     if connection.vendor != "postgresql":
         return _assign_replay_ids_serial(event_pks, no_relay)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REPLAY_LOCK_KEY])
+    # One statement, so in autocommit (after the caller's commit) it is its own transaction: the
+    # advisory lock is taken before any id is drawn (the join needs its row first) and released
+    # only after the statement commits. One round trip instead of BEGIN, lock, UPDATE, COMMIT.
+    with connection.cursor() as cursor:
         cursor.execute(
             """
-                WITH todo AS (
-                    SELECT id FROM events_event
-                    WHERE id = ANY(%s) AND replay_id IS NULL
-                    ORDER BY id FOR UPDATE
+                WITH serialised AS MATERIALIZED (
+                    SELECT pg_advisory_xact_lock(%s) AS locked
+                ), todo AS (
+                    SELECT e.id FROM events_event e, serialised
+                    WHERE e.id = ANY(%s) AND e.replay_id IS NULL
+                    ORDER BY e.id FOR UPDATE OF e
                 ), numbered AS (
                     SELECT id, nextval('events_replay_id_seq') AS rid FROM todo
                 )
@@ -203,7 +207,7 @@ def _assign_replay_ids(event_pks: list[int], *, no_relay) -> dict[int, int]:
                 FROM numbered WHERE e.id = numbered.id
                 RETURNING e.id, e.replay_id
                 """,
-            [list(event_pks), list(no_relay)],
+            [REPLAY_LOCK_KEY, list(event_pks), list(no_relay)],
         )
         return dict(cursor.fetchall())
 
