@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import random
 import secrets
 import socket
@@ -28,6 +29,8 @@ from ccp.packages.models import Partner
 from ..choices import ALL_EVENTS, DeliveryStatus, is_custom_type_name, is_standard_type
 from ..models import Delivery, DeliveryAttempt, Event, Subscription
 from ..selectors import event_envelope
+
+logger = logging.getLogger(__name__)
 
 # --- relay: events → deliveries ------------------------------------------------------------------
 
@@ -58,30 +61,39 @@ def event_relay(*, event_pks: list[int], deliver_now: bool = False) -> list[str]
             for s in subscriptions[e.partner_id]
             if s.matches(e.type)
         ]
+        if deliver_now:  # claimed from birth: no task nor sweep sends them while we do
+            claim = now + timedelta(seconds=settings.EVENTS_DELIVERY_CLAIM_SECONDS)
+            for delivery in deliveries[:INLINE_DELIVERIES]:
+                delivery.claimed_until = claim
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(relayed_at=now)
-        delivery_ids = [
-            str(pk)
-            for pk in Delivery.objects.filter(
-                event_id__in=[e.pk for e in events], status=DeliveryStatus.PENDING, attempt_count=0
-            )
+        created = list(
+            Delivery.objects.filter(event_id__in=[e.pk for e in events], status=DeliveryStatus.PENDING, attempt_count=0)
+            .select_related("subscription", "event__tenant")
             .order_by("event_id")
-            .values_list("pk", flat=True)
-        ]
-        first = _deliver_inline if deliver_now else _enqueue_deliveries
-        transaction.on_commit(partial(first, delivery_ids), robust=True)
-    return delivery_ids
+        )
+        if deliver_now:
+            mine = [d for d in created if d.claimed_until is not None]
+            rest = [str(d.pk) for d in created if d.claimed_until is None]
+            transaction.on_commit(partial(_deliver_inline, mine, rest), robust=True)
+        else:
+            transaction.on_commit(partial(_enqueue_deliveries, [str(d.pk) for d in created]), robust=True)
+    return [str(d.pk) for d in created]
 
 
 INLINE_DELIVERIES = 20
 
 
-def _deliver_inline(delivery_ids: list[str]) -> None:
-    """First attempts in the relaying worker, in event order; beyond a few, hand the rest to tasks
-    so that one busy relay does not hold a worker thread for long."""
-    for delivery_id in delivery_ids[:INLINE_DELIVERIES]:
-        delivery_attempt(delivery_id=delivery_id)
-    _enqueue_deliveries(delivery_ids[INLINE_DELIVERIES:])
+def _deliver_inline(claimed: list[Delivery], rest: list[str]) -> None:
+    """First attempts in the relaying worker, in event order, on the rows it claimed when it created
+    them (no claim and re-read per delivery); beyond a few, the rest go to tasks so that one busy
+    relay does not hold a worker thread for long."""
+    for delivery in claimed:
+        try:
+            _attempt(delivery)
+        except Exception:  # its claim expires and the sweep sends it again
+            logger.exception("first attempt of delivery %s failed", delivery.pk)
+    _enqueue_deliveries(rest)
 
 
 def _enqueue_deliveries(delivery_ids: list[str], countdown: float | None = None) -> None:
@@ -202,6 +214,11 @@ def delivery_attempt(*, delivery_id) -> Delivery | None:
     delivery = Delivery.objects.select_related("subscription", "event__tenant").filter(pk=delivery_id).first()
     if delivery is None:  # its subscription was removed meanwhile
         return None
+    return _attempt(delivery)
+
+
+def _attempt(delivery: Delivery) -> Delivery:
+    """POST a claimed delivery once and record the outcome (the claim is released)."""
     attempted_at = timezone.now()
     status_code, error, latency = _post(delivery)
     succeeded = status_code is not None and 200 <= status_code < 300
