@@ -13,6 +13,7 @@ from .publish import (
     event_assign_replay_ids,
     event_fan_out,
     event_publish,
+    event_publish_many,
     stream_channel,
 )
 from .webhooks import (
@@ -34,6 +35,7 @@ __all__ = [
     "event_assign_replay_ids",
     "event_fan_out",
     "event_publish",
+    "event_publish_many",
     "event_relay",
     "events_prune",
     "events_sweep",
