@@ -4,24 +4,35 @@ Locking: `work_offer` locks the WorkItem row, then the agent's AgentPresence row
 everywhere, and counts the agent's holding work under that lock — so no agent exceeds capacity and
 no work item gets two active offers however many processes route at once (the partial unique
 constraint `one_active_work_per_item` is the last line of defence).
+
+Waiting work is dispatched in batched rounds (`routing_dispatch_round`): one short transaction locks
+up to N queued items, then their candidate agents' presence rows, both `FOR NO KEY UPDATE SKIP
+LOCKED`, counts those agents' holding work with one aggregate under the locks and assigns in memory.
+A round never waits for a row lock, so it cannot deadlock with an accept (work → item → presence) or
+anything else; what it skipped is taken by the next round, trigger or sweep. Capacity changes ask
+for a round after commit through `dispatch_on_commit`: inline on the embedded default (eager
+Celery), else one coalesced `routing_dispatch_task` per tenant (`dispatch_request`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Case, DateTimeField, F, FloatField, Func, Sum, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from ccp.core.bulk import bulk_insert, bulk_update
 from ccp.core.errors import Invalid
-from ccp.events.services import event_publish
+from ccp.events.services import event_publish, event_publish_many
 from ccp.packages.choices import Owner
 from tenants.models import Membership, Tenant
 
@@ -36,6 +47,8 @@ from .choices import (
     WorkStatus,
 )
 from .engines import (
+    AgentLoad,
+    Candidate,
     CandidatePool,
     blocked_by_call,
     effective_requirements,
@@ -43,7 +56,7 @@ from .engines import (
     rank_platform,
 )
 from .errors import AgentNotFound, AgentUnavailable, AlreadyOffered, CapacityExhausted, NotRoutingOwner, OfferExpired
-from .models import AgentPresence, AgentWork, Queue, RouteDecision, WorkItem
+from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, WorkItem
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +221,7 @@ def work_item_create(
     if routing_owner == Owner.PARTNER:
         _request_partner_routing(item, routing_type="transfer" if is_transfer else "initial")
     else:
-        work_route(work_item=item)
+        _route(item, engine=Engine.PLATFORM, pool=None, created=True)
     return item
 
 
@@ -259,10 +272,16 @@ def work_route(
     Either way every offer goes through `work_offer` (capacity under the agent's lock), and when the
     AI's agents all refuse, the platform's ranking continues — an AI failure never strands the work.
     Logs a RouteDecision either way. Returns the offer, or None (the item stays queued and is
-    dispatched when capacity frees).
+    dispatched when capacity frees). Precondition: inside a transaction.
     """
-    started = time.perf_counter()
     item = work_item if pool is not None else WorkItem.objects.select_related("queue").get(pk=work_item.pk)
+    return _route(item, engine=engine, pool=pool)
+
+
+def _route(item: WorkItem, *, engine: str, pool: CandidatePool | None, created: bool = False) -> AgentWork | None:
+    """`work_route` of an item in hand. `created`: this transaction just inserted it, so no other
+    transaction can see it yet — neither reading it again nor locking it is needed."""
+    started = time.perf_counter()
     if item.status != WorkItemStatus.QUEUED:
         return None
     strategy = item.queue.strategy if item.queue_id else _setting("ROUTING_DEFAULT_STRATEGY", "most_available")
@@ -278,10 +297,15 @@ def work_route(
     refused = []
     for candidate, by in attempts:
         try:
-            with transaction.atomic():
-                work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=by)
+            # work_offer refuses (raises) before it writes anything, so inside the caller's transaction
+            # no savepoint is needed to try the next candidate
+            with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():
+                if created:
+                    work = _offer(item, agent_id=candidate.membership_id, engine=by)
+                else:
+                    work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=by)
             if pool is not None:
-                pool.taken(candidate.membership_id, work.weight)
+                pool.taken(candidate.membership_id, work.weight, item.channel_type)
             break
         except (CapacityExhausted, AgentUnavailable) as exc:  # lost a race for that agent: try the next
             refused.append({"agent_id": str(candidate.membership_id), "code": exc.code, "engine": by})
@@ -298,6 +322,24 @@ def work_route(
     if work is None:
         why = _decision_reason(work, refused)
         reason = f"{reason}; {why}" if reason else why
+    RouteDecision.objects.create(
+        tenant_id=item.tenant_id,
+        work_item=item,
+        engine=decided_by,
+        arm=plan.arm if plan else "",
+        strategy=strategy,
+        inputs=_decision_inputs(item, plan),
+        candidates=[c.as_log() for c, _ in attempts[:20]],
+        chosen_agent_id=work.agent_id if work else None,
+        work=work,
+        outcome="offered" if work else "no_agent",
+        reason=reason[:300],
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+    return work
+
+
+def _decision_inputs(item: WorkItem, plan) -> dict:
     inputs = {
         "channel_type": item.channel_type,
         "queue": item.queue.name if item.queue_id else None,
@@ -308,21 +350,7 @@ def work_route(
     }
     if plan is not None and plan.log:
         inputs["ai"] = plan.log
-    RouteDecision.objects.create(
-        tenant_id=item.tenant_id,
-        work_item=item,
-        engine=decided_by,
-        arm=plan.arm if plan else "",
-        strategy=strategy,
-        inputs=inputs,
-        candidates=[c.as_log() for c, _ in attempts[:20]],
-        chosen_agent_id=work.agent_id if work else None,
-        work=work,
-        outcome="offered" if work else "no_agent",
-        reason=reason[:300],
-        latency_ms=(time.perf_counter() - started) * 1000,
-    )
-    return work
+    return inputs
 
 
 def _decision_reason(work, refused: list[dict]) -> str:
@@ -352,6 +380,11 @@ def work_offer(
         .select_related("tenant", "queue", "partner")
         .get(pk=work_item.pk)
     )
+    return _offer(item, agent_id=agent_id, engine=engine, timeout_seconds=timeout_seconds, weight=weight)
+
+
+def _offer(item: WorkItem, *, agent_id, engine: str, timeout_seconds: int | None = None, weight: int = 1) -> AgentWork:
+    """`work_offer` once the item is locked (or was created by this transaction: nobody else sees it)."""
     if item.status != WorkItemStatus.QUEUED:  # an item with an active offer is never queued
         raise AlreadyOffered()
     presence = (
@@ -428,7 +461,9 @@ def work_accept(*, work: AgentWork) -> AgentWork:
     item = WorkItem.objects.select_for_update().get(pk=work.work_item_id)
     item.status = WorkItemStatus.ASSIGNED
     item.save(update_fields=["status"])
-    AgentPresence.objects.filter(membership_id=work.agent_id).update(ignored_offers=0)
+    # Only a non-zero counter is written: an accept then takes no presence row lock, so it neither
+    # waits for nor holds up a dispatch round locking that agent.
+    AgentPresence.objects.filter(membership_id=work.agent_id, ignored_offers__gt=0).update(ignored_offers=0)
     _publish_work(work, "work.accepted")
     return work
 
@@ -611,13 +646,34 @@ def partner_route(
 # --- dispatch: waiting work flows to freed capacity -----------------------------------------------
 
 
-def _waiting_items(tenant_id, limit: int) -> list[WorkItem]:
+def _effective_priority(now):
+    """`_waiting_items`' order in SQL: the priority, plus in a priority queue one point per
+    `aging_seconds` waited — so PostgreSQL sorts and limits before it locks."""
+    waited = Func(
+        Value(now, output_field=DateTimeField()),
+        F("enqueued_at"),
+        template="EXTRACT(EPOCH FROM (%(expressions)s))",
+        arg_joiner=" - ",
+        output_field=FloatField(),
+    )
+    return Case(
+        When(
+            queue__ordering=QueueOrdering.PRIORITY,
+            then=F("priority") + waited / Greatest(F("queue__aging_seconds"), Value(1), output_field=FloatField()),
+        ),
+        default=F("priority"),
+        output_field=FloatField(),
+    )
+
+
+def _waiting_items(tenant_id, limit: int, now=None) -> list[WorkItem]:
+    """The embedded default's (SQLite: no row locks, writers serialised) waiting work, ordered in Python."""
     items = list(
         WorkItem.objects.filter(tenant_id=tenant_id, status=WorkItemStatus.QUEUED, routing_owner=Owner.PLATFORM)
-        .select_related("queue")
+        .select_related("queue", "tenant", "partner")
         .order_by("enqueued_at")[: limit * 4]
     )
-    now = timezone.now()
+    now = now or timezone.now()
 
     def effective_priority(item: WorkItem) -> float:
         if item.queue_id and item.queue.ordering == QueueOrdering.PRIORITY:
@@ -629,28 +685,323 @@ def _waiting_items(tenant_id, limit: int) -> list[WorkItem]:
     return items[:limit]
 
 
-def routing_dispatch(*, tenant_id, limit: int = 50) -> int:
-    """Offer waiting platform-routed work, highest priority and oldest first; returns offers made.
+def _lock_waiting_items(tenant_id, limit: int, now) -> list[WorkItem]:
+    """Up to `limit` queued platform-routed items, highest effective priority and oldest first, locked;
+    items another transaction holds (an offer, a cancel, another round) are skipped, not waited for."""
+    if connection.vendor != "postgresql":
+        return _waiting_items(tenant_id, limit, now)
+    return list(
+        WorkItem.objects.filter(tenant_id=tenant_id, status=WorkItemStatus.QUEUED, routing_owner=Owner.PLATFORM)
+        .select_related("queue", "tenant", "partner")
+        .select_for_update(of=("self",), skip_locked=True, no_key=True)
+        .order_by(_effective_priority(now).desc(), "enqueued_at", "pk")[:limit]
+    )
 
-    Items share one candidate snapshot per round (every offer still re-checks capacity under the
-    agent's row lock). Each item is offered in its own transaction: holding one agent's presence
-    lock while waiting for another work item's lock (as a multi-item transaction would) can
-    deadlock against an agent accepting work, whose order is work → item → presence.
+
+def _lock_loads(tenant_id, agent_ids) -> dict:
+    """Lock the online agents' presence rows (by pk, skipping rows another transaction holds) and count
+    their holding work under those locks: {agent id: AgentLoad}. Two queries whatever the number.
+
+    Every writer of holding work (`work_offer`, a round) holds the agent's presence lock, so the count
+    read after taking it is exact; work released meanwhile only makes it conservative.
     """
+    rows = list(
+        AgentPresence.objects.select_for_update(skip_locked=True, no_key=True)
+        .filter(tenant_id=tenant_id, membership_id__in=list(agent_ids), status=PresenceStatus.ONLINE)
+        .order_by("pk")
+        .values(
+            "pk",
+            "membership_id",
+            "capacity",
+            "voice_blocks_messaging",
+            "last_work_ended_at",
+            "status_since",
+            "last_offered_at",
+        )
+    )
+    loads = {
+        r["membership_id"]: AgentLoad(
+            membership_id=r["membership_id"],
+            presence_id=r["pk"],
+            capacity=r["capacity"] or {},
+            used={},
+            voice_blocks_messaging=r["voice_blocks_messaging"],
+            idle_since=r["last_work_ended_at"] or r["status_since"],
+            last_offered_at=r["last_offered_at"],
+        )
+        for r in rows
+    }
+    if loads:
+        for row in (
+            AgentWork.objects.filter(agent_id__in=list(loads), status__in=HOLDING_STATUSES)
+            .values("agent_id", "channel_type")
+            .annotate(total=Sum("weight"))
+        ):
+            loads[row["agent_id"]].used[row["channel_type"]] = int(row["total"] or 0)
+    return loads
+
+
+@dataclass
+class DispatchRound:
+    """What one dispatch round did: the offers made, and whether some wanted agents were not locked
+    (another transaction held their presence row, or they left `online` since the snapshot)."""
+
+    offered: int = 0
+    contended: bool = False
+    work_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Assignment:
+    item: WorkItem
+    candidate: Candidate
+    engine: str
+    strategy: str
+    plan: object
+    log: list[dict]
+
+
+def routing_dispatch_round(*, tenant_id, limit: int | None = None) -> DispatchRound:
+    """Offer up to `limit` waiting platform-routed items in one short transaction.
+
+    Locks the items (effective priority order, aging included), takes one candidate snapshot per
+    (queue, channel type), locks the candidate agents' presence rows and counts their capacity in one
+    aggregate under those locks, assigns in memory — same eligibility and strategies as `work_route`,
+    the AI plan without the generative provider — and writes the offers, decisions and work.offered
+    events in bulk, with one expiry task per offer timeout. Both lock steps skip rows that another
+    transaction holds instead of waiting, so a round cannot take part in a deadlock; whoever waits
+    for a row the round holds (an accept, a close) waits for one short transaction of about fifteen
+    statements whatever the number of items.
+    """
+    limit = limit or _setting("ROUTING_DISPATCH_BATCH", 100)
+    with transaction.atomic():
+        started = time.perf_counter()
+        now = timezone.now()
+        items = _lock_waiting_items(tenant_id, limit, now)
+        if not items:
+            return DispatchRound()
+        pool = CandidatePool()
+        wanted = pool.agents_for(items)
+        if not wanted:
+            return DispatchRound()  # nobody could take any of them: no decision row per idle round
+        loads = _lock_loads(tenant_id, wanted)
+        result = DispatchRound(contended=len(loads) < len(wanted))
+        if not loads:
+            return result
+        pool.pin(loads)
+        ai_enabled = AiRoutingConfig.objects.filter(tenant_id=tenant_id, enabled=True).exists()
+        assignments = []
+        for item in items:
+            found = pool.candidates(item)
+            if not found:
+                continue
+            assignment = _assign(item, found, ai_enabled=ai_enabled)
+            pool.taken(assignment.candidate.membership_id, 1, item.channel_type)
+            assignments.append(assignment)
+        if assignments:
+            result.work_ids = _write_offers(assignments, loads, now=now, started=started)
+            result.offered = len(assignments)
+    return result
+
+
+def _assign(item: WorkItem, found: list[Candidate], *, ai_enabled: bool) -> _Assignment:
+    """`work_route`'s choice for one item of a round: the AI plan's agents first, then the strategy's
+    ranking. Every candidate has room (the pool counts it under the agents' locks), so the first wins."""
+    strategy = item.queue.strategy if item.queue_id else _setting("ROUTING_DEFAULT_STRATEGY", "most_available")
+    ranked = rank_platform(work_item=item, candidates=list(found), strategy_name=strategy)
+    plan = None
+    if ai_enabled:  # else ai_route_plan returns None: one query per round instead of one per item
+        plan = ai_route_plan(work_item=item, candidates=found, platform_ranked=ranked, allow_provider=False)
+    attempts = [(c, Engine.AI) for c in (plan.ranked if plan else [])]
+    tried = {c.membership_id for c, _ in attempts}
+    attempts += [(c, Engine.PLATFORM) for c in ranked if not tried or c.membership_id not in tried]
+    candidate, engine = attempts[0]
+    return _Assignment(
+        item=item,
+        candidate=candidate,
+        engine=engine,
+        strategy=strategy,
+        plan=plan,
+        log=[c.as_log() for c, _ in attempts[:20]],  # as the decision saw them, before this offer
+    )
+
+
+def _write_offers(assignments: list[_Assignment], loads: dict, *, now, started: float) -> list[str]:
+    """The writes of a round, one statement each: offers, item statuses, presences, events, timers, decisions."""
+    works = []
+    for a in assignments:
+        item = a.item
+        timeout = item.queue.offer_timeout_seconds if item.queue_id else _setting("ROUTING_OFFER_TIMEOUT", 30)
+        works.append(
+            AgentWork(
+                tenant_id=item.tenant_id,
+                work_item=item,
+                agent_id=a.candidate.membership_id,
+                channel_type=item.channel_type,
+                weight=1,
+                engine=a.engine,
+                expires_at=now + timedelta(seconds=timeout),
+            )
+        )
+    # The items are locked and queued, so none has active work: one_active_work_per_item fails this
+    # transaction should that invariant ever break.
+    bulk_insert(AgentWork, works)
+    WorkItem.objects.filter(pk__in=[a.item.pk for a in assignments]).update(status=WorkItemStatus.OFFERED)
+    for a in assignments:
+        a.item.status = WorkItemStatus.OFFERED
+    offered_to = {w.agent_id for w in works}
+    bulk_update(
+        AgentPresence,
+        [
+            AgentPresence(pk=load.presence_id, last_offered_at=load.last_offered_at)
+            for agent_id, load in loads.items()
+            if agent_id in offered_to
+        ],
+        ["last_offered_at"],
+    )
+    event_publish_many(
+        tenant=assignments[0].item.tenant,
+        events=[
+            {"type": "work.offered", "data": _work_data(w), "partner": w.work_item.partner, "agent_ids": [w.agent_id]}
+            for w in works
+        ],
+    )
+    timers: dict = {}
+    for w in works:
+        timers.setdefault(w.expires_at, []).append(str(w.pk))
+    for when, ids in timers.items():  # one per offer timeout in use, usually one per round
+        _schedule(when, "routing.tasks.work_expire_batch_task", ids)
+    latency_ms = (time.perf_counter() - started) * 1000  # every offer of the round waited for all of it
+    bulk_insert(
+        RouteDecision,
+        [
+            RouteDecision(
+                tenant_id=a.item.tenant_id,
+                work_item=a.item,
+                engine=a.engine,
+                arm=a.plan.arm if a.plan else "",
+                strategy=a.strategy,
+                inputs=_decision_inputs(a.item, a.plan),
+                candidates=a.log,
+                chosen_agent_id=w.agent_id,
+                work=w,
+                outcome="offered",
+                reason=(a.plan.reason if a.plan else "")[:300],
+                latency_ms=latency_ms,
+            )
+            for a, w in zip(assignments, works, strict=True)
+        ],
+    )
+    return [str(w.pk) for w in works]
+
+
+def routing_dispatch(*, tenant_id, limit: int | None = None) -> int:
+    """Offer waiting platform-routed work in rounds of `limit` items until a round makes no offer;
+    returns the offers made. A round that made none because agents were locked by other transactions
+    (an accept, a close, another round) is retried a few times after a short pause."""
     offered = 0
-    pool = CandidatePool()
-    for item in _waiting_items(tenant_id, limit):
-        if not pool.candidates(item):
-            continue  # nobody could take it: skip without a decision row per idle round
-        with transaction.atomic():
-            if work_route(work_item=item, pool=pool) is not None:
-                offered += 1
-    return offered
+    retries = 0
+    while True:
+        result = routing_dispatch_round(tenant_id=tenant_id, limit=limit)
+        offered += result.offered
+        if result.offered:
+            retries = 0
+        elif result.contended and retries < 3:
+            retries += 1
+            time.sleep(0.01 * 2**retries)
+        else:
+            return offered
 
 
 def dispatch_on_commit(*, tenant_id) -> None:
-    """After this transaction commits, hand freed capacity to waiting work (no polling delay)."""
-    transaction.on_commit(lambda: _dispatch_safely(tenant_id), robust=True)
+    """After this transaction commits, hand freed capacity to waiting work (`dispatch_request`)."""
+    transaction.on_commit(lambda: dispatch_request(tenant_id=tenant_id), robust=True)
+
+
+def dispatch_request(*, tenant_id) -> None:
+    """Ask for a dispatch of the tenant's waiting work; never raises (the sweep is the safety net).
+
+    On the embedded default (eager Celery) the dispatch runs here and now. Otherwise the request is
+    coalesced in Redis: a trigger counter is incremented, and a `routing_dispatch_task` is queued only
+    when no task of the tenant is queued and not yet started (`SET pending NX EX`), so a burst of
+    triggers queues one task. The task clears `pending` as it starts — a later trigger queues the
+    next one — and repeats its rounds while the counter moves, so a trigger that lands during a round
+    is never lost even when another task skipped the rows this one held.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _dispatch_safely(tenant_id)
+        return
+    from .tasks import routing_dispatch_task
+
+    try:
+        client = _redis()
+        if client is None:
+            routing_dispatch_task.delay(str(tenant_id))
+            return
+        pending, triggers = _dispatch_keys(tenant_id)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(triggers)
+        pipe.expire(triggers, 3600)
+        pipe.set(pending, "1", nx=True, ex=_setting("ROUTING_DISPATCH_PENDING_SECONDS", 10))
+        *_, first = pipe.execute()
+        if first:
+            try:
+                routing_dispatch_task.delay(str(tenant_id))
+            except Exception:
+                client.delete(pending)  # let the next trigger try again
+                raise
+    except Exception:
+        logger.exception("could not request a dispatch for tenant %s; the sweep will dispatch", tenant_id)
+
+
+def routing_dispatch_requested(*, tenant_id) -> int:
+    """What `routing_dispatch_task` runs: clear the pending flag, then dispatch, again as long as
+    triggers arrived while it ran (see `dispatch_request`). Returns the offers made."""
+    client = _redis()
+    if client is None:
+        return routing_dispatch(tenant_id=tenant_id)
+    pending, triggers = _dispatch_keys(tenant_id)
+    offered = 0
+    try:
+        client.delete(pending)
+        for _ in range(_setting("ROUTING_DISPATCH_MAX_PASSES", 20)):
+            seen = client.get(triggers)
+            offered += routing_dispatch(tenant_id=tenant_id)
+            if client.get(triggers) == seen:
+                return offered
+    except Exception:  # Redis failed: dispatch once without it; the sweep covers the rest
+        logger.exception("dispatch coalescing failed for tenant %s", tenant_id)
+        return offered + routing_dispatch(tenant_id=tenant_id)
+    dispatch_request(tenant_id=tenant_id)  # still busy: hand over to a fresh task rather than run on
+    return offered
+
+
+def dispatch_pending(*, tenant_id) -> bool:
+    """Whether a coalesced dispatch task of the tenant is queued and has not started yet."""
+    client = _redis()
+    return bool(client is not None and client.exists(_dispatch_keys(tenant_id)[0]))
+
+
+def _dispatch_keys(tenant_id) -> tuple[str, str]:
+    prefix = f"{_setting('ROUTING_REDIS_PREFIX', 'ccp:routing')}:dispatch"
+    return f"{prefix}:pending:{tenant_id}", f"{prefix}:triggers:{tenant_id}"
+
+
+_redis_lock = threading.Lock()
+_redis_clients: dict = {}
+
+
+def _redis():
+    """A Redis client for REDIS_URL (one per process and URL), or None without Redis."""
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    with _redis_lock:
+        if url not in _redis_clients:
+            import redis
+
+            _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=5)
+        return _redis_clients[url]
 
 
 def _dispatch_safely(tenant_id) -> None:
@@ -663,16 +1014,19 @@ def _dispatch_safely(tenant_id) -> None:
 # --- timers -----------------------------------------------------------------------------------------
 
 
-def _schedule(when, task_name: str, arg: str) -> None:
+def _schedule(when, task_name: str, arg) -> None:
     """Run a task at `when`, after commit: a Celery countdown, or a timer thread on the embedded default."""
 
     def send():
+        from . import tasks  # registers the tasks in processes that never imported them (manage.py)
+
+        task = getattr(tasks, task_name.rsplit(".", 1)[-1])
         delay = max(0.0, (when - timezone.now()).total_seconds())
         if settings.CELERY_TASK_ALWAYS_EAGER:
 
             def run():
                 try:
-                    current_app.tasks[task_name].apply(args=(arg,))
+                    task.apply(args=(arg,))
                 finally:
                     connection.close()  # this thread's own connection
 
@@ -680,9 +1034,19 @@ def _schedule(when, task_name: str, arg: str) -> None:
             timer.daemon = True
             timer.start()
         else:
-            current_app.send_task(task_name, args=(arg,), countdown=delay + 0.05)
+            task.apply_async(args=(arg,), countdown=delay + 0.05)
 
     transaction.on_commit(send, robust=True)
+
+
+def work_expire_many(*, work_ids: list[str]) -> int:
+    """Expire these offers if they are due (the batch timer of a dispatch round), each in its own
+    transaction like a single timer; returns how many expired."""
+    expired = 0
+    for work in AgentWork.objects.filter(pk__in=work_ids, status=WorkStatus.OFFERED).order_by("expires_at"):
+        with transaction.atomic():
+            expired += work_expire(work=work) is not None
+    return expired
 
 
 def routing_sweep(*, now=None) -> dict[str, int]:

@@ -22,6 +22,18 @@ def work_expire_task(work_id: str) -> None:
             services.work_expire(work=work)
 
 
+@shared_task(name="routing.tasks.work_expire_batch_task", ignore_result=True)
+def work_expire_batch_task(work_ids: list[str]) -> int:
+    """The expiry timer of a dispatch round: one task for all its offers (with one offer timeout)."""
+    return services.work_expire_many(work_ids=work_ids)
+
+
+@shared_task(name="routing.tasks.routing_dispatch_task", ignore_result=True)
+def routing_dispatch_task(tenant_id: str) -> int:
+    """Dispatch a tenant's waiting work after capacity changed; coalesced, see services.dispatch_request."""
+    return services.routing_dispatch_requested(tenant_id=tenant_id)
+
+
 @shared_task(name="routing.tasks.work_acw_end_task", ignore_result=True)
 def work_acw_end_task(work_id: str) -> None:
     work = AgentWork.objects.filter(pk=work_id).first()

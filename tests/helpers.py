@@ -86,3 +86,12 @@ def assert_partner_guarded(
     if other_app is not None:
         other = token_for(other_app)
         assert_error(call(partner_client(other), method, url, data), 404)
+
+
+def run_requested_dispatch(tenant_id) -> int:
+    """Be the Celery worker for a test without one: check that the commit queued a dispatch task for
+    the tenant (`routing.services.dispatch_request`) and run that task here. Returns the offers made."""
+    from routing import services, tasks
+
+    assert services.dispatch_pending(tenant_id=tenant_id), "no dispatch task was queued for this tenant"
+    return tasks.routing_dispatch_task(str(tenant_id))

@@ -12,7 +12,7 @@ from routing.models import AgentWork, RouteDecision
 from routing.services import routing_sweep
 from tenants import services as tenant_services
 from tests.factories import MembershipFactory, UserFactory
-from tests.helpers import assert_error, assert_partner_guarded
+from tests.helpers import assert_error, assert_partner_guarded, run_requested_dispatch
 
 from .conftest import CHANNEL, events, install, message, online, post
 
@@ -110,7 +110,8 @@ def test_the_full_fig13_sequence(api, channel, alice, django_capture_on_commit_c
     assert done.status_code == 200 and done.json()["status"] == "closed"
     work.refresh_from_db()
     assert work.ended_at is not None
-    # capacity released: the waiting conversation is offered at once
+    # capacity released: the commit queued a dispatch task, which offers the waiting conversation
+    assert run_requested_dispatch(alice.tenant_id) == 1
     assert AgentWork.objects.get(status="offered").agent == alice
     detail = api.get(f"/api/v1/conversations/{conversation_id}/").json()
     assert detail["status"] == "closed" and detail["participants"][0]["left_at"]
@@ -122,11 +123,12 @@ def test_decline_reroutes_excluding_the_decliner(api, channel, alice, bob, djang
     online(bob, {"messaging": 1})
     post(api, message())
     first = AgentWork.objects.get()
-    with django_capture_on_commit_callbacks(execute=True):  # re-routed as soon as the decline commits
+    with django_capture_on_commit_callbacks(execute=True):  # the commit queues a dispatch task
         declined = agent_client(first.agent).post(
             f"/api/v1/agent/work/{first.pk}/decline/", {"reason": "busy"}, format="json"
         )
     assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    assert run_requested_dispatch(first.tenant_id) == 1
     second = AgentWork.objects.get(status="offered")
     assert second.agent != first.agent
     assert events("work.declined")[0].data["reason"] == "busy"

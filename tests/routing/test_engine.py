@@ -11,6 +11,7 @@ from routing import services
 from routing.errors import AgentNotFound, AgentUnavailable, CapacityExhausted
 from routing.models import AgentPresence, AgentSkill, AgentWork, Queue, RouteDecision, Skill, WorkItem
 from tests.factories import MembershipFactory
+from tests.servers import wait_for
 
 
 def agent(tenant, name, *, capacity=4, skills=None, status="online"):
@@ -143,7 +144,9 @@ def test_a_voice_call_blocks_new_chats(tenant):
         services.work_offer(work_item=second, agent_id=caller.pk)
 
 
-def test_freed_capacity_goes_to_waiting_work_at_once(tenant, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)
+def test_freed_capacity_goes_to_waiting_work_at_once(tenant, celery_worker):
+    """Closing work or raising capacity queues a dispatch task on commit; the worker offers at once."""
     solo = agent(tenant, "Solo", capacity=1)
     first = item(tenant, "f1")
     second = item(tenant, "f2")
@@ -151,21 +154,34 @@ def test_freed_capacity_goes_to_waiting_work_at_once(tenant, django_capture_on_c
     work = AgentWork.objects.get(work_item=first)
     with transaction.atomic():
         services.work_accept(work=work)
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+    with transaction.atomic():
         services.work_close(work=work)
-    assert offered_to(second) == "Solo"
+    wait_for(lambda: offered_to(second) == "Solo", timeout=10, what="the dispatch task to offer f2")
     # raising capacity also dispatches
     third = item(tenant, "f3")
     assert offered_to(third) is None
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+    with transaction.atomic():
         services.capacity_set(membership=solo, capacity={"messaging": 2})
-    assert offered_to(third) == "Solo"
+    wait_for(lambda: offered_to(third) == "Solo", timeout=10, what="the dispatch task to offer f3")
 
 
-def test_going_online_receives_waiting_work(tenant, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)
+def test_going_online_receives_waiting_work(tenant, celery_worker):
     late = agent(tenant, "Late", status="offline")
     work_item = item(tenant, "w")
     assert offered_to(work_item) is None
+    with transaction.atomic():
+        services.presence_set(membership=late, status="online")
+    wait_for(lambda: offered_to(work_item) == "Late", timeout=10, what="the dispatch task to offer it")
+
+
+def test_with_eager_celery_the_dispatch_runs_right_after_the_commit(
+    tenant, settings, django_capture_on_commit_callbacks
+):
+    """The embedded default has no worker: the commit that frees capacity dispatches in the same process."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    late = agent(tenant, "Late", status="offline")
+    work_item = item(tenant, "w")
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         services.presence_set(membership=late, status="online")
     assert offered_to(work_item) == "Late"
