@@ -176,16 +176,17 @@ def event_assign_replay_ids(*, event_pks: list[int]) -> list[int]:
     Precondition: not inside a transaction that wrote these rows (they must be committed). The
     advisory lock serialises assigners, so ids become visible in increasing order (module docstring).
     """
-    return list(_assign_replay_ids(event_pks, no_relay=()))
+    return [pk for pk, _, _ in _assign_replay_ids(event_pks, settle_unsubscribed=False)]
 
 
-def _assign_replay_ids(event_pks: list[int], *, no_relay) -> dict[int, int]:
-    """{pk: replay id} of the rows this call numbered. Rows in `no_relay` (partner events that no
-    subscription matches) are marked relayed at once, like platform-internal ones: no relay task."""
+def _assign_replay_ids(event_pks: list[int], *, settle_unsubscribed: bool) -> list[tuple[int, int, bool]]:
+    """(pk, replay id, needs a relay) of the rows this call numbered. Platform-internal rows, and
+    with `settle_unsubscribed` partner rows that no active subscription of their partner matches,
+    are marked relayed at once: nobody will get a webhook for them, so no relay task is needed."""
     if not event_pks:
-        return {}
+        return []
     if connection.vendor != "postgresql":
-        return _assign_replay_ids_serial(event_pks, no_relay)
+        return _assign_replay_ids_serial(event_pks, settle_unsubscribed)
     # One statement, so in autocommit (after the caller's commit) it is its own transaction: the
     # advisory lock is taken before any id is drawn (the join needs its row first) and released
     # only after the statement commits. One round trip instead of BEGIN, lock, UPDATE, COMMIT.
@@ -203,28 +204,37 @@ def _assign_replay_ids(event_pks: list[int], *, no_relay) -> dict[int, int]:
                 )
                 UPDATE events_event AS e
                 SET replay_id = numbered.rid,
-                    relayed_at = CASE WHEN e.partner_id IS NULL OR e.id = ANY(%s) THEN now() ELSE NULL END
+                    relayed_at = CASE
+                        WHEN e.partner_id IS NULL THEN now()
+                        WHEN %s AND NOT EXISTS (
+                            SELECT 1 FROM events_subscription s
+                            WHERE s.partner_id = e.partner_id AND s.is_active
+                              AND (s.event_types ? '*' OR s.event_types ? e.type)
+                        ) THEN now()
+                        ELSE NULL END
                 FROM numbered WHERE e.id = numbered.id
-                RETURNING e.id, e.replay_id
+                RETURNING e.id, e.replay_id, e.relayed_at IS NULL
                 """,
-            [REPLAY_LOCK_KEY, list(event_pks), list(no_relay)],
+            [REPLAY_LOCK_KEY, list(event_pks), settle_unsubscribed],
         )
-        return dict(cursor.fetchall())
+        return [(pk, rid, bool(unrelayed)) for pk, rid, unrelayed in cursor.fetchall()]
 
 
-def _assign_replay_ids_serial(event_pks: list[int], no_relay) -> dict[int, int]:
+def _assign_replay_ids_serial(event_pks: list[int], settle_unsubscribed: bool) -> list[tuple[int, int, bool]]:
     # The embedded SQLite default serialises writers itself; max + 1 is safe there.
-    skip = set(no_relay)
     with transaction.atomic():
         mark = ReplayWatermark.objects.filter(pk=1).values_list("pruned_through", flat=True).first() or 0
         current = Event.objects.aggregate(m=Max("replay_id"))["m"] or mark
-        done = {}
-        for event in Event.objects.filter(pk__in=event_pks, replay_id__isnull=True).order_by("pk"):
+        events = list(Event.objects.filter(pk__in=event_pks, replay_id__isnull=True).order_by("pk"))
+        wanted = _events_with_subscribers(events) if settle_unsubscribed else {e.pk for e in events}
+        done = []
+        for event in events:
             current += 1
             event.replay_id = current
-            event.relayed_at = timezone.now() if event.partner_id is None or event.pk in skip else None
+            needs_relay = event.partner_id is not None and event.pk in wanted
+            event.relayed_at = None if needs_relay else timezone.now()
             event.save(update_fields=["replay_id", "relayed_at"])
-            done[event.pk] = current
+            done.append((event.pk, current, needs_relay))
         return done
 
 
@@ -245,28 +255,24 @@ def event_fan_out(*, event_pks: list[int]) -> list[Event]:
 def _fan_out(events: list[Event]) -> list[Event]:
     """`event_fan_out` of the rows this process just committed: numbered from the rows in memory
     (no re-read), and partner events no subscription matches are not relayed (no Celery task)."""
-    wanted = _events_with_subscribers([e for e in events if e.partner_id is not None])
-    no_relay = [e.pk for e in events if e.partner_id is not None and e.pk not in wanted]
-    numbered = _assign_replay_ids([e.pk for e in events], no_relay=no_relay)
-    if not numbered:
-        return []
+    numbered = {
+        pk: (rid, relay) for pk, rid, relay in _assign_replay_ids([e.pk for e in events], settle_unsubscribed=True)
+    }
     done = []
     for event in events:
         if event.pk in numbered:
-            event.replay_id = numbered[event.pk]
+            event.replay_id = numbered[event.pk][0]
             done.append(event)
     done.sort(key=lambda e: e.replay_id)
-    _notify(done, relay=[e for e in done if e.pk in wanted])
+    _notify(done, relay=[e for e in done if numbered[e.pk][1]])
     return done
 
 
 def _events_with_subscribers(events: list[Event]) -> set[int]:
     """Pks of these partner events that an active subscription of their partner matches."""
-    if not events:
-        return set()
     types: dict = {}
     for partner_id, event_types in Subscription.objects.filter(
-        partner_id__in={e.partner_id for e in events}, is_active=True
+        partner_id__in={e.partner_id for e in events if e.partner_id is not None}, is_active=True
     ).values_list("partner_id", "event_types"):
         types.setdefault(partner_id, set()).update(event_types or ())
     return {e.pk for e in events if "*" in types.get(e.partner_id, ()) or e.type in types.get(e.partner_id, ())}
