@@ -100,10 +100,23 @@ class PartnerRateThrottle(BaseThrottle):
         except ValueError:  # the first request of this window
             count = 1 if cache.add(key.format(window), 1, timeout=2 * period + 1) else cache.incr(key.format(window))
         elapsed = now - window * period
-        previous = cache.get(key.format(window - 1), 0) if count <= limit else 0
+        previous = self._previous(key.format(window - 1)) if count <= limit else 0
         estimate = previous * (1 - elapsed / period) + count
         self._wait = period - elapsed
         return estimate <= limit
+
+    # A closed window's count no longer changes: read it once per process, not once per request.
+    _closed_counts: dict[str, int] = {}
+
+    @classmethod
+    def _previous(cls, key: str) -> int:
+        count = cls._closed_counts.get(key)
+        if count is None:
+            count = int(cache.get(key, 0))
+            if len(cls._closed_counts) > 10_000:
+                cls._closed_counts.clear()
+            cls._closed_counts[key] = count
+        return count
 
     def wait(self) -> float:
         return float(max(1, math.ceil(getattr(self, "_wait", 1.0))))
