@@ -773,7 +773,7 @@ def routing_dispatch_round(*, tenant_id, limit: int | None = None) -> DispatchRo
     for a row the round holds (an accept, a close) waits for one short transaction of about fifteen
     statements whatever the number of items.
     """
-    limit = limit or _setting("ROUTING_DISPATCH_BATCH", 100)
+    limit = limit or _setting("ROUTING_DISPATCH_BATCH", 200)
     with transaction.atomic():
         started = time.perf_counter()
         now = timezone.now()
