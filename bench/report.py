@@ -12,7 +12,7 @@ TARGETS = {
     "routing_rate": ">= 500 routing decisions/s",
     "routing_p99": "p99 enqueue -> offer <= 20 ms",
     "routing_capacity": "zero agents over capacity",
-    "idle_memory": "1,000 idle websockets <= 300 MB RSS across the server processes",
+    "idle_memory": "1,000 idle websockets <= 300 MB across the server processes (PSS total; RSS beside)",
     "no_loss": "zero lost and zero duplicated items in every scenario",
 }
 
@@ -90,8 +90,12 @@ def targets(results: dict) -> dict:
         }
     conn = _get(primary, "connections")
     if conn and conn["idle_sockets"] >= 1000:
-        total = conn["total_rss_mb_idle"]
-        out["idle_memory"] = {"value": f"{total} MB", "met": total <= 300}
+        # PSS: RSS counts the pages gunicorn's preloaded workers share with their master once per process
+        rss, pss = conn["total_rss_mb_idle"], conn.get("total_pss_mb_idle")
+        if pss is None:  # results written before PSS was measured
+            out["idle_memory"] = {"value": f"RSS {rss} MB (no PSS measured)", "met": rss <= 300}
+        else:
+            out["idle_memory"] = {"value": f"PSS {pss} MB (RSS {rss} MB)", "met": pss <= 300}
     lost = dup = 0
     for entry in topologies.values():
         ingest = _get(entry, "ingest") or {}
@@ -211,6 +215,13 @@ def table(results: dict) -> str:
                 f"RSS before {conn['rss_mb_before']} "
                 f"-> idle {conn['rss_mb_idle']} (total {conn['total_rss_mb_idle']} MB)"
             )
+            idle = conn.get("memory_mb_idle")
+            if idle:
+                trees = "  ".join(f"{name} {m['rss']:.0f}/{m['pss']:.0f}/{m['uss']:.0f}" for name, m in idle.items())
+                lines.append(
+                    f"    idle memory MB rss/pss/uss: {trees}  total RSS {conn['total_rss_mb_idle']} "
+                    f"PSS {conn['total_pss_mb_idle']} USS {conn['total_uss_mb_idle']}"
+                )
             if act:
                 lines.append(
                     f"    active {act['rate']:g} msg/s: ws p50/p95/p99 {_lat(act['latency_ms'])} ms, "

@@ -709,12 +709,12 @@ class Bench:
         ws_url, origin = self.ws_url()
         idle_keys = list(self.idle_agents.values())
         sockets = [idle_keys[i % len(idle_keys)] for i in range(a.idle_sockets)]
-        rss_before = {s.name: s.rss_mb() for s in servers}
+        memory_before = {s.name: s.memory_mb() for s in servers}
         idle = [
             Listener(load.ws_listen, ws_url, origin, part).start(wait=300) for part in split_round_robin(sockets, 2)
         ]
         time.sleep(2)
-        rss_idle = {s.name: s.rss_mb() for s in servers}
+        memory_idle = {s.name: s.memory_mb() for s in servers}
         # active: agents that hold conversations (the routing agents, after the routing scenario)
         held = list(
             Participant.objects.filter(agent_id__in=list(self.routing_agents), left_at__isnull=True)
@@ -728,32 +728,39 @@ class Bench:
         connection.close()
         result: dict = {"idle_sockets": a.idle_sockets, "active_sockets": len(active_agents)}
         try:
-            active = Listener(load.ws_listen, ws_url, origin, [self.routing_agents[x] for x in active_agents]).start()
-            rate = 25.0 if a.quick else 50.0
-            n = int(rate * a.step_seconds)
-            headers = {"Authorization": f"Bearer {self.partner_token}"}
-            plan = []
-            for i in range(n):
-                token = f"cx-{topology}-{i}-{self.run_id}"
-                plan.append({"at": i / rate, "path": "/api/v1/interactions/", "headers": headers, "token": token,
-                             "json": {"to": CHANNEL, "from": by_agent[active_agents[i % len(active_agents)]],
-                                      "entries": [{"id": token, "type": "message", "text": token}]}})  # fmt: skip
-            meter = stack.Meter(servers).start()
-            sends = run_senders(load.send_plan, [(self.rest.url, plan, time.time() + 1, 16)], timeout=200)
-            metrics = {**meter.stop(), "load_generators": {"cpu_s": round(GENERATOR_CPU["last"], 2)}}
-            time.sleep(2)
-            frames = active.finish()
-            result["active"] = {"rate": rate, **match(sends, frames["frames"]), "processes": metrics}
+            if active_agents:  # none without the routing scenario: then idle sockets only
+                active = Listener(
+                    load.ws_listen, ws_url, origin, [self.routing_agents[x] for x in active_agents]
+                ).start()
+                rate = 25.0 if a.quick else 50.0
+                n = int(rate * a.step_seconds)
+                headers = {"Authorization": f"Bearer {self.partner_token}"}
+                plan = []
+                for i in range(n):
+                    token = f"cx-{topology}-{i}-{self.run_id}"
+                    plan.append({"at": i / rate, "path": "/api/v1/interactions/", "headers": headers, "token": token,
+                                 "json": {"to": CHANNEL, "from": by_agent[active_agents[i % len(active_agents)]],
+                                          "entries": [{"id": token, "type": "message", "text": token}]}})  # fmt: skip
+                meter = stack.Meter(servers).start()
+                sends = run_senders(load.send_plan, [(self.rest.url, plan, time.time() + 1, 16)], timeout=200)
+                metrics = {**meter.stop(), "load_generators": {"cpu_s": round(GENERATOR_CPU["last"], 2)}}
+                time.sleep(2)
+                frames = active.finish()
+                result["active"] = {"rate": rate, **match(sends, frames["frames"]), "processes": metrics}
         finally:
             idle_states = [listener.finish() for listener in idle]
         result["idle_connected"] = sum(s["connected"] for s in idle_states)
         result["idle_failed"] = sum(s["failed"] for s in idle_states)
         result["idle_dropped"] = sum(s["closed"] for s in idle_states)
-        result["rss_mb_before"] = {k: round(v, 1) for k, v in rss_before.items()}
-        result["rss_mb_idle"] = {k: round(v, 1) for k, v in rss_idle.items()}
-        delta = rss_idle[self.ws.name] - rss_before[self.ws.name]
+        result["rss_mb_before"] = {k: v["rss"] for k, v in memory_before.items()}
+        result["rss_mb_idle"] = {k: v["rss"] for k, v in memory_idle.items()}
+        # per server process tree {"rss", "pss", "uss"}; the target is judged on the PSS total (stack.memory_mb)
+        result["memory_mb_before"] = memory_before
+        result["memory_mb_idle"] = memory_idle
+        delta = memory_idle[self.ws.name]["rss"] - memory_before[self.ws.name]["rss"]
         result["ws_server_kb_per_connection"] = round(delta * 1024 / max(1, result["idle_connected"]), 1)
-        result["total_rss_mb_idle"] = round(sum(rss_idle.values()), 1)
+        for kind in ("rss", "pss", "uss"):
+            result[f"total_{kind}_mb_idle"] = round(sum(m[kind] for m in memory_idle.values()), 1)
         result["loadavg"] = stack.loadavg()
         return result
 
@@ -784,6 +791,7 @@ class Bench:
             servers = self.start_topology(topology)
             try:
                 entry["idle_rss_mb"] = {s.name: round(s.rss_mb(), 1) for s in servers}
+                entry["startup_memory_mb"] = {s.name: s.memory_mb() for s in servers}  # rss/pss/uss, no load yet
                 self.partner_token = self.token()
                 if {"ingest", "reply", "routing", "connections"} & set(a.scenarios):
                     self.guarded(entry, "ingest", self.ingest, topology, servers)

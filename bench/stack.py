@@ -120,6 +120,22 @@ class Server:
                 total += p.memory_info().rss
         return total / 2**20
 
+    def memory_mb(self) -> dict[str, float]:
+        """RSS, PSS and USS of the process tree in MB (reads /proc/<pid>/smaps_rollup: for snapshots, not sampling).
+
+        RSS counts a shared page once per process that maps it, so gunicorn's --preload workers (pages
+        shared copy-on-write with the master) and the shared libraries are counted several times. PSS
+        splits each shared page among the processes sharing it: PSS totals add up to the memory actually
+        used. USS is the memory only this tree holds, what stopping it would free."""
+        total = {"rss": 0, "pss": 0, "uss": 0}
+        for p in self.procs():
+            with contextlib.suppress(psutil.Error):
+                info = p.memory_full_info()
+                total["rss"] += info.rss
+                total["pss"] += info.pss
+                total["uss"] += info.uss
+        return {key: round(value / 2**20, 1) for key, value in total.items()}
+
     def stop(self) -> None:
         if self.process is None:
             return
