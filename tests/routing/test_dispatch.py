@@ -370,8 +370,8 @@ def test_one_expiry_task_per_round_times_out_all_its_offers(tenant, celery_worke
         )
     finally:
         task_prerun.disconnect(count)
-    assert runs[0] == work_ids
-    assert len([r for r in runs if set(r) & set(work_ids)]) == 1
+    # (a worker may also run stray timers queued by earlier tests: only ours count)
+    assert [r for r in runs if set(r) & set(work_ids)] == [work_ids]
 
 
 def test_the_single_offer_expiry_task_still_works(tenant):
