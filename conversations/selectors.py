@@ -34,12 +34,12 @@ def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Con
     return found
 
 
-def access_conversation(*, tenant: Tenant, conversation_id) -> Conversation:
-    found = (
-        Conversation.objects.select_related("channel", "tenant", "partner", "contact")
-        .filter(pk=_uuid(conversation_id), tenant=tenant)
-        .first()
-    )
+def access_conversation(*, tenant: Tenant, conversation_id, related: bool = True) -> Conversation:
+    """The tenant's conversation or NotFound. `related=False`: only its id and tenant, for a caller
+    whose service locks and re-reads it anyway (the agent's message send)."""
+    query = Conversation.objects.filter(pk=_uuid(conversation_id), tenant=tenant)
+    query = query.select_related("channel", "tenant", "partner", "contact") if related else query.only("id", "tenant")
+    found = query.first()
     if found is None:
         raise ConversationNotFound()
     return found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
@@ -12,15 +11,25 @@ from ccp.core.local_cache import LocalTtlCache
 from .choices import Role
 from .models import Channel, Membership, Tenant
 
+_memberships: LocalTtlCache[Membership] = LocalTtlCache()
+
 
 def membership_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Membership | None:
-    """The user's membership, or None (anonymous users, operators without a tenant)."""
+    """The user's membership, or None (anonymous users, operators without a tenant).
+
+    Kept per process for `HOT_LOOKUP_CACHE_SECONDS` (every agent request asks): a membership, tenant
+    or user saved in this process is seen at once (signals in `tenants.apps`), elsewhere within it.
+    """
     if not getattr(user, "is_authenticated", False):
         return None
-    try:
-        return Membership.objects.select_related("tenant").get(user_id=user.pk, tenant__is_active=True)
-    except Membership.DoesNotExist:
-        return None
+    return _memberships.get_or_load(
+        user.pk,
+        lambda: Membership.objects.select_related("tenant").filter(user_id=user.pk, tenant__is_active=True).first(),
+    )
+
+
+def forget_memberships(**_signal_kwargs) -> None:
+    _memberships.clear()
 
 
 def admin_tenant_for_user(*, user) -> Tenant | None:
@@ -40,17 +49,13 @@ def partner_channels(*, partner) -> QuerySet[Channel]:
     )
 
 
-def _channel_ttl() -> float:
-    return float(getattr(settings, "CHANNEL_CACHE_SECONDS", 0))
-
-
-_partner_channels: LocalTtlCache[Channel] = LocalTtlCache(_channel_ttl)
+_partner_channels: LocalTtlCache[Channel] = LocalTtlCache()
 
 
 def channel_for_partner(*, partner, channel_address_id: str) -> Channel:
     """Resolve `to` for a partner call (FIG 10/13 1326): another partner's channel is NotFound.
 
-    Kept per process for `CHANNEL_CACHE_SECONDS` with its tenant, installation, package and channel
+    Kept per process for `HOT_LOOKUP_CACHE_SECONDS` with its tenant, installation, package and channel
     definition (a five-table join on every interaction): a change saved in this process is seen at
     once (signals in `tenants.apps`), in other processes within that time. Treat it as read-only.
     """

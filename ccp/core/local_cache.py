@@ -16,8 +16,16 @@ from typing import Generic, TypeVar
 V = TypeVar("V")
 
 
+def hot_lookup_ttl() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "HOT_LOOKUP_CACHE_SECONDS", 0))
+
+
 class LocalTtlCache(Generic[V]):
-    def __init__(self, ttl: Callable[[], float], max_entries: int = 10_000) -> None:
+    """`ttl` is read on every call (tests may change the setting); default HOT_LOOKUP_CACHE_SECONDS."""
+
+    def __init__(self, ttl: Callable[[], float] = hot_lookup_ttl, max_entries: int = 10_000) -> None:
         self._ttl = ttl
         self._max = max_entries
         self._data: dict[Hashable, tuple[float, V]] = {}

@@ -6,7 +6,6 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import QuerySet
 from oauth2_provider.models import AccessToken
 
@@ -82,16 +81,12 @@ def bearer_from_header(value: str | None) -> str | None:
     return token if kind.lower() == "bearer" and token else None
 
 
-def _grant_ttl() -> float:
-    return float(getattr(settings, "PARTNER_AUTH_CACHE_SECONDS", 0))
-
-
-_grants: LocalTtlCache[BearerGrant] = LocalTtlCache(_grant_ttl)
+_grants: LocalTtlCache[BearerGrant] = LocalTtlCache()
 
 
 def bearer_grant(raw_token: str | None) -> BearerGrant | None:
     """The partner grant of a bearer token, or None when it is unknown, expired or not a connected
-    app's. One indexed query, then kept per process for `PARTNER_AUTH_CACHE_SECONDS` (the lookup
+    app's. One indexed query, then kept per process for `HOT_LOOKUP_CACHE_SECONDS` (the lookup
     was a quarter of an interaction request): a token revoked or an app changed in this process is
     forgotten at once (signals in `ccp.packages.apps`), in other processes within that time.
     Expiry is checked on every call."""

@@ -150,7 +150,9 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
         conversation = _lock_conversation(conversation)
         if not conversation.is_open:
             raise ConversationClosed()
-        _require_participant(conversation, agent)
+        agents = active_agent_ids(conversation)
+        if agent.pk not in agents:
+            raise NotAParticipant()
         if presence_for(membership=agent).status == "offline":
             raise AgentOffline()
         return _outbound(
@@ -160,6 +162,7 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
             sender_name=agent.name,
             agent=agent,
             attachments=clean_attachments,
+            agents=agents,
         )
 
 

@@ -70,6 +70,7 @@ def _lock_conversation(conversation: Conversation) -> Conversation:
     return (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("channel__installation__package__channel_definition", "tenant", "partner")
+        .defer("channel__installation__package__manifest")  # the whole manifest: large, unused here
         .get(pk=conversation.pk)
     )
 
@@ -120,7 +121,7 @@ def _outbound_event_type(conversation: Conversation) -> PlatformEventType | None
 
 
 # A package's outbound event type, per process (one query per agent reply otherwise); cleared on change.
-_outbound_types: LocalTtlCache[tuple] = LocalTtlCache(lambda: settings.CHANNEL_CACHE_SECONDS)
+_outbound_types: LocalTtlCache[tuple] = LocalTtlCache()
 
 
 def forget_outbound_types(**_signal_kwargs) -> None:
@@ -136,9 +137,9 @@ def _publish_message(conversation: Conversation, message: Message, *, agents=Non
         return
     custom = _outbound_event_type(conversation)
     if custom is None:
-        _publish(conversation, "message.created", data)
+        _publish(conversation, "message.created", data, agents=agents)
         return
-    _publish(conversation, "message.created", data, partner=False)
+    _publish(conversation, "message.created", data, partner=False, agents=agents)
     payload = {
         "message_id": str(message.id),
         "conversation_id": str(conversation.id),
@@ -172,6 +173,7 @@ def _outbound(
     agent=None,
     attachments=None,
     consent_reply: bool = False,
+    agents=None,
 ) -> Message | None:
     """Store an outbound message and publish it to the partner (the one outbound path).
 
@@ -179,6 +181,7 @@ def _outbound(
     until this transaction commits: an agent's message that may not go raises ConsentDenied (nothing
     is stored); an automatic one (greeting, bot, business hours) is dropped and None returned.
     `consent_reply`: the one confirmation of a STOP/START keyword, allowed even after an opt-out.
+    `agents`: the participants' ids when the caller has just read them under the lock.
     """
     decision = consent.consent_check_outbound(
         channel=conversation.channel,
@@ -201,7 +204,7 @@ def _outbound(
         status=MessageStatus.SENT,
         status_changed_at=timezone.now(),
     )
-    _publish_message(conversation, message)
+    _publish_message(conversation, message, agents=agents)
     return message
 
 

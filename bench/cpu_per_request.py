@@ -1,0 +1,158 @@
+"""CPU and queries per request of the two hot paths, in one process: `python bench/cpu_per_request.py`.
+
+Less sensitive to a busy machine than the load scenarios of bench/run.py (CPU time, not wall time,
+is what it reports), so it is the figure to compare two checkouts by: run it in each, one after the
+other (docs/performance.md does so for the commit before the hot-path work and for HEAD).
+
+Recreates the database `ccp_bench_cpu` (migrate + ccp_demo), then through Django's test client with
+the real middleware, PostgreSQL, Redis (channel layer, cache, Celery broker; no worker runs and the
+queue is purged at the end) and the on-commit fan-out:
+- ingest: a partner POSTs a message into a conversation an agent holds (the common case);
+- reply: that agent POSTs a message through the agent API (the outbound path, consent checked).
+Reports per request: process CPU ms (this process: server code, fan-out thread, test client),
+wall ms, and database queries (the request's, then the fan-out's after commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
+DATABASE = "ccp_bench_cpu"
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{DATABASE}",
+        "REDIS_URL": REDIS,
+        "CELERY_QUEUE": "ccp-bench-cpu",
+        "CHANNEL_LAYER_PREFIX": "ccp-bench-cpu",
+        "EVENTS_REDIS_PREFIX": "ccp-bench-cpu:events",
+        "PARTNER_RATE_LIMIT": "10000000/min",
+        "DB_CONN_MAX_AGE": "60",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _prepare() -> dict:
+    for sql in (f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', f'CREATE DATABASE "{DATABASE}"'):
+        subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
+    run = {"cwd": ROOT, "env": _env(), "check": True, "capture_output": True, "text": True}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], **run)
+    out = subprocess.run([sys.executable, "manage.py", "ccp_demo", "--json"], **run).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", type=int, default=300, help="requests per path (after 30 warm-up requests)")
+    p.add_argument("--json", dest="json_out", help="also write the figures to this file")
+    args = p.parse_args(argv)
+    demo = _prepare()
+    os.environ.update(_env())
+    os.environ["DJANGO_SETTINGS_MODULE"] = "ccp.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import base64
+
+    from django.db import connection, transaction
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from ccp.celery import app as celery_app
+    from conversations import services
+    from routing import services as routing_services
+    from routing.models import AgentWork
+    from tenants.models import Membership
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    basic = base64.b64encode(f"{demo['partner']['client_id']}:{demo['partner']['client_secret']}".encode()).decode()
+    token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}").json()[
+        "access_token"
+    ]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    channel = "acme-webchat-1"
+    agent = Membership.objects.filter(tenant__slug="acme", role="agent").order_by("display_name").first()
+    routing_services.capacity_set(membership=agent, capacity={"messaging": 20})
+    routing_services.presence_set(membership=agent, status="online")
+    senders = [f"cpu-{n}" for n in range(10)]
+    seq = iter(range(10**9))
+
+    def ingest() -> None:
+        sender = senders[next(seq) % len(senders)]
+        body = {"to": channel, "from": sender, "entries": [{"id": f"cpu-{time.time()}-{next(seq)}", "type": "message",
+                                                            "text": "where is my parcel?"}]}  # fmt: skip
+        r = client.post("/api/v1/interactions/", json.dumps(body), content_type="application/json", **auth)
+        assert r.status_code == 201, r.content
+
+    for sender in senders:  # open the conversations and have the agent accept them
+        body = {"to": channel, "from": sender, "entries": [{"id": f"open-{sender}", "type": "message", "text": "hi"}]}
+        r = client.post("/api/v1/interactions/", json.dumps(body), content_type="application/json", **auth)
+        assert r.status_code == 201, r.content
+    for work in AgentWork.objects.filter(agent=agent, status="offered"):
+        with transaction.atomic():
+            services.agent_work_accept(agent=agent, work=work)
+    conversation_ids = [
+        str(pk) for pk in agent.participations.filter(left_at__isnull=True).values_list("conversation_id", flat=True)
+    ]
+    assert len(conversation_ids) == len(senders), conversation_ids
+    agent_client = Client(HTTP_HOST="127.0.0.1")
+    agent_client.force_login(agent.user)
+
+    def reply() -> None:
+        conversation_id = conversation_ids[next(seq) % len(conversation_ids)]
+        r = agent_client.post(
+            f"/api/v1/agent/conversations/{conversation_id}/messages/",
+            json.dumps({"text": "It left our depot this morning."}),
+            content_type="application/json",
+        )
+        assert r.status_code == 201, r.content
+
+    results = {}
+    for name, fn in (("ingest", ingest), ("reply", reply)):
+        for _ in range(30):
+            fn()
+        queries = []
+        for _ in range(20):  # counted apart: capturing queries costs CPU of its own
+            with CaptureQueriesContext(connection) as captured:
+                fn()
+            queries.append(len(captured))
+        cpu, wall = [], []
+        for _ in range(args.n):
+            c0, w0 = time.process_time(), time.perf_counter()
+            fn()
+            cpu.append((time.process_time() - c0) * 1000)
+            wall.append((time.perf_counter() - w0) * 1000)
+        results[name] = {
+            "n": args.n,
+            "cpu_ms_mean": round(statistics.fmean(cpu), 2),
+            "cpu_ms_median": round(statistics.median(cpu), 2),
+            "wall_ms_median": round(statistics.median(wall), 2),
+            "queries": max(set(queries), key=queries.count),
+        }
+    celery_app.control.purge()
+    print(f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}")
+    print(f"{'path':8} {'CPU ms mean':>12} {'CPU ms median':>14} {'wall ms median':>15} {'queries':>8}")
+    for name, r in results.items():
+        figures = f"{r['cpu_ms_mean']:12.2f} {r['cpu_ms_median']:14.2f} {r['wall_ms_median']:15.2f} {r['queries']:8}"
+        print(f"{name:8} {figures}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
