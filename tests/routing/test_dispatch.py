@@ -351,7 +351,7 @@ def test_a_trigger_during_a_running_round_is_not_lost(tenant):
 def test_one_expiry_task_per_round_times_out_all_its_offers(tenant, celery_worker):
     """A round of 12 offers schedules one expiry task (with the 12 work ids); it times them all out."""
     quick = Queue.objects.create(tenant=tenant, name="quick", offer_timeout_seconds=1)
-    online_agents(tenant, 3, 4)
+    online_agents(tenant, 1, 12)  # one agent: once timed out, the items exclude them and stay queued
     waiting(tenant, 12, queue=quick)
     runs = []
 
