@@ -175,9 +175,7 @@ class AgentMessagesApi(AgentApi):
 
     @extend_schema(request=InputSerializer, responses={201: MessageOutput}, summary="Send a message", tags=["agent"])
     def post(self, request, conversation_id):
-        conversation = selectors.access_conversation(
-            tenant=self.tenant, conversation_id=conversation_id, related=False
-        )
+        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id, related=False)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_send(

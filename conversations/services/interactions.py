@@ -158,16 +158,21 @@ def _only_typing_without_conversation(channel: Channel, address: str, entries: l
     return not Conversation.objects.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).exists()
 
 
-def _lock_open_conversation(channel: Channel, address: str) -> Conversation | None:
-    """The open conversation of this end user on this channel, locked, with its contact; or None."""
-    found = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("tenant", "partner", "contact")
-        .filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES)
-        .first()
-    )
+def _lock_open_conversation(channel: Channel, address: str, *, partner: Partner | None = None) -> Conversation | None:
+    """The open conversation of this end user on this channel, locked, with its contact; or None.
+
+    `partner`: the caller's partner (the channel's package's), so that neither it nor the tenant
+    (the channel's) is joined again into the locking query."""
+    query = Conversation.objects.select_for_update(of=("self",)).select_related("contact")
+    if partner is None:
+        query = query.select_related("tenant", "partner")
+    found = query.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).first()
     if found is not None:
         found.channel = channel  # the caller's instance, with its installation and package loaded
+        if partner is not None:
+            found.tenant = channel.tenant
+            if found.partner_id == partner.pk:
+                found.partner = partner
     return found
 
 
@@ -213,10 +218,10 @@ def interaction_receive(*, partner: Partner, to: str, from_address: str, from_na
         raise Invalid("from must be the end user's address.", code="invalid", details={"from": ["is required"]})
     parsed = parse_entries(entries)
     with transaction.atomic():
-        return _receive(channel, from_address, from_name or "", parsed)
+        return _receive(channel, from_address, from_name or "", parsed, partner)
 
 
-def _receive(channel: Channel, from_address: str, from_name: str, entries: list[Entry]) -> dict:
+def _receive(channel: Channel, from_address: str, from_name: str, entries: list[Entry], partner: Partner) -> dict:
     if _only_typing_without_conversation(channel, from_address, entries):
         return {
             "conversation_id": None,
@@ -225,7 +230,7 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
             "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
         }
     # An end user writing into an open conversation (the common case) costs one locking query.
-    conversation, created = _lock_open_conversation(channel, from_address), False
+    conversation, created = _lock_open_conversation(channel, from_address, partner=partner), False
     if conversation is None:
         address = _get_or_create_address(channel, from_address, from_name)
         conversation, created = _open_conversation(channel, address, SenderType.END_USER)
