@@ -674,6 +674,10 @@ class Bench:
             accepted = acceptor.finish()
             set_presence(agents, "away")  # later scenarios must not route to agents nobody listens for
             connection.close()
+            # ...nor inherit this scenario's unanswered backlog: the next topology's fresh agents would
+            # be offered these old items first (they are older) instead of their own conversations.
+            self.close_unanswered("rl-")
+            self.close_unanswered("q-")
         live = match(live_sends, accepted["offers"])
         return {
             "agents": a.routing_agents,
