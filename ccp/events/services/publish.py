@@ -5,8 +5,8 @@ Ordering guarantee — why replay ids are assigned *after* commit
 A sequence value drawn at INSERT time can commit after a higher one, so a reader paging with
 `?after=` could see id 8, move its cursor past 7, and lose 7 when it commits a moment later.
 `event_publish` therefore inserts the row with `replay_id = NULL` in the caller's transaction;
-after that transaction commits, `event_assign_replay_ids` numbers the rows in a short transaction
-that first takes a PostgreSQL advisory transaction lock. Assignment transactions are thereby
+after that transaction commits, `event_assign_replay_ids` numbers the rows in one statement (its
+own transaction) that first takes a PostgreSQL advisory transaction lock. Assignments are thereby
 serialised, and each one's ids are visible (commit) before the next one can draw higher ids (the
 lock is released after the commit is visible). Readers only ever see rows with an assigned id, so a
 reader that sees id N sees every id below N that will ever exist: the cursor cannot skip anything.
