@@ -412,20 +412,19 @@ class Bench:
         connection.close()
         return held
 
-    def close_unanswered(self, prefix: str) -> None:
+    def close_unanswered(self, prefix: str, *, keep_held: bool = False) -> None:
         """Close (partner API) the conversations a scenario opened and nobody accepted, so that their offers
-        do not time out and re-route in the background of the next scenarios."""
+        do not time out and re-route in the background of the next scenarios. `keep_held`: leave the ones
+        an agent holds open (the connections scenario sends to them)."""
         import requests
         from django.db import connection
 
         from conversations.models import Conversation
 
-        ids = [
-            str(pk)
-            for pk in Conversation.objects.filter(end_user_address__startswith=prefix)
-            .exclude(status="closed")
-            .values_list("pk", flat=True)
-        ]
+        open_ = Conversation.objects.filter(end_user_address__startswith=prefix).exclude(status="closed")
+        if keep_held:
+            open_ = open_.exclude(participants__left_at__isnull=True)
+        ids = [str(pk) for pk in open_.values_list("pk", flat=True)]
         connection.close()
         headers = {"Authorization": f"Bearer {self.partner_token}"}
 
@@ -676,8 +675,8 @@ class Bench:
             connection.close()
             # ...nor inherit this scenario's unanswered backlog: the next topology's fresh agents would
             # be offered these old items first (they are older) instead of their own conversations.
-            self.close_unanswered("rl-")
-            self.close_unanswered("q-")
+            self.close_unanswered("rl-", keep_held=True)
+            self.close_unanswered("q-", keep_held=True)
         live = match(live_sends, accepted["offers"])
         return {
             "agents": a.routing_agents,
