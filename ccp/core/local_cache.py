@@ -2,7 +2,8 @@
 
 Each process keeps its own copy, so a change made elsewhere is seen after at most `ttl` seconds;
 the process that makes the change clears its copy at once through model signals (see the users:
-`ccp.packages.selectors.bearer_grant`, `tenants.selectors.channel_for_partner`). Values must be
+`ccp.packages.selectors.bearer_grant`, `tenants.selectors.channel_for_partner` and
+`membership_for_user`, `conversations.services.common._outbound_event_type`). Values must be
 treated as read-only: the same object is handed to every request of the process.
 """
 
@@ -30,6 +31,7 @@ class LocalTtlCache(Generic[V]):
         self._max = max_entries
         self._data: dict[Hashable, tuple[float, V]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by every discard/clear: a load that raced one is not stored
 
     def get_or_load(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
         """The cached value, or `load()` stored for `ttl` seconds (None results are not stored)."""
@@ -40,18 +42,24 @@ class LocalTtlCache(Generic[V]):
         now = time.monotonic()
         if hit is not None and hit[0] > now:
             return hit[1]
+        generation = self._generation
         value = load()
         if value is not None:
             with self._lock:
+                if generation != self._generation:
+                    return value  # changed while we read: use it for this call only
                 if len(self._data) >= self._max:
                     self._data.clear()  # crude but bounded: a burst of new keys costs one reload each
                 self._data[key] = (now + ttl, value)
         return value
 
     def discard(self, key: Hashable) -> None:
-        self._data.pop(key, None)
+        with self._lock:
+            self._generation += 1
+            self._data.pop(key, None)
 
     def clear(self, **_signal_kwargs) -> None:
         """Forget everything (also usable as a signal receiver)."""
         with self._lock:
+            self._generation += 1
             self._data.clear()
