@@ -4,9 +4,10 @@ Less sensitive to a busy machine than the load scenarios of bench/run.py (CPU ti
 is what it reports), so it is the figure to compare two checkouts by: run it in each, one after the
 other (docs/performance.md does so for the commit before the hot-path work and for HEAD).
 
-Recreates the database `ccp_bench_cpu` (migrate + ccp_demo), then through Django's test client with
-the real middleware, PostgreSQL, Redis (channel layer, cache, Celery broker; no worker runs and the
-queue is purged at the end) and the on-commit fan-out:
+Recreates the database `ccp_bench_cpu` (migrate + ccp_demo; the suite's Redis db and prefixes, so do
+not run it beside bench/run.py), then through Django's test client with the real middleware,
+PostgreSQL, Redis (channel layer, cache, Celery broker; no worker runs and the queue is purged at
+the end) and the on-commit fan-out:
 - ingest: a partner POSTs a message into a conversation an agent holds (the common case);
 - reply: that agent POSTs a message through the agent API (the outbound path, consent checked).
 Reports per request: process CPU ms (this process: server code, fan-out thread, test client),
@@ -19,71 +20,42 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
-DATABASE = "ccp_bench_cpu"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"{PG}/{DATABASE}",
-        "REDIS_URL": REDIS,
-        "CELERY_QUEUE": "ccp-bench-cpu",
-        "CHANNEL_LAYER_PREFIX": "ccp-bench-cpu",
-        "EVENTS_REDIS_PREFIX": "ccp-bench-cpu:events",
-        "PARTNER_RATE_LIMIT": "10000000/min",
-        "DB_CONN_MAX_AGE": "60",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def _prepare() -> dict:
-    for sql in (f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', f'CREATE DATABASE "{DATABASE}"'):
-        subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
-    run = {"cwd": ROOT, "env": _env(), "check": True, "capture_output": True, "text": True}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], **run)
-    out = subprocess.run([sys.executable, "manage.py", "ccp_demo", "--json"], **run).stdout
-    return json.loads(out.strip().splitlines()[-1])
+from bench import stack  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", type=int, default=300, help="requests per path (after 30 warm-up requests)")
     p.add_argument("--json", dest="json_out", help="also write the figures to this file")
+    p.add_argument("--database", default="ccp_bench_cpu", help="recreated on every run (a ccp_bench* name)")
     args = p.parse_args(argv)
-    demo = _prepare()
-    os.environ.update(_env())
+    stack.recreate_database(args.database)
+    stack.manage(args.database, "migrate", "--no-input", "-v", "0")
+    demo = json.loads(stack.manage(args.database, "ccp_demo", "--json").strip().splitlines()[-1])
+    os.environ.update(stack.server_env(args.database))
     os.environ["DJANGO_SETTINGS_MODULE"] = "ccp.settings"
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    import base64
-
     from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from ccp.celery import app as celery_app
     from conversations import services
     from routing import services as routing_services
     from routing.models import AgentWork
     from tenants.models import Membership
 
     client = Client(HTTP_HOST="127.0.0.1")
-    basic = base64.b64encode(f"{demo['partner']['client_id']}:{demo['partner']['client_secret']}".encode()).decode()
-    token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}").json()[
-        "access_token"
-    ]
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    auth = stack.partner_auth(client, demo)
     channel = "acme-webchat-1"
     agent = Membership.objects.filter(tenant__slug="acme", role="agent").order_by("display_name").first()
     routing_services.capacity_set(membership=agent, capacity={"messaging": 20})
@@ -143,7 +115,7 @@ def main(argv=None) -> int:
             "wall_ms_median": round(statistics.median(wall), 2),
             "queries": max(set(queries), key=queries.count),
         }
-    celery_app.control.purge()
+    stack.purge_queue()
     print(f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}")
     print(f"{'path':8} {'CPU ms mean':>12} {'CPU ms median':>14} {'wall ms median':>15} {'queries':>8}")
     for name, r in results.items():

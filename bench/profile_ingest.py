@@ -35,17 +35,11 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
-    import base64
-
     from django.test import Client
     from pyinstrument import Profiler
 
     client = Client(HTTP_HOST="127.0.0.1")
-    basic = base64.b64encode(f"{demo['partner']['client_id']}:{demo['partner']['client_secret']}".encode()).decode()
-    token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}").json()[
-        "access_token"
-    ]
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    auth = stack.partner_auth(client, demo)
 
     def post(i: int, sender: str) -> None:
         body = {"to": "acme-webchat-1", "from": sender, "entries": [{"id": f"prof-{time.time()}-{i}", "type": "message",

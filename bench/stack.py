@@ -251,3 +251,12 @@ class Meter:
 
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def partner_auth(client, demo: dict) -> dict[str, str]:
+    """Bearer headers (Django test client style) for the demo partner, from POST /o/token/."""
+    import base64
+
+    basic = base64.b64encode(f"{demo['partner']['client_id']}:{demo['partner']['client_secret']}".encode()).decode()
+    response = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}")
+    return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access_token']}"}

@@ -49,3 +49,22 @@ def test_quick_bench_writes_results_without_losses(tmp_path):
     assert reply["receiver"]["bad_signature"] == 0
     assert results["targets"]["no_loss"]["met"] is True
     assert (tmp_path / "results.txt").exists()
+
+
+def test_cpu_per_request_reports_both_paths_with_their_query_counts(tmp_path):
+    env = {**os.environ, "BENCH_REDIS_URL": settings.REDIS_URL}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    out = tmp_path / "cpu.json"
+    command = [sys.executable, "bench/cpu_per_request.py", "-n", "5", "--database", "ccp_bench_smoke_cpu"]
+    command += ["--json", str(out)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"ingest", "reply"}
+    for path in figures.values():
+        assert path["n"] == 5 and path["cpu_ms_mean"] > 0 and path["wall_ms_median"] > 0
+    # the pinned hot paths, counted with their after-commit fan-out (test_query_counts pins them in-test)
+    assert figures["ingest"]["queries"] <= 12
+    assert figures["reply"]["queries"] <= 14
