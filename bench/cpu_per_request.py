@@ -39,12 +39,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     stack.recreate_database(args.database)
     stack.manage(args.database, "migrate", "--no-input", "-v", "0")
-    demo = json.loads(stack.manage(args.database, "ccp_demo", "--json").strip().splitlines()[-1])
-    os.environ.update(stack.server_env(args.database))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "ccp.settings"
-    import django
-
-    django.setup()
+    demo = stack.setup_django(args.database)
     from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,12 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--database", default="ccp_bench")
     p.add_argument("--out", default=str(ROOT / "var" / "bench"))
     args = p.parse_args(argv)
-    demo = json.loads(stack.manage(args.database, "ccp_demo", "--json").strip().splitlines()[-1])
-    os.environ.update(stack.server_env(args.database))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "ccp.settings"
-    import django
-
-    django.setup()
+    demo = stack.setup_django(args.database)
     from django.test import Client
     from pyinstrument import Profiler
 

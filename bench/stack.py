@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -260,3 +261,15 @@ def partner_auth(client, demo: dict) -> dict[str, str]:
     basic = base64.b64encode(f"{demo['partner']['client_id']}:{demo['partner']['client_secret']}".encode()).decode()
     response = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}")
     return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access_token']}"}
+
+
+def setup_django(database: str) -> dict:
+    """Seed the demo into `database` (idempotent), point this process at it the way the servers are
+    configured, and set Django up in-process; returns `ccp_demo --json`'s credentials."""
+    demo = json.loads(manage(database, "ccp_demo", "--json").strip().splitlines()[-1])
+    os.environ.update(server_env(database))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "ccp.settings"
+    import django
+
+    django.setup()
+    return demo

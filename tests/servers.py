@@ -75,8 +75,16 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
         wait_for(up, timeout=30, what="daphne to listen")
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate a server subprocess, killing it when it does not exit within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)

@@ -15,7 +15,7 @@ import sys
 
 from django.db import connection
 
-from tests.servers import ROOT, free_port, wait_for
+from tests.servers import ROOT, free_port, stop_process, wait_for
 
 # The libraries only AI training, evaluation and prediction need, and daphne's server (Twisted).
 MUST_NOT_LOAD = ["numpy", "scipy", "sklearn", "joblib", "twisted"]
@@ -90,8 +90,4 @@ def test_runserver_serves_websockets(db):
             status_line = sock.recv(4096).split(b"\r\n", 1)[0]
         assert status_line == b"HTTP/1.1 101 Switching Protocols", status_line
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)

@@ -22,7 +22,7 @@ from django.db import connection
 
 from ccp.celery import app as celery_app
 from tests.events.conftest import celery_worker  # noqa: F401 — the real worker of the event-bus tests
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -77,13 +77,8 @@ class Daphne:
         raise RuntimeError(f"daphne did not answer on {self.url}; see {self.log}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            stop_process(self.proc, timeout=15)
         self.proc = None
 
     def restart(self) -> None:
