@@ -149,6 +149,9 @@ def celery_worker(transactional_db):
     control.start()
     yield control
     control.stop()
+    # A stopping worker puts its unacknowledged messages (timers with a countdown) back on the queue;
+    # left there, the next test's worker would run them against that test's database.
+    celery_app.control.purge()
     task_postrun.disconnect(_close_db_connection)
 
 

@@ -20,4 +20,5 @@ def idle_worker(transactional_db):
     control = WorkerControl()
     yield control
     control.stop()
+    celery_app.control.purge()  # what the stopping worker handed back (see celery_worker)
     task_postrun.disconnect(_close_db_connection)
