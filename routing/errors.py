@@ -8,6 +8,13 @@ class AgentUnavailable(Conflict):
     default_message = "That agent is not online."
 
 
+class AgentBusy(AgentUnavailable):
+    """Another transaction holds the agent's presence row (it is being offered other work right now)."""
+
+    code = "agent_busy"
+    default_message = "That agent is being offered other work right now; try again."
+
+
 class CapacityExhausted(Conflict):
     code = "capacity_exhausted"
     default_message = "That agent has no free capacity for this channel type."

@@ -1,9 +1,27 @@
 """Writes of the routing app: presence, work items, offers and their lifecycle, dispatch.
 
-Locking: `work_offer` locks the WorkItem row, then the agent's AgentPresence row, in that order
-everywhere, and counts the agent's holding work under that lock — so no agent exceeds capacity and
-no work item gets two active offers however many processes route at once (the partial unique
-constraint `one_active_work_per_item` is the last line of defence).
+Lock order — every transaction that locks routing rows takes them in this order, and never waits
+for a second agent presence row:
+
+    conversation (conversations' callers) → AgentWork → WorkItem → AgentPresence
+
+- A transaction waits for at most one AgentPresence row lock. Every further presence row it takes —
+  the next candidate when routing a new item (`_route`), the dispatch round's agents, the previous
+  agent's bookkeeping after a transfer (`_released`) — is taken `FOR NO KEY UPDATE SKIP LOCKED`: a
+  busy row is passed over, never waited for. An item whose candidates were all busy stays queued,
+  and a dispatch round is asked for after commit (`dispatch_on_commit`), so it waits in the queue
+  rather than fail. Two transactions thus never wait for each other's presence rows, which is what
+  deadlocked concurrent arrivals when they tried the same agents in different rank orders.
+- `work_offer` locks the WorkItem row, then the agent's AgentPresence row, and counts the agent's
+  holding work under that lock — so no agent exceeds capacity and no work item gets two active
+  offers however many processes route at once (the partial unique constraint
+  `one_active_work_per_item` is the last line of defence).
+- Accept, decline, expiry, close and ACW lock the AgentWork row, then its WorkItem, then (at most)
+  the agent's presence row.
+
+Should PostgreSQL still detect a deadlock or a serialization failure, the API edge retries the whole
+transaction a bounded number of times with jitter and then answers 503 `retry_later`
+(`ccp.core.db.retry_on_conflict`); Celery tasks retry the same way.
 
 Waiting work is dispatched in batched rounds (`routing_dispatch_round`): one short transaction locks
 up to N queued items, then their candidate agents' presence rows, both `FOR NO KEY UPDATE SKIP
@@ -31,6 +49,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ccp.core.bulk import bulk_insert, bulk_update
+from ccp.core.db import retry_on_conflict
 from ccp.core.errors import Invalid
 from ccp.events.services import event_publish, event_publish_many
 from ccp.packages.choices import Owner
@@ -55,7 +74,15 @@ from .engines import (
     platform_candidates,
     rank_platform,
 )
-from .errors import AgentNotFound, AgentUnavailable, AlreadyOffered, CapacityExhausted, NotRoutingOwner, OfferExpired
+from .errors import (
+    AgentBusy,
+    AgentNotFound,
+    AgentUnavailable,
+    AlreadyOffered,
+    CapacityExhausted,
+    NotRoutingOwner,
+    OfferExpired,
+)
 from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, WorkItem
 
 logger = logging.getLogger(__name__)
@@ -295,19 +322,21 @@ def _route(item: WorkItem, *, engine: str, pool: CandidatePool | None, created: 
     attempts += [(c, engine) for c in candidates if c.membership_id not in tried]
     work = None
     refused = []
+    busy = False
     for candidate, by in attempts:
         try:
             # work_offer refuses (raises) before it writes anything, so inside the caller's transaction
             # no savepoint is needed to try the next candidate
             with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():
                 if created:
-                    work = _offer(item, agent_id=candidate.membership_id, engine=by)
+                    work = _offer(item, agent_id=candidate.membership_id, engine=by, wait=False)
                 else:
-                    work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=by)
+                    work = work_offer(work_item=item, agent_id=candidate.membership_id, engine=by, wait=False)
             if pool is not None:
                 pool.taken(candidate.membership_id, work.weight, item.channel_type)
             break
         except (CapacityExhausted, AgentUnavailable) as exc:  # lost a race for that agent: try the next
+            busy = busy or isinstance(exc, AgentBusy)
             refused.append({"agent_id": str(candidate.membership_id), "code": exc.code, "engine": by})
             if pool is not None:
                 pool.refused(candidate.membership_id)
@@ -322,6 +351,8 @@ def _route(item: WorkItem, *, engine: str, pool: CandidatePool | None, created: 
     if work is None:
         why = _decision_reason(work, refused)
         reason = f"{reason}; {why}" if reason else why
+        if busy:  # an agent being offered other work may still have room: a round tries after commit
+            dispatch_on_commit(tenant_id=item.tenant_id)
     RouteDecision.objects.create(
         tenant_id=item.tenant_id,
         work_item=item,
@@ -370,34 +401,46 @@ def work_offer(
     engine: str = Engine.PLATFORM,
     timeout_seconds: int | None = None,
     weight: int = 1,
+    wait: bool = True,
 ) -> AgentWork:
     """Offer a work item to one agent, atomically with the capacity check.
 
-    Precondition: inside a transaction. Locks the work item, then the agent's presence row.
+    Precondition: inside a transaction. Locks the work item, then the agent's presence row — waiting
+    for it only with `wait` (the default, for a caller that holds no other presence row); without,
+    a presence row locked by another transaction raises AgentBusy at once.
     """
     item = (
         WorkItem.objects.select_for_update(of=("self",))
         .select_related("tenant", "queue", "partner")
         .get(pk=work_item.pk)
     )
-    return _offer(item, agent_id=agent_id, engine=engine, timeout_seconds=timeout_seconds, weight=weight)
+    return _offer(item, agent_id=agent_id, engine=engine, timeout_seconds=timeout_seconds, weight=weight, wait=wait)
 
 
-def _offer(item: WorkItem, *, agent_id, engine: str, timeout_seconds: int | None = None, weight: int = 1) -> AgentWork:
+def _offer(
+    item: WorkItem,
+    *,
+    agent_id,
+    engine: str,
+    timeout_seconds: int | None = None,
+    weight: int = 1,
+    wait: bool = True,
+) -> AgentWork:
     """`work_offer` once the item is locked (or was created by this transaction: nobody else sees it)."""
     if item.status != WorkItemStatus.QUEUED:  # an item with an active offer is never queued
         raise AlreadyOffered()
     presence = (
-        AgentPresence.objects.select_for_update(of=("self",))
+        AgentPresence.objects.select_for_update(of=("self",), no_key=True, skip_locked=not wait)
         .select_related("membership__user", "tenant")
         .filter(membership_id=agent_id, tenant_id=item.tenant_id)
         .first()
     )
-    if presence is None:  # no presence row yet (never online) or not an agent of this tenant
-        agent = Membership.objects.filter(pk=agent_id, tenant_id=item.tenant_id).first()
-        if agent is None:
+    if presence is None:
+        if not wait and AgentPresence.objects.filter(membership_id=agent_id, tenant_id=item.tenant_id).exists():
+            raise AgentBusy()  # another transaction holds the row: pass it over rather than wait
+        if not Membership.objects.filter(pk=agent_id, tenant_id=item.tenant_id).exists():
             raise AgentNotFound()
-        presence = _lock_presence(agent)
+        raise AgentUnavailable("That agent has never been online.")  # no presence row yet
     agent = presence.membership
     if presence.status != PresenceStatus.ONLINE:
         raise AgentUnavailable(f"{agent.name} is {presence.status}, not online.")
@@ -605,7 +648,11 @@ def work_release_for_transfer(*, work: AgentWork) -> AgentWork:
 
 
 def _released(work: AgentWork) -> None:
-    AgentPresence.objects.filter(membership_id=work.agent_id).update(last_work_ended_at=timezone.now())
+    """Note when the agent's work ended (the "least recently busy" strategy reads it) and ask for a
+    round. Bookkeeping only: a presence row another transaction holds is skipped, not waited for —
+    after a transfer this is the second agent's row of the accepting transaction (module docstring)."""
+    free = AgentPresence.objects.select_for_update(no_key=True, skip_locked=True).filter(membership_id=work.agent_id)
+    AgentPresence.objects.filter(pk__in=free.values("pk")).update(last_work_ended_at=timezone.now())
     dispatch_on_commit(tenant_id=work.tenant_id)
 
 
@@ -1042,11 +1089,14 @@ def _schedule(when, task_name: str, arg) -> None:
 def work_expire_many(*, work_ids: list[str]) -> int:
     """Expire these offers if they are due (the batch timer of a dispatch round), each in its own
     transaction like a single timer; returns how many expired."""
-    expired = 0
-    for work in AgentWork.objects.filter(pk__in=work_ids, status=WorkStatus.OFFERED).order_by("expires_at"):
-        with transaction.atomic():
-            expired += work_expire(work=work) is not None
-    return expired
+    works = AgentWork.objects.filter(pk__in=work_ids, status=WorkStatus.OFFERED).order_by("expires_at")
+    return sum(_expire_in_own_transaction(work) for work in works)
+
+
+@retry_on_conflict
+def _expire_in_own_transaction(work: AgentWork) -> bool:
+    with transaction.atomic():
+        return work_expire(work=work) is not None
 
 
 def routing_sweep(*, now=None) -> dict[str, int]:

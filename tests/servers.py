@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,12 +56,14 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
         "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),  # verify secrets hashed by this process
         **extra_env,
     }
+    # stderr goes to a file, not a pipe: a pipe nobody reads fills up and then blocks the server
+    log = tempfile.NamedTemporaryFile(prefix="ccp-daphne-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
 
     def up():
@@ -68,7 +71,7 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return True
         except OSError:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            assert process.poll() is None, Path(log.name).read_text(errors="replace")[-2000:]
             return False
 
     try:
@@ -76,6 +79,9 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process)
+        log.close()
+        if not os.environ.get("CCP_KEEP_SERVER_LOGS"):  # set it to read the servers' logs after a run
+            os.unlink(log.name)
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
