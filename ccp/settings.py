@@ -107,6 +107,11 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A write whose transaction lost a deadlock or serialization conflict is run again this many times,
+# after a jittered exponential backoff starting at this many seconds, then answers 503 retry_later
+# (ccp/core/db.py).
+DB_CONFLICT_RETRIES = env_int("DB_CONFLICT_RETRIES", 3)
+DB_CONFLICT_BACKOFF_SECONDS = float(os.environ.get("DB_CONFLICT_BACKOFF_SECONDS", "0.05"))
 
 # --- redis: channel layer + celery ------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

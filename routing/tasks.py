@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
+from ccp.core.db import retry_on_conflict
 from ccp.core.errors import Invalid
 from tenants.models import Tenant
 
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="routing.tasks.work_expire_task", ignore_result=True)
+@retry_on_conflict
 def work_expire_task(work_id: str) -> None:
     work = AgentWork.objects.filter(pk=work_id).first()
     if work is not None:
@@ -35,6 +37,7 @@ def routing_dispatch_task(tenant_id: str) -> int:
 
 
 @shared_task(name="routing.tasks.work_acw_end_task", ignore_result=True)
+@retry_on_conflict
 def work_acw_end_task(work_id: str) -> None:
     work = AgentWork.objects.filter(pk=work_id).first()
     if work is not None:

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import errors
+from .db import retry_on_conflict
 from .models import IdempotencyKey
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,10 @@ def _first_sentence(details: Any) -> str:
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: map every exception to the error envelope."""
     if isinstance(exc, errors.DomainError):
-        return error_response(exc.code, exc.message, status_for(exc), exc.details)
+        response = error_response(exc.code, exc.message, status_for(exc), exc.details)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", 404)
     if isinstance(exc, DjangoPermissionDenied):
@@ -144,17 +148,25 @@ class _Replay(Exception):
 class BaseApi(APIView):
     """Base of every API view: error envelope and `Idempotency-Key` handling for POSTs.
 
+    A write whose transaction lost a deadlock or serialization conflict is run again, whole
+    (`ccp.core.db.retry_on_conflict`), and answers 503 `retry_later` if it keeps losing.
+
     A POST with the header is recorded (owner, key, body hash) before the view runs, in its own
     committed row, so a concurrent duplicate sees it; the first response is stored and replayed.
     """
 
     _idempotency_record: IdempotencyKey | None = None
+    RETRIED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
     def idempotency_owner(self, request) -> str:
         return f"user:{request.user.pk}"
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        handler_name = request.method.lower()
+        if request.method in self.RETRIED_METHODS and hasattr(self, handler_name):
+            # the handler owns the request's transactions: one that lost a deadlock runs again (ccp.core.db)
+            setattr(self, handler_name, retry_on_conflict(getattr(self, handler_name)))
         self._idempotency_record = None
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if request.method == "POST" and key is not None:

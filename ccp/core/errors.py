@@ -63,3 +63,11 @@ class ServiceUnavailable(DomainError):
 
     code = "service_unavailable"
     default_message = "A service this request needs is unavailable."
+
+
+class RetryLater(ServiceUnavailable):
+    """A transaction kept losing database conflicts with concurrent work (503, with Retry-After)."""
+
+    code = "retry_later"
+    default_message = "The platform is busy with concurrent changes to the same records; retry in a moment."
+    retry_after = 1
