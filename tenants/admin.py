@@ -288,6 +288,7 @@ class PackageInstallationAdmin(TenantScopedAdmin):
 class ContactCenterAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant", "partner", "connector_url"]
     list_filter = ["tenant"]
+    filter_horizontal = ["agents"]  # who serves it: what its partner may see and set (docs/partner-api.md)
     inlines = [ChannelInline]
 
     def get_readonly_fields(self, request, obj=None):
