@@ -189,3 +189,24 @@ def test_a_partner_no_longer_reads_conversations_of_a_tenant_that_uninstalled(ap
         "conversation_not_found",
     )
     assert not ContactCenter.objects.filter(tenant=tenant, installations__isnull=False).exists()
+
+
+# --- channel address ids: one namespace per partner ----------------------------------------------
+
+
+def test_the_same_address_id_under_two_partners_reaches_each_partners_tenant(
+    api, other_api, tenant, other_tenant, partner, other_partner
+):
+    ours = install(tenant, partner)
+    theirs = install(other_tenant, other_partner, developer_name="rival_sms", key="sms")  # also +15550001
+    assert ours.channel_address_id == theirs.channel_address_id
+    first = post(api, message("for acme", "e1")).json()
+    second = post(other_api, message("for globex", "e1")).json()  # the same entry id: not a duplicate
+    assert first["entries"][0]["duplicate"] is False and second["entries"][0]["duplicate"] is False
+    assert first["conversation_id"] != second["conversation_id"]
+    assert [m["text"] for m in api.get(f"/api/v1/conversations/{first['conversation_id']}/messages/").json()] == [
+        "for acme"
+    ]
+    other_messages = other_api.get(f"/api/v1/conversations/{second['conversation_id']}/messages/").json()
+    assert [m["text"] for m in other_messages] == ["for globex"]
+    assert_error(api.get(f"/api/v1/conversations/{second['conversation_id']}/"), 404, "conversation_not_found")
