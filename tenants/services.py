@@ -167,6 +167,20 @@ def _integrity_to_conflict(exc: IntegrityError) -> Conflict:
     return Conflict("A concurrent change clashed with this one; retry.", code="conflict")
 
 
+def channel_add_problems(
+    *, tenant: Tenant, spec: ChannelSpec, installation: PackageInstallation | None = None
+) -> dict[str, list[str]]:
+    """What `channel_add` would refuse, by field name (`channel_key`, `channel_address_id`, …): for forms."""
+    allowed = (
+        installation.package.channel_definition.channel_types if installation is not None else [ChannelType.MESSAGING]
+    )
+    partner = installation.package.partner if installation is not None else None
+    problems, _clash = _channel_problems(
+        tenant=tenant, partner=partner, specs=[spec], allowed_types=allowed, prefix="channel"
+    )
+    return {path.removeprefix("channel."): messages for path, messages in problems.items()}
+
+
 def channel_add(
     *,
     tenant: Tenant,

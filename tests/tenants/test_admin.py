@@ -173,3 +173,23 @@ def test_a_tenant_admins_lookups_and_autocompletes_stay_in_their_tenant(client, 
     assert autocomplete("skill", "billing") == ["billing-acme"]
     members = autocomplete("membership", "Agent")
     assert members and all("@ acme" in m for m in members), members
+
+
+def test_a_standard_channel_with_an_address_the_tenant_already_has_is_a_form_error(client, tenant, other_tenant):
+    from tenants.models import Channel, ContactCenter
+
+    center = ContactCenter.objects.create(tenant=tenant, name="Own")
+    foreign = ContactCenter.objects.create(tenant=other_tenant, name="Theirs")
+    Channel.objects.create(tenant=tenant, contact_center=center, channel_key="a", name="a", channel_address_id="+1")
+    Channel.objects.create(
+        tenant=other_tenant, contact_center=foreign, channel_key="a", name="a", channel_address_id="+2"
+    )
+    client.force_login(MembershipFactory(tenant=tenant, role="admin").user)
+    form = {"contact_center": str(center.pk), "channel_key": "b", "name": "b", "channel_type": "messaging"}
+    response = client.post("/admin/tenants/channel/add/", {**form, "channel_address_id": "+1", "is_active": "on"})
+    assert response.status_code == 200, response.status_code
+    assert "is already a channel of this tenant" in response.content.decode()
+    # another tenant's standard channel is no clash: address ids are not platform-wide any more
+    response = client.post("/admin/tenants/channel/add/", {**form, "channel_address_id": "+2", "is_active": "on"})
+    assert response.status_code == 302, response.content[:1000]
+    assert Channel.objects.filter(tenant=tenant, channel_address_id="+2").exists()
