@@ -132,10 +132,12 @@ class Message(models.Model):
     class Meta:
         ordering = ["conversation", "seq"]
         constraints = [
+            # An address id is unique in a tenant (not across tenants: each partner has its own
+            # namespace), so a partner's entry id is unique per tenant and address.
             models.UniqueConstraint(
-                fields=["channel_address_id", "partner_entry_id"],
+                fields=["tenant", "channel_address_id", "partner_entry_id"],
                 condition=Q(partner_entry_id__isnull=False),
-                name="idempotent_partner_entry",
+                name="idempotent_partner_entry_per_tenant",
             ),
             models.UniqueConstraint(fields=["conversation", "seq"], name="uniq_message_seq"),
         ]

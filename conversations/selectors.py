@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.db.models import QuerySet
@@ -9,9 +10,11 @@ from django.db.models import QuerySet
 from ccp.packages.models import Partner
 from routing.errors import AgentNotFound
 from routing.models import AgentWork
+from tenants.choices import Role
 from tenants.models import Membership, Tenant
+from tenants.selectors import partner_agents, partner_tenant_ids
 
-from .errors import ConversationNotFound
+from .errors import ConversationNotFound, NotAParticipant
 from .models import Conversation, Message, Participant, Session
 
 
@@ -23,10 +26,11 @@ def _uuid(value):
 
 
 def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Conversation:
-    """A conversation on a channel of this partner's packages; anything else is NotFound."""
+    """A conversation on a channel of this partner's packages, in a tenant that still has one of them
+    installed (active or not): after the uninstall the partner's access ends. Anything else is NotFound."""
     found = (
         Conversation.objects.select_related("channel__installation", "tenant", "partner", "contact")
-        .filter(pk=_uuid(conversation_id), partner=partner)
+        .filter(pk=_uuid(conversation_id), partner=partner, tenant_id__in=partner_tenant_ids(partner=partner))
         .first()
     )
     if found is None:
@@ -43,6 +47,38 @@ def access_conversation(*, tenant: Tenant, conversation_id, related: bool = True
     if found is None:
         raise ConversationNotFound()
     return found
+
+
+audit_log = logging.getLogger("ccp.audit")
+
+
+def access_conversation_as_member(
+    *, membership: Membership, conversation_id, action: str, related: bool = True
+) -> Conversation:
+    """The tenant's conversation for one of its people: an agent must be or have been a participant
+    (else NotAParticipant); a supervisor or tenant admin may read any, and each such read by someone
+    who is not a participant is recorded on the `ccp.audit` logger (`action` says what was done)."""
+    conversation = access_conversation(tenant=membership.tenant, conversation_id=conversation_id, related=related)
+    if Participant.objects.filter(conversation=conversation, agent=membership).exists():
+        return conversation
+    if membership.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise NotAParticipant()
+    audit_log.info(
+        "%s %s read conversation %s (%s) without being a participant",
+        membership.role,
+        membership.pk,
+        conversation.pk,
+        action,
+        extra={
+            "audit": "conversation_access",
+            "tenant_id": str(membership.tenant_id),
+            "membership_id": str(membership.pk),
+            "role": membership.role,
+            "conversation_id": str(conversation.pk),
+            "action": action,
+        },
+    )
+    return conversation
 
 
 def conversation_messages(*, conversation: Conversation, after=None, limit: int = 200) -> QuerySet[Message]:
@@ -118,14 +154,13 @@ def agent_conversations(*, agent: Membership) -> QuerySet[Conversation]:
     )
 
 
-def access_agent_for_partner(*, partner: Partner, agent_id) -> Membership:
-    """An agent of a tenant that installed one of this partner's packages; anyone else is NotFound."""
-    membership = (
-        Membership.objects.filter(pk=_uuid(agent_id), tenant__installations__package__partner=partner)
-        .select_related("tenant", "user")
-        .distinct()
-        .first()
-    )
+def access_agent_for_partner(*, partner: Partner, agent_id, tenant: Tenant | None = None) -> Membership:
+    """An agent the partner may see (`tenants.selectors.partner_agents`), of `tenant` when given; anyone
+    else — another partner's agent, a tenant admin, another tenant's member — is AgentNotFound."""
+    agents = partner_agents(partner=partner)
+    if tenant is not None:
+        agents = agents.filter(tenant=tenant)
+    membership = agents.filter(pk=_uuid(agent_id)).select_related("tenant", "user").first()
     if membership is None:
         raise AgentNotFound()
     return membership

@@ -30,6 +30,7 @@ class SkillAdmin(TenantScopedAdmin):
 class AgentSkillAdmin(TenantScopedAdmin):
     list_display = ["membership", "skill", "level", "tenant"]
     list_filter = ["skill", "tenant"]
+    autocomplete_fields = ["membership", "skill"]  # searched through their (tenant-scoped) admins
 
 
 @admin.register(Queue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, QuerySet, Sum
 from django.utils import timezone
 
 from tenants.choices import Role
@@ -70,13 +70,14 @@ def used_capacity(*, membership: Membership) -> dict[str, int]:
     return {row["channel_type"]: int(row["used"] or 0) for row in rows}
 
 
-def agents_with_capacity(*, tenant: Tenant) -> list[dict]:
-    """Every agent of the tenant with status, skills and capacity {type: {max, used}} (two queries)."""
+def agents_with_capacity(*, tenant: Tenant, among: QuerySet[Membership] | None = None) -> list[dict]:
+    """Every agent of the tenant (or of `among`, a narrower set) with status, skills and capacity
+    {type: {max, used}} (two queries)."""
+    members_query = Membership.objects.filter(tenant=tenant, role__in=[Role.AGENT, Role.SUPERVISOR])
+    if among is not None:
+        members_query = members_query.filter(pk__in=among.values("pk"))
     members = list(
-        Membership.objects.filter(tenant=tenant, role__in=[Role.AGENT, Role.SUPERVISOR])
-        .select_related("user", "presence")
-        .prefetch_related("skills__skill")
-        .order_by("user__username")
+        members_query.select_related("user", "presence").prefetch_related("skills__skill").order_by("user__username")
     )
     used_rows = (
         AgentWork.objects.filter(tenant=tenant, status__in=HOLDING_STATUSES)
@@ -106,6 +107,14 @@ def agents_with_capacity(*, tenant: Tenant) -> list[dict]:
             }
         )
     return out
+
+
+def agent_with_capacity(*, membership: Membership) -> dict:
+    """One agent's row of `agents_with_capacity` (an agent or supervisor; AgentNotFound for anyone else)."""
+    rows = agents_with_capacity(tenant=membership.tenant, among=Membership.objects.filter(pk=membership.pk))
+    if not rows:
+        raise AgentNotFound()
+    return rows[0]
 
 
 def open_work_for_agent(*, membership: Membership):

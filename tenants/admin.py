@@ -288,6 +288,7 @@ class PackageInstallationAdmin(TenantScopedAdmin):
 class ContactCenterAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant", "partner", "connector_url"]
     list_filter = ["tenant"]
+    filter_horizontal = ["agents"]  # who serves it: what its partner may see and set (docs/partner-api.md)
     inlines = [ChannelInline]
 
     def get_readonly_fields(self, request, obj=None):
@@ -295,6 +296,23 @@ class ContactCenterAdmin(TenantScopedAdmin):
 
 
 class StandardChannelForm(forms.ModelForm):
+    """A standard channel; `admin_tenant` is the tenant admin's tenant (None: an operator picks it)."""
+
+    admin_tenant = None
+
+    def clean(self):
+        data = super().clean()
+        tenant = self.admin_tenant or data.get("tenant")
+        if tenant is not None and data.get("channel_key") and data.get("channel_address_id"):
+            spec = services.ChannelSpec(
+                channel_key=data["channel_key"],
+                channel_address_id=data["channel_address_id"],
+                channel_type=data.get("channel_type") or "messaging",
+            )
+            for name, sentences in services.channel_add_problems(tenant=tenant, spec=spec).items():
+                self.add_error(name if name in self.fields else None, sentences)
+        return data
+
     class Meta:
         model = Channel
         fields = [
@@ -347,7 +365,10 @@ class ChannelAdmin(TenantScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = StandardChannelForm if obj is None else ChannelSettingsForm
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and not request.user.is_superuser:
+            form.admin_tenant = request_tenant(request)  # a class made for this request by get_form
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -8,6 +8,7 @@ and supervisors are not staff and cannot log in to the admin at all.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 
@@ -100,8 +101,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
         if not request.user.is_superuser:
-            filters = [f for f in filters if f != self.tenant_field]
+            filters = [self._scoped_filter(f) for f in filters if f != self.tenant_field]
         return filters
+
+    def _scoped_filter(self, list_filter):
+        """A relation filter lists every row of the related model (another tenant's skills, custom
+        objects…); for a tenant admin it lists only those their own (scoped) rows point at."""
+        name = list_filter[0] if isinstance(list_filter, (list, tuple)) else list_filter
+        if not isinstance(name, str):
+            return list_filter  # a SimpleListFilter class: its own lookups decide
+        try:
+            field = get_fields_from_path(self.model, name)[-1]
+        except (FieldDoesNotExist, NotRelationField):
+            return list_filter
+        return (name, admin.RelatedOnlyFieldListFilter) if field.is_relation else list_filter
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser and self.tenant_field == "tenant":

@@ -63,6 +63,13 @@ class ContactCenter(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     skills = models.JSONField(default=list, blank=True, help_text="Skill names this contact center uses.")
     queues = models.JSONField(default=list, blank=True, help_text="Work queue names this contact center uses.")
+    agents = models.ManyToManyField(
+        Membership,
+        blank=True,
+        related_name="contact_centers",
+        help_text="Agents who serve this contact center. Its partner sees and sets only these agents and those "
+        "assigned to no contact center; an agent assigned only to other contact centers is hidden from it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -116,10 +123,19 @@ class Channel(models.Model):
     channel_key = models.SlugField(max_length=80, help_text="Unique within the tenant.")
     name = models.CharField(max_length=200)
     channel_type = models.CharField(max_length=16, choices=ChannelType.choices, default=ChannelType.MESSAGING)
+    partner = models.ForeignKey(
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        help_text="The partner whose package provides this channel (its address namespace); none for standard ones.",
+    )
     channel_address_id = models.CharField(
         max_length=200,
-        unique=True,
-        help_text="The partner's address for this channel (a phone number, a page id…).",
+        help_text="The partner's address for this channel (a phone number, a page id…): unique in the partner's "
+        "namespace and in the tenant.",
     )
     is_active = models.BooleanField(default=True)
     settings = models.JSONField(default=dict, blank=True, help_text="Flow and consent settings of this channel.")
@@ -127,7 +143,17 @@ class Channel(models.Model):
 
     class Meta:
         ordering = ["tenant__slug", "channel_key"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "channel_key"], name="uniq_channel_key_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "channel_key"], name="uniq_channel_key_per_tenant"),
+            # Inbound traffic is resolved by (partner, address id): one tenant cannot claim another
+            # partner's address, and within a partner the address names one channel.
+            models.UniqueConstraint(
+                fields=["partner", "channel_address_id"],
+                condition=models.Q(partner__isnull=False),
+                name="uniq_channel_address_per_partner",
+            ),
+            models.UniqueConstraint(fields=["tenant", "channel_address_id"], name="uniq_channel_address_per_tenant"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.channel_address_id})"

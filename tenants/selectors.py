@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from ccp.core.errors import NotFound
 from ccp.core.local_cache import LocalTtlCache
 
 from .choices import Role
-from .models import Channel, Membership, Tenant
+from .models import Channel, ContactCenter, Membership, PackageInstallation, Tenant
 
 _memberships: LocalTtlCache[Membership] = LocalTtlCache()
 
@@ -43,9 +43,31 @@ def admin_tenant_for_user(*, user) -> Tenant | None:
 def partner_channels(*, partner) -> QuerySet[Channel]:
     """Channels of installations of this partner's packages — all a partner may see of tenants."""
     return (
-        Channel.objects.filter(installation__package__partner=partner)
+        Channel.objects.filter(partner=partner, installation__isnull=False)
         .select_related("tenant", "installation__package")
         .order_by("tenant__slug", "channel_key")
+    )
+
+
+def partner_tenant_ids(*, partner) -> QuerySet:
+    """Ids of the tenants that have one of this partner's packages installed (active or not), as a
+    subquery: a partner's access to a tenant's records ends when the tenant uninstalls its packages."""
+    return PackageInstallation.objects.filter(package__partner=partner).values("tenant_id")
+
+
+def partner_agents(*, partner) -> QuerySet[Membership]:
+    """The agents and supervisors a partner may see and set (FIG 11: through its contact centers).
+
+    Members of a tenant that has one of the partner's packages installed, who serve a contact center
+    of those installations (`ContactCenter.agents`) or no contact center in particular. An agent
+    assigned only to other contact centers — other partners' channels — is not the partner's to see;
+    tenant admins never are."""
+    assigned = ContactCenter.agents.through.objects.filter(membership_id=OuterRef("pk"))
+    theirs = assigned.filter(contactcenter__installations__package__partner=partner)
+    return Membership.objects.filter(
+        Exists(theirs) | ~Exists(assigned),
+        role__in=[Role.AGENT, Role.SUPERVISOR],
+        tenant_id__in=partner_tenant_ids(partner=partner),
     )
 
 

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from ccp.core.errors import Conflict, Invalid, NotFound
 from ccp.packages.choices import ChannelType
-from ccp.packages.models import CommunicationPackage
+from ccp.packages.models import CommunicationPackage, Partner
 from ccp.packages.selectors import published_package
 
 from .choices import ChannelKind, InstallationStatus, Role
@@ -75,7 +75,7 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
 
 @dataclass(frozen=True)
 class ChannelSpec:
-    """A channel to add: key unique in the tenant, address id unique on the platform."""
+    """A channel to add: key unique in the tenant, address id unique in the tenant and the partner's namespace."""
 
     channel_key: str
     channel_address_id: str
@@ -84,9 +84,17 @@ class ChannelSpec:
 
 
 def _channel_problems(
-    *, tenant: Tenant, specs: list[ChannelSpec], allowed_types: list[str], prefix: str = "channels"
+    *,
+    tenant: Tenant,
+    partner: Partner | None,
+    specs: list[ChannelSpec],
+    allowed_types: list[str],
+    prefix: str = "channels",
 ) -> tuple[dict[str, list[str]], bool]:
-    """Problems of channels to add, by field path; and whether any is a clash with existing data."""
+    """Problems of channels to add, by field path; and whether any is a clash with existing data.
+
+    An address id is unique in its partner's namespace (inbound is resolved by partner and address id)
+    and in the tenant; another partner's channel with the same address id is no clash."""
     problems: dict[str, list[str]] = defaultdict(list)
     clash = False
     keys, addresses = set(), set()
@@ -104,8 +112,14 @@ def _channel_problems(
             problems[f"{where}.channel_address_id"].append("is required (at most 200 characters)")
         elif spec.channel_address_id in addresses:
             problems[f"{where}.channel_address_id"].append("is used twice in this request")
-        elif Channel.objects.filter(channel_address_id=spec.channel_address_id).exists():
-            problems[f"{where}.channel_address_id"].append("is already taken on this platform")
+        elif Channel.objects.filter(tenant=tenant, channel_address_id=spec.channel_address_id).exists():
+            problems[f"{where}.channel_address_id"].append("is already a channel of this tenant")
+            clash = True
+        elif (
+            partner is not None
+            and Channel.objects.filter(partner=partner, channel_address_id=spec.channel_address_id).exists()
+        ):
+            problems[f"{where}.channel_address_id"].append("is already taken in this partner's namespace")
             clash = True
         addresses.add(spec.channel_address_id)
         if spec.channel_type not in allowed_types:
@@ -133,6 +147,7 @@ def _create_channels(
             tenant=tenant,
             contact_center=contact_center,
             installation=installation,
+            partner_id=installation.package.partner_id if installation else None,
             kind=ChannelKind.CUSTOM if installation else ChannelKind.STANDARD,
             channel_key=spec.channel_key,
             name=spec.name or spec.channel_key,
@@ -152,6 +167,20 @@ def _integrity_to_conflict(exc: IntegrityError) -> Conflict:
     return Conflict("A concurrent change clashed with this one; retry.", code="conflict")
 
 
+def channel_add_problems(
+    *, tenant: Tenant, spec: ChannelSpec, installation: PackageInstallation | None = None
+) -> dict[str, list[str]]:
+    """What `channel_add` would refuse, by field name (`channel_key`, `channel_address_id`, …): for forms."""
+    allowed = (
+        installation.package.channel_definition.channel_types if installation is not None else [ChannelType.MESSAGING]
+    )
+    partner = installation.package.partner if installation is not None else None
+    problems, _clash = _channel_problems(
+        tenant=tenant, partner=partner, specs=[spec], allowed_types=allowed, prefix="channel"
+    )
+    return {path.removeprefix("channel."): messages for path, messages in problems.items()}
+
+
 def channel_add(
     *,
     tenant: Tenant,
@@ -165,7 +194,10 @@ def channel_add(
     allowed = (
         installation.package.channel_definition.channel_types if installation is not None else [ChannelType.MESSAGING]
     )
-    problems, clash = _channel_problems(tenant=tenant, specs=[spec], allowed_types=allowed, prefix="channel")
+    partner = installation.package.partner if installation is not None else None
+    problems, clash = _channel_problems(
+        tenant=tenant, partner=partner, specs=[spec], allowed_types=allowed, prefix="channel"
+    )
     _raise_channel_problems(problems, clash)
     try:
         with transaction.atomic():
@@ -242,7 +274,9 @@ def package_install(
     if not channels:
         raise Invalid("Add at least one channel.", code="invalid_channels", details={"channels": ["add at least one"]})
     definition = package.channel_definition
-    problems, clash = _channel_problems(tenant=tenant, specs=channels, allowed_types=definition.channel_types)
+    problems, clash = _channel_problems(
+        tenant=tenant, partner=package.partner, specs=channels, allowed_types=definition.channel_types
+    )
     name = contact_center_name.strip() or f"{package.partner.name} contact center"
     if contact_center is None and ContactCenter.objects.filter(tenant=tenant, name=name).exists():
         problems.setdefault("contact_center_name", []).append("is already a contact center of this tenant")

@@ -151,9 +151,11 @@ class AgentConversationListApi(AgentApi):
 
 
 class AgentConversationDetailApi(AgentApi):
-    @extend_schema(responses=ConversationOutput, summary="A conversation of your tenant", tags=["agent"])
+    @extend_schema(responses=ConversationOutput, summary="A conversation you hold or held", tags=["agent"])
     def get(self, request, conversation_id):
-        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        conversation = selectors.access_conversation_as_member(
+            membership=self.membership, conversation_id=conversation_id, action="detail"
+        )
         return Response(ConversationOutput(selectors.conversation_detail(conversation=conversation)).data)
 
 
@@ -169,7 +171,9 @@ class AgentMessagesApi(AgentApi):
         tags=["agent"],
     )
     def get(self, request, conversation_id):
-        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        conversation = selectors.access_conversation_as_member(
+            membership=self.membership, conversation_id=conversation_id, action="transcript"
+        )
         messages = selectors.conversation_messages(conversation=conversation, after=request.query_params.get("after"))
         return Response([services.message_data(m) for m in messages])
 

@@ -69,7 +69,9 @@ class AgentConversationFeedbackApi(AgentApi):
         request=InputSerializer, responses={201: OutputSerializer}, summary="Feedback on a route", tags=["agent"]
     )
     def post(self, request, conversation_id):
-        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        conversation = selectors.access_conversation_as_member(
+            membership=self.membership, conversation_id=conversation_id, action="feedback"
+        )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(_record(conversation, data.validated_data, RouteFeedback.Source.AGENT), status=201)
@@ -106,7 +108,9 @@ class AgentConversationSummaryApi(AgentApi):
 
     @extend_schema(responses=OutputSerializer, summary="The conversation's summary", tags=["agent"])
     def get(self, request, conversation_id):
-        conversation = selectors.access_conversation(tenant=self.tenant, conversation_id=conversation_id)
+        conversation = selectors.access_conversation_as_member(
+            membership=self.membership, conversation_id=conversation_id, action="summary"
+        )
         messages = [
             {"sender": "customer" if m.direction == Direction.INBOUND else "agent", "text": m.text}
             for m in selectors.conversation_messages(conversation=conversation, limit=500)

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from ccp.core.errors import Invalid, NotFound
 from consent import services as consent_services
 from consent.api.serializers import ConsentInput, ConsentOutput, consent_output
+from consent.choices import ConsentSource
 from tenants.models import Channel
 
 from .. import services
@@ -68,7 +69,9 @@ class AgentConsentApi(AgentApi):
 
     @extend_schema(request=ConsentInput, responses=ConsentOutput, summary="Change consent", tags=["agent"])
     def put(self, request):
-        data = ConsentInput(data={"source": "agent", **request.data})
+        # An agent's change is always the agent's: a `source` they send (e.g. "keyword") is ignored.
+        body = request.data if isinstance(request.data, dict) else {}
+        data = ConsentInput(data={**body, "source": ConsentSource.AGENT})
         data.is_valid(raise_exception=True)
         values = data.validated_data
         channel = _channel(self.tenant, values["to"])
@@ -77,7 +80,7 @@ class AgentConsentApi(AgentApi):
                 channel=channel,
                 address=values["address"],
                 status=values["status"],
-                source=values["source"],
+                source=ConsentSource.AGENT,
                 actor=f"agent:{self.membership.pk}",
                 as_owner="platform",
             )

@@ -11,7 +11,7 @@ from routing import selectors as routing_selectors
 from routing import services as routing_services
 from routing.api.serializers import AgentOutput
 from routing.models import AgentWork
-from tenants.selectors import channel_for_partner
+from tenants.selectors import channel_for_partner, partner_agents
 
 from .. import selectors, services
 from .serializers import ConversationOutput, EntrySerializer, MessageOutput, StatusInput
@@ -89,6 +89,7 @@ class ConversationMessagesApi(PartnerApi):
 
 class ConversationRouteApi(PartnerApi):
     required_scopes = ["routing"]
+    acts_for_contact_centers = True
 
     class InputSerializer(serializers.Serializer):
         agent_id = serializers.CharField(required=False)
@@ -149,6 +150,7 @@ class ConversationCloseApi(PartnerApi):
 
 class AgentListApi(PartnerApi):
     required_scopes = ["routing"]
+    acts_for_contact_centers = True
 
     @extend_schema(
         parameters=[OpenApiParameter("to", str, required=True, description="a channel_address_id of yours")],
@@ -161,11 +163,15 @@ class AgentListApi(PartnerApi):
         if not to:
             raise Invalid("Give ?to=<channel_address_id>.", code="invalid", details={"to": ["is required"]})
         channel = channel_for_partner(partner=self.partner, channel_address_id=to)
-        return Response(AgentOutput(routing_selectors.agents_with_capacity(tenant=channel.tenant), many=True).data)
+        agents = routing_selectors.agents_with_capacity(
+            tenant=channel.tenant, among=partner_agents(partner=self.partner)
+        )
+        return Response(AgentOutput(agents, many=True).data)
 
 
 class AgentStatusApi(PartnerApi):
     required_scopes = ["routing"]
+    acts_for_contact_centers = True
 
     @extend_schema(
         request=StatusInput, responses=AgentOutput, summary="Sync an agent's status (FIG 20)", tags=["routing"]
@@ -176,5 +182,4 @@ class AgentStatusApi(PartnerApi):
         data.is_valid(raise_exception=True)
         with transaction.atomic():
             routing_services.presence_set(membership=agent, status=data.validated_data["status"], source="partner")
-        row = next(a for a in routing_selectors.agents_with_capacity(tenant=agent.tenant) if a["id"] == str(agent.pk))
-        return Response(AgentOutput(row).data)
+        return Response(AgentOutput(routing_selectors.agent_with_capacity(membership=agent)).data)

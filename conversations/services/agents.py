@@ -29,6 +29,7 @@ from ..errors import (
     NotAParticipant,
 )
 from ..models import Conversation, Message, Participant
+from ..selectors import access_agent_for_partner
 from .common import (
     _attachment_problems,
     _attributes,
@@ -63,7 +64,11 @@ def route_by_partner(
             if conversation.routing_owner != Owner.PARTNER:
                 raise NotRoutingOwner()
             raise AlreadyOffered("This conversation is already held by an agent.")
-        agent = access_agent(tenant=conversation.tenant, agent_id=agent_id) if agent_id else None
+        agent = (
+            access_agent_for_partner(partner=partner, agent_id=agent_id, tenant=conversation.tenant)
+            if agent_id
+            else None
+        )
         queue_obj: Queue | None = access_queue(tenant=conversation.tenant, name=queue) if queue else None
         work = routing.partner_route(
             work_item=item, agent=agent, queue=queue_obj, routing_request_id=routing_request_id

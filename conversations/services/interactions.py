@@ -293,7 +293,7 @@ def _store_inbound(
     conversation: Conversation, session: Session, entry: Entry, from_name: str, agents: list
 ) -> tuple[Message, bool]:
     existing = Message.objects.filter(
-        channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id
+        tenant_id=conversation.tenant_id, channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id
     ).first()
     if existing is not None:
         return existing, True
@@ -312,7 +312,12 @@ def _store_inbound(
             )
     except IntegrityError:  # the same entry in a concurrent request won
         conversation.refresh_from_db(fields=["last_seq"])
-        return Message.objects.get(channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id), True
+        message = Message.objects.get(
+            tenant_id=conversation.tenant_id,
+            channel_address_id=conversation.channel_address_id,
+            partner_entry_id=entry.id,
+        )
+        return message, True
     _publish_message(conversation, message, agents=agents)
     return message, False
 

@@ -92,6 +92,19 @@ def test_agent_changes_platform_owned_consent_but_not_partner_owned(platform_cha
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("sent", ["keyword", "web_form", "api", "confirmation", 7])
+def test_an_agents_consent_change_always_has_source_agent(platform_channel, agent, sent):
+    response = agent_client(agent).put(
+        "/api/v1/agent/consent/", {"to": CHANNEL, "address": USER, "status": "opt_out", "source": sent}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["source"] == "agent"
+    record = ConsentRecord.objects.get()
+    assert record.source == "agent"
+    assert [(c.source, c.actor) for c in record.changes.all()] == [("agent", f"agent:{agent.pk}")]
+
+
+@pytest.mark.django_db
 def test_agent_consent_is_scoped_to_the_agents_tenant(platform_channel, other_tenant):
     stranger = agent_client(MembershipFactory(tenant=other_tenant, role="agent"))
     response = stranger.put(

@@ -114,3 +114,37 @@ def test_the_rate_limit_does_not_reset_at_the_window_boundary(api, settings):
         assert api.get("/api/v1/partner/").status_code == 200
     time.sleep(1 - time.time() % 1 + 0.05)  # the next window: the last second still holds 3 requests
     assert_error(api.get("/api/v1/partner/"), 429, "rate_limited")
+
+
+@pytest.mark.parametrize("role", ["agent", "supervisor", "admin"])
+def test_only_operators_register_oauth_applications(client, tenant, role):
+    from oauth2_provider.models import Application
+
+    from tests.factories import MembershipFactory, UserFactory
+
+    form = {
+        "name": "sneaky",
+        "client_id": "sneaky-client",
+        "client_secret": "sneaky-secret-0123456789",
+        "client_type": "confidential",
+        "authorization_grant_type": "client-credentials",
+        "redirect_uris": "",
+        "post_logout_redirect_uris": "",
+        "allowed_origins": "",
+        "algorithm": "",
+    }
+    client.force_login(MembershipFactory(tenant=tenant, role=role).user)
+    for url in ("/o/applications/", "/o/applications/register/", "/o/authorized_tokens/"):
+        assert client.get(url).status_code == 403, url
+    assert client.post("/o/applications/register/", form).status_code == 403
+    assert not Application.objects.filter(name="sneaky").exists()
+
+    client.logout()
+    anonymous = client.get("/o/applications/register/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert client.get("/o/applications/register/").status_code == 200
+    response = client.post("/o/applications/register/", form)
+    assert response.status_code == 302, response.content[:1000]
+    assert Application.objects.filter(name="sneaky").exists()

@@ -40,6 +40,9 @@ def agent_client(membership) -> APIClient:
 def conversation_id(api, channel, alice):
     response = post(api, message("Hello, my card was stolen yesterday. Please block it now. Thanks!"))
     assert response.status_code == 201, response.content
+    # alice takes the offer: only a participant (or a supervisor) reads the summary and gives feedback
+    accepted = agent_client(alice).post(f"/api/v1/agent/work/{AgentWork.objects.get(agent=alice).pk}/accept/")
+    assert accepted.status_code == 200, accepted.content
     return response.json()["conversation_id"]
 
 

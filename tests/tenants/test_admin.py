@@ -120,3 +120,76 @@ def test_duplicate_username_is_a_form_error(client, tenant):
     )
     assert response.status_code == 200
     assert "This username is taken." in response.content.decode()
+
+
+@pytest.fixture
+def two_tenants_rows(tenant, other_tenant):
+    """Skills, agent skills, custom objects and records in both tenants, named after their tenant."""
+    from routing.models import AgentSkill, Skill
+    from tenants.models import CustomObjectDefinition, CustomRecord
+
+    for t in (tenant, other_tenant):
+        skill = Skill.objects.create(tenant=t, name=f"billing-{t.slug}")
+        member = MembershipFactory(tenant=t, role="agent", display_name=f"Agent {t.slug}")
+        AgentSkill.objects.create(tenant=t, membership=member, skill=skill, level=3)
+        definition = CustomObjectDefinition.objects.create(
+            tenant=t, api_name=f"Order_{t.slug}__c", fields={"n": {"type": "string"}}
+        )
+        CustomRecord.objects.create(tenant=t, definition=definition, data={"n": "x"})
+
+
+def test_a_tenant_admins_filter_sidebars_list_only_their_tenants_rows(client, tenant, two_tenants_rows):
+    client.force_login(MembershipFactory(tenant=tenant, role="admin").user)
+    skills = client.get("/admin/routing/agentskill/")
+    assert skills.status_code == 200
+    assert "billing-acme" in skills.content.decode() and "billing-globex" not in skills.content.decode()
+    records = client.get("/admin/tenants/customrecord/")
+    assert records.status_code == 200
+    assert "Order_acme__c" in records.content.decode() and "Order_globex__c" not in records.content.decode()
+
+
+def test_an_operator_still_filters_across_tenants(client, operator, two_tenants_rows):
+    client.force_login(operator)
+    page = client.get("/admin/routing/agentskill/").content.decode()
+    assert "billing-acme" in page and "billing-globex" in page
+
+
+def test_a_tenant_admins_lookups_and_autocompletes_stay_in_their_tenant(client, tenant, other_tenant, two_tenants_rows):
+    from routing.models import Skill
+
+    client.force_login(MembershipFactory(tenant=tenant, role="admin").user)
+    foreign = Skill.objects.get(tenant=other_tenant)
+    by_lookup = client.get("/admin/routing/agentskill/", {"skill__id__exact": str(foreign.pk)})
+    assert "Agent globex" not in by_lookup.content.decode()
+
+    def autocomplete(field, term):
+        response = client.get(
+            "/admin/autocomplete/",
+            {"app_label": "routing", "model_name": "agentskill", "field_name": field, "term": term},
+        )
+        assert response.status_code == 200, response.content[:500]
+        return [r["text"] for r in response.json()["results"]]
+
+    assert autocomplete("skill", "billing") == ["billing-acme"]
+    members = autocomplete("membership", "Agent")
+    assert members and all("@ acme" in m for m in members), members
+
+
+def test_a_standard_channel_with_an_address_the_tenant_already_has_is_a_form_error(client, tenant, other_tenant):
+    from tenants.models import Channel, ContactCenter
+
+    center = ContactCenter.objects.create(tenant=tenant, name="Own")
+    foreign = ContactCenter.objects.create(tenant=other_tenant, name="Theirs")
+    Channel.objects.create(tenant=tenant, contact_center=center, channel_key="a", name="a", channel_address_id="+1")
+    Channel.objects.create(
+        tenant=other_tenant, contact_center=foreign, channel_key="a", name="a", channel_address_id="+2"
+    )
+    client.force_login(MembershipFactory(tenant=tenant, role="admin").user)
+    form = {"contact_center": str(center.pk), "channel_key": "b", "name": "b", "channel_type": "messaging"}
+    response = client.post("/admin/tenants/channel/add/", {**form, "channel_address_id": "+1", "is_active": "on"})
+    assert response.status_code == 200, response.status_code
+    assert "is already a channel of this tenant" in response.content.decode()
+    # another tenant's standard channel is no clash: address ids are not platform-wide any more
+    response = client.post("/admin/tenants/channel/add/", {**form, "channel_address_id": "+2", "is_active": "on"})
+    assert response.status_code == 302, response.content[:1000]
+    assert Channel.objects.filter(tenant=tenant, channel_address_id="+2").exists()

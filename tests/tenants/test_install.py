@@ -209,3 +209,50 @@ def test_package_install_command(tenant, partner, capsys):
             "--partner-identifier=acme-comms",
             "--channel=wa2:messaging:+1556",
         )
+
+
+def test_an_address_id_is_unique_per_partner_namespace_not_across_partners(
+    tenant, other_tenant, partner, other_partner
+):
+    published_package(partner)
+    published_package(other_partner, developer_name="rival_sms")
+    _install(other_tenant, other_partner, developer_name="rival_sms")  # the rival's +15550001 in Globex
+    installation = _install(tenant, partner)  # acme's own +15550001: another namespace, no clash
+    assert installation.channels.get().partner == partner
+    assert set(Channel.objects.values_list("partner__partner_identifier", flat=True)) == {
+        "acme-comms",
+        "rival-comms",
+    }
+
+
+def test_a_tenant_cannot_hold_one_address_id_twice(tenant, partner, other_partner):
+    published_package(partner)
+    published_package(other_partner, developer_name="rival_sms")
+    _install(tenant, partner)
+    with pytest.raises(Conflict) as exc:
+        _install(
+            tenant,
+            other_partner,
+            developer_name="rival_sms",
+            contact_center_name="Rival",
+            channels=[ChannelSpec(channel_key="sms", channel_address_id="+15550001")],
+        )
+    assert exc.value.code == "channel_address_taken"
+    assert exc.value.details == {"channels[0].channel_address_id": ["is already a channel of this tenant"]}
+
+
+def test_the_database_refuses_a_second_channel_with_a_partners_address_id(tenant, other_tenant, partner):
+    from django.db import IntegrityError, transaction
+
+    published_package(partner)
+    existing = _install(tenant, partner).channels.get()
+    center = ContactCenter.objects.create(tenant=other_tenant, name="Elsewhere")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Channel.objects.create(
+            tenant=other_tenant,
+            contact_center=center,
+            partner=partner,
+            channel_key="copy",
+            name="copy",
+            channel_address_id=existing.channel_address_id,
+        )

@@ -67,9 +67,10 @@ def test_wrong_partner_identifier_is_a_form_error_on_that_field(client, tenant, 
 
 def test_taken_address_is_shown_on_the_channel_row(client, tenant, other_tenant, partner):
     package = published_package(partner)
-    Channel.objects.create(
+    Channel.objects.create(  # the address is taken in this partner's namespace (by another tenant)
         tenant=other_tenant,
         contact_center=ContactCenter.objects.create(tenant=other_tenant, name="x"),
+        partner=partner,
         channel_key="c",
         name="c",
         channel_address_id="+15550001",
@@ -78,7 +79,7 @@ def test_taken_address_is_shown_on_the_channel_row(client, tenant, other_tenant,
     response = client.post(INSTALL, _form(package))
     assert response.status_code == 200
     row = response.context["formset"].forms[0]
-    assert row.errors["channel_address_id"] == ["is already taken on this platform"]
+    assert row.errors["channel_address_id"] == ["is already taken in this partner's namespace"]
     assert not PackageInstallation.objects.exists()
 
 

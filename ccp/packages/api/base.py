@@ -62,7 +62,8 @@ class PartnerTokenAuthentication(BaseAuthentication):
 
 
 class HasPartnerScope(BasePermission):
-    """The token must carry every scope in the view's `required_scopes`."""
+    """The token must carry every scope in the view's `required_scopes`; a view that
+    `acts_for_contact_centers` also needs the connected app's `contact_center_scope`."""
 
     def has_permission(self, request, view) -> bool:
         principal = request.user
@@ -74,6 +75,12 @@ class HasPartnerScope(BasePermission):
                 detail=f"This token lacks the scope(s) {', '.join(required)}; request a token for a "
                 f"connected app that was granted them.",
                 code="insufficient_scope",
+            )
+        if getattr(view, "acts_for_contact_centers", False) and not principal.connected_app.contact_center_scope:
+            raise exceptions.PermissionDenied(
+                detail="This connected app may not act for your contact centers (agents, routing, status sync): "
+                "its contact-center scope is off.",
+                code="contact_center_scope_required",
             )
         return True
 
@@ -134,6 +141,7 @@ class PartnerApi(BaseApi):
     permission_classes = [HasPartnerScope]
     throttle_classes = [PartnerRateThrottle]
     required_scopes: list[str] = []
+    acts_for_contact_centers = False
     partner: Partner
     connected_app: ConnectedApp
 
