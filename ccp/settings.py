@@ -287,6 +287,21 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
+# --- the API edge (ccp/core/edge.py; docs/partner-api.md "Limits") ----------------------------------
+# A request body larger than this answers 413 payload_too_large before anything reads it (attachments
+# are references, never inline bytes; 2.5 MiB is Django's own default); Django's form-body limit follows.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# JSON nested deeper than this (objects and arrays) answers 400 invalid, before the parser recurses.
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
+
+# --- partner-supplied JSON schemas (ccp/core/untrusted_schema.py) -----------------------------------
+PARTNER_SCHEMA_MAX_BYTES = env_int("PARTNER_SCHEMA_MAX_BYTES", 64 * 1024)
+PARTNER_SCHEMA_MAX_DEPTH = env_int("PARTNER_SCHEMA_MAX_DEPTH", 24)
+PARTNER_SCHEMA_PATTERN_MAX_CHARS = env_int("PARTNER_SCHEMA_PATTERN_MAX_CHARS", 1000)
+# The memory re2 may use for one compiled pattern; a pattern that needs more is refused at creation.
+PARTNER_SCHEMA_PATTERN_MAX_MEM = env_int("PARTNER_SCHEMA_PATTERN_MAX_MEM", 1024 * 1024)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
