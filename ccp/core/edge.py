@@ -4,8 +4,8 @@ Two pieces, both here so that no view checks any of it itself:
 
 - `EdgeGuardMiddleware` (every request): a body over `API_MAX_BODY_BYTES` answers 413
   `payload_too_large` before anything reads it; a NUL byte or an unpaired surrogate in the path, a
-  query parameter or a header answers 400 `invalid` naming it. PostgreSQL refuses both characters in
-  text, so letting one through turns a caller's mistake into a 500.
+  query parameter, a header or a form field (`/o/token/`, the admin) answers 400 `invalid` naming
+  it. PostgreSQL refuses both characters in text: let through, a caller's mistake becomes a 500.
 - `GuardedJSONParser` (DRF's parser for every API view): the same characters anywhere in a JSON body
   (strings and keys), and nesting deeper than `API_MAX_JSON_DEPTH`, answer 400 `invalid` naming the
   field; Python's recursive parser never sees an unbounded document.
@@ -31,6 +31,7 @@ _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF][0-9a-fA-F]{2})")
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 BAD_TEXT = "must not contain NUL bytes (\\u0000) or unpaired surrogates (\\ud800-\\udfff)"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
 def bad_text(value: object) -> bool:
@@ -120,7 +121,8 @@ def _strict_constant(value: str):
 
 
 class EdgeGuardMiddleware:
-    """Refuses oversized bodies (413) and NUL / unpaired surrogates in path, query and headers (400)."""
+    """Refuses oversized bodies (413) and NUL / unpaired surrogates in path, query, headers and form
+    bodies (400); JSON bodies are checked by GuardedJSONParser, when a view reads them."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -155,6 +157,13 @@ class EdgeGuardMiddleware:
                 return _respond(
                     request, 400, "invalid", f"The request is not valid — {where}: {BAD_TEXT}.", {where: [BAD_TEXT]}
                 )
+        if request.method in _BODY_METHODS and request.content_type in _FORM_TYPES:
+            for name, values in request.POST.lists():  # the token endpoint, the admin, the login form
+                if bad_text(name) or any(bad_text(v) for v in values):
+                    where = name if not bad_text(name) else "body"
+                    return _respond(
+                        request, 400, "invalid", f"The request is not valid — {where}: {BAD_TEXT}.", {where: [BAD_TEXT]}
+                    )
         for key, value in request.META.items():
             if key.startswith("HTTP_") and bad_text(value):
                 header = key[5:].replace("_", "-").title()

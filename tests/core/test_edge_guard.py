@@ -51,6 +51,17 @@ def test_nul_and_surrogates_in_query_path_and_headers_are_400(api):
     assert "header.X-Trace-Id" in error["details"]
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data"])
+def test_nul_in_a_form_body_is_400_on_the_token_endpoint(client, content_type):
+    form = {"grant_type": "client_credentials", "client_id": "abc\x00"}
+    if content_type.startswith("application/"):
+        response = client.post("/o/token/", "grant_type=client_credentials&client_id=abc%00", content_type=content_type)
+    else:
+        response = client.post("/o/token/", form)  # the test client's default: multipart
+    error = assert_error(response, 400, "invalid")
+    assert "client_id" in error["details"]
+
+
 def test_deep_nesting_is_400_at_the_documented_limit(api, settings):
     limit = settings.API_MAX_JSON_DEPTH
 
