@@ -7,6 +7,7 @@ The parent (pytest) runs on PostgreSQL; the subprocesses get an environment with
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -19,6 +20,7 @@ from collections import Counter
 
 import pytest
 import requests
+from websockets.sync.client import connect as ws_connect
 
 from tests.servers import ROOT, free_port, stop_process, wait_for
 
@@ -98,6 +100,32 @@ class Agent:
         )
         assert response.status_code == 302, response.text[:500]
 
+    def listen(self, stack: contextlib.ExitStack) -> None:
+        """Open the agent's websocket and collect its frames in a thread (the in-memory layer's pushes)."""
+        self.frames: list[dict] = []
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        self.socket = stack.enter_context(
+            ws_connect(
+                self.base.replace("http://", "ws://") + "/ws/agent/",
+                origin="http://127.0.0.1",
+                additional_headers={"Cookie": cookie},
+                open_timeout=30,
+            )
+        )
+        assert json.loads(self.socket.recv(timeout=30))["type"] == "hello"
+
+        def collect():
+            try:
+                for raw in self.socket:
+                    self.frames.append(json.loads(raw))
+            except Exception:  # closed at the end of the test
+                return
+
+        threading.Thread(target=collect, daemon=True).start()
+
+    def pushed_texts(self, type_: str = "message.created") -> Counter:
+        return Counter(f["data"].get("text") for f in list(self.frames) if f["type"] == type_)
+
     def call(self, method: str, path: str, body=None) -> requests.Response:
         return self.http.request(
             method,
@@ -108,7 +136,13 @@ class Agent:
         )
 
 
-def test_the_embedded_stack_takes_concurrent_agent_and_end_user_writes(embedded):
+@pytest.fixture
+def sockets():
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
+def test_the_embedded_stack_takes_concurrent_agent_and_end_user_writes(embedded, sockets):
     base, demo, db_path = embedded
     assert _journal_mode(db_path) == "wal"  # WAL is a property of the file, set by every connection
 
@@ -143,6 +177,7 @@ def test_the_embedded_stack_takes_concurrent_agent_and_end_user_writes(embedded)
     agents = [Agent(base, a["username"], a["password"]) for a in demo["agents"]]
     for agent in agents:
         assert agent.call("PUT", "/api/v1/agent/status/", {"status": "online"}).status_code == 200
+        agent.listen(sockets)
 
     # two end users, each conversation accepted by whichever agent is offered it
     held: dict[str, tuple[Agent, str]] = {}
@@ -201,6 +236,24 @@ def test_the_embedded_stack_takes_concurrent_agent_and_end_user_writes(embedded)
             assert texts[f"inbound {end_user} {i}"] == 1, texts
         seqs = [m["seq"] for m in transcript] if transcript and "seq" in transcript[0] else []
         assert seqs == sorted(set(seqs))
+    # and pushed live to the agent who holds it, through the in-memory channel layer, each once
+    for end_user, (agent, _) in held.items():
+        wanted = [f"inbound {end_user} {i}" for i in range(ROUNDS)]
+        wait_for(
+            lambda agent=agent, wanted=wanted: all(agent.pushed_texts()[t] >= 1 for t in wanted),
+            timeout=30,
+            what=f"the pushes of {end_user}'s messages",
+        )
+        assert all(agent.pushed_texts()[t] == 1 for t in wanted), agent.pushed_texts()
+    # and pushed live to the agent who holds it, through the in-memory channel layer, each once
+    for end_user, (agent, _) in held.items():
+        wanted = [f"inbound {end_user} {i}" for i in range(ROUNDS)]
+        wait_for(
+            lambda agent=agent, wanted=wanted: all(agent.pushed_texts()[t] >= 1 for t in wanted),
+            timeout=30,
+            what=f"the pushes of {end_user}'s messages",
+        )
+        assert all(agent.pushed_texts()[t] == 1 for t in wanted), agent.pushed_texts()
     with sqlite3.connect(db_path) as db:
         (stored,) = db.execute(
             "SELECT count(*) FROM conversations_message WHERE text LIKE 'reply %' OR text LIKE 'inbound %'"
