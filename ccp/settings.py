@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ccp.core.edge.EdgeGuardMiddleware",  # 413 / NUL and surrogates in path, query, headers (docs/partner-api.md)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,6 +88,8 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Without DATABASE_URL (SQLite): how long a transaction waits for the write lock before it fails.
+SQLITE_BUSY_TIMEOUT_SECONDS = env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -99,11 +102,19 @@ if DATABASE_URL:
         )
     }
 else:
+    # The embedded default takes concurrent writers (agents replying and typing, end users writing,
+    # the in-process sweeps): WAL lets readers run beside the one writer; IMMEDIATE takes the write
+    # lock at BEGIN, so a transaction waits its turn (up to the busy timeout) instead of failing with
+    # "database is locked" when a deferred reader tries to become a writer (tests/test_embedded.py).
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": {
+                "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -254,7 +265,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ccp.core.edge.GuardedJSONParser"],
     "EXCEPTION_HANDLER": "ccp.core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "ccp.core.schema.CcpAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -291,6 +302,22 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+# --- the API edge (ccp/core/edge.py; docs/partner-api.md "Limits") ----------------------------------
+# A request body larger than this answers 413 payload_too_large before anything reads it (attachments
+# are references, never inline bytes; 2.5 MiB is Django's own default); Django's form-body limit follows.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# JSON nested deeper than this (objects and arrays) answers 400 invalid, before the parser recurses.
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
+
+# --- partner-supplied JSON schemas (ccp/core/untrusted_schema.py) -----------------------------------
+PARTNER_SCHEMA_MAX_BYTES = env_int("PARTNER_SCHEMA_MAX_BYTES", 64 * 1024)
+# JSON levels of a record's schema (the object whose properties are the fields); below API_MAX_JSON_DEPTH.
+PARTNER_SCHEMA_MAX_DEPTH = env_int("PARTNER_SCHEMA_MAX_DEPTH", 20)
+PARTNER_SCHEMA_PATTERN_MAX_CHARS = env_int("PARTNER_SCHEMA_PATTERN_MAX_CHARS", 1000)
+# The memory re2 may use for one compiled pattern; a pattern that needs more is refused at creation.
+PARTNER_SCHEMA_PATTERN_MAX_MEM = env_int("PARTNER_SCHEMA_PATTERN_MAX_MEM", 1024 * 1024)
 
 LOGGING = {
     "version": 1,

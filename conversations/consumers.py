@@ -1,5 +1,7 @@
 """The agent websocket /ws/agent/: pushes the agent's events; actions go through the REST agent API."""
 
+import json
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -31,9 +33,30 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """Frames are JSON objects; anything else gets an `error` frame and the socket stays open
+        (a malformed frame used to kill the consumer: close 1011, and the agent's events with it)."""
+        if text_data is None:
+            await self._refuse("malformed_frame", "Frames are JSON text; binary frames are not accepted.")
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self._refuse("malformed_frame", "The frame is not valid JSON.")
+            return
+        if not isinstance(content, dict):
+            await self._refuse("invalid_frame", 'A frame is a JSON object like {"type": "ping"}.')
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "ping":
             await self.send_json({"type": "pong", "data": {}})
+        else:
+            await self._refuse("unknown_frame_type", 'The only frame a client sends is {"type": "ping"}.')
+
+    async def _refuse(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "data": {"code": code, "message": message}})
 
     async def ccp_event(self, message):
         event = message["event"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 
 from .models import Tenant
 from .selectors import admin_tenant_for_user
@@ -97,6 +97,40 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if not request.user.is_superuser and self.tenant_field == "tenant":
             exclude.append("tenant")
         return exclude
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """A tenant admin's form validates unique constraints *with* their tenant.
+
+        The tenant is not a field of their form, so Django would skip every constraint naming it and
+        a duplicate (a second Skill "billing", a second AI config) would reach the database as an
+        IntegrityError (a 500). The form sets the tenant before validating, and reports what the
+        tenant field would have carried as a form-wide error.
+        """
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        tenant = None if request.user.is_superuser else request_tenant(request)
+        if tenant is None or self.tenant_field != "tenant":
+            return form_class
+
+        class TenantBoundForm(form_class):
+            def _get_validation_exclusions(self):
+                exclusions = super()._get_validation_exclusions()
+                exclusions.discard("tenant")
+                return exclusions
+
+            def _post_clean(self):
+                self.instance.tenant = tenant
+                super()._post_clean()
+
+            def _update_errors(self, errors):
+                if hasattr(errors, "error_dict") and "tenant" in errors.error_dict and "tenant" not in self.fields:
+                    error_dict = dict(errors.error_dict)
+                    moved = error_dict.pop("tenant")
+                    error_dict[NON_FIELD_ERRORS] = [*error_dict.get(NON_FIELD_ERRORS, []), *moved]
+                    errors = ValidationError(error_dict)
+                super()._update_errors(errors)
+
+        TenantBoundForm.__name__ = form_class.__name__
+        return TenantBoundForm
 
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))

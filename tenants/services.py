@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
-from jsonschema import Draft202012Validator
 
 from ccp.core.errors import Conflict, Invalid, NotFound
+from ccp.core.untrusted_schema import UnsafeSchema, untrusted_errors
 from ccp.packages.choices import ChannelType
 from ccp.packages.models import CommunicationPackage, Partner
-from ccp.packages.selectors import published_package
+from ccp.packages.selectors import package_schema_problems, published_package
 
 from .choices import ChannelKind, InstallationStatus, Role
 from .models import (
@@ -240,6 +240,18 @@ def _sync_custom_objects(*, installation: PackageInstallation, package: Communic
             existing.save(update_fields=["fields", "required", "label", "updated_at"])
 
 
+def _refuse_unsafe_schemas(package: CommunicationPackage) -> None:
+    problems = package_schema_problems(package=package)
+    if problems:
+        raise Invalid(
+            f"{package.developer_name} {package.version} declares schemas the platform will not run "
+            "(remote $ref, unsafe pattern or format, or over the size budget); the partner must publish a "
+            "fixed version.",
+            code="unsafe_package_schema",
+            details=problems,
+        )
+
+
 def package_install(
     *,
     tenant: Tenant,
@@ -258,6 +270,7 @@ def package_install(
     installation, a new contact center proxy (or the given existing one) and the channels.
     """
     package = published_package(developer_name=developer_name, version=version)
+    _refuse_unsafe_schemas(package)
     if partner_identifier.strip() != package.partner.partner_identifier:
         raise Invalid(
             "The partner identifier does not match the partner who published this package.",
@@ -321,6 +334,7 @@ def installation_upgrade(*, installation: PackageInstallation, version: str | No
         .get(pk=installation.pk)
     )
     target = published_package(developer_name=installation.developer_name, version=version)
+    _refuse_unsafe_schemas(target)
     if target.version_key <= installation.package.version_key:
         raise Conflict(
             f"{installation.developer_name} {installation.package.version} is already the newest "
@@ -371,7 +385,11 @@ def installation_uninstall(*, installation: PackageInstallation, force: bool = F
 
 def custom_record_problems(*, definition: CustomObjectDefinition, data: object) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = defaultdict(list)
-    for error in Draft202012Validator(definition.schema).iter_errors(data):
+    try:
+        errors = untrusted_errors(definition.schema, data)
+    except UnsafeSchema as exc:
+        return {"schema": [f"The definition of {definition.api_name} cannot be run safely: {exc}"]}
+    for error in errors:
         path = ".".join(str(p) for p in error.absolute_path) or "data"
         problems[path].append(error.message)
     return dict(problems)

@@ -6,6 +6,7 @@ Every error leaves the API as `{"error": {"code", "message", "details"}}` with a
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
 from rest_framework.views import APIView
 
 from . import errors
@@ -140,6 +142,21 @@ def json_500(request):
     return server_error(request)
 
 
+_JSON_TYPE_NAMES = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"}
+_JSON_TYPE_NAMES["NoneType"] = "null"
+
+
+def body_must_be_object(data: Any) -> None:
+    """The API's bodies are JSON objects; a list or a scalar is a 400 naming the type it got."""
+    if not isinstance(data, dict):
+        got = _JSON_TYPE_NAMES.get(type(data).__name__, type(data).__name__)
+        raise errors.Invalid(
+            f"The request is not valid — body: must be a JSON object, not {got}.",
+            code="invalid",
+            details={"body": [f"must be a JSON object, not {got}"]},
+        )
+
+
 class _Replay(Exception):
     def __init__(self, record: IdempotencyKey):
         self.record = record
@@ -168,6 +185,10 @@ class BaseApi(APIView):
             # the handler owns the request's transactions: one that lost a deadlock runs again (ccp.core.db)
             setattr(self, handler_name, retry_on_conflict(getattr(self, handler_name)))
         self._idempotency_record = None
+        # The body is parsed and its shape checked here, before the view: a bad body is reported
+        # before anything the view would do (a missing dependency, a half-done write).
+        if request.method in ("POST", "PUT", "PATCH"):
+            body_must_be_object(request.data)
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if request.method == "POST" and key is not None:
             self._idempotency_begin(request, key)
@@ -221,11 +242,22 @@ class BaseApi(APIView):
             if response.status_code >= 500:
                 record.delete()  # a failure is not a result: let the caller retry
             else:
-                record.status_code = response.status_code
-                record.response_body = getattr(response, "data", None)
-                record.completed_at = timezone.now()
-                record.save(update_fields=["status_code", "response_body", "completed_at"])
+                self._idempotency_complete(record, response)
         return response
+
+    def _idempotency_complete(self, record: IdempotencyKey, response) -> None:
+        """Store the response as the caller got it: the JSON the renderer produced (datetimes, UUIDs and
+        decimals as strings), so a replay carries the same JSON values. If it cannot be stored,
+        the key is released rather than left "in progress" for a day."""
+        try:
+            data = getattr(response, "data", None)
+            record.response_body = None if data is None else json.loads(json.dumps(data, cls=DRFJSONEncoder))
+            record.status_code = response.status_code
+            record.completed_at = timezone.now()
+            record.save(update_fields=["status_code", "response_body", "completed_at"])
+        except Exception:
+            logger.exception("could not store the idempotent response for key %s; releasing it", record.key)
+            IdempotencyKey.objects.filter(pk=record.pk).delete()
 
 
 __all__ = ["BaseApi", "error_body", "error_response", "exception_handler", "status"]

@@ -12,7 +12,8 @@ from collections import defaultdict
 from urllib.parse import urlparse
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+
+from ccp.core.untrusted_schema import UnsafeSchema, check_untrusted_schema
 
 from .choices import ChannelType, Owner
 
@@ -172,10 +173,11 @@ def validate_manifest(manifest: object, *, partner_client_ids: set[str] | None =
             fields = item.get("fields")
             if isinstance(fields, dict):
                 try:
-                    Draft202012Validator.check_schema(fields_schema(fields, item.get("required")))
-                except SchemaError as exc:
-                    where = _path([section, index, "fields", *list(exc.path)[1:]])
-                    problems[where].append(f"is not a valid JSON schema: {exc.message}")
+                    check_untrusted_schema(fields_schema(fields, item.get("required")))
+                except UnsafeSchema as exc:
+                    for parts, sentence in exc.problems:
+                        inner = list(parts)[1:] if parts and parts[0] == "properties" else list(parts)
+                        problems[_path([section, index, "fields", *inner])].append(sentence)
                 missing = [r for r in item.get("required") or [] if isinstance(r, str) and r not in fields]
                 if missing:
                     problems[f"{section}[{index}].required"].append(f"names unknown field(s): {', '.join(missing)}")

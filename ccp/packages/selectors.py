@@ -11,9 +11,10 @@ from oauth2_provider.models import AccessToken
 
 from ccp.core.errors import NotFound
 from ccp.core.local_cache import LocalTtlCache
+from ccp.core.untrusted_schema import UnsafeSchema, check_untrusted_schema
 
 from .choices import PackageStatus
-from .manifest import version_key
+from .manifest import fields_schema, version_key
 from .models import CommunicationPackage, ConnectedApp, Partner
 
 _PACKAGE_RELATED = ("channel_definition", "connected_app__application")
@@ -117,3 +118,21 @@ def forget_grant(*, token_checksum: str | None = None) -> None:
         _grants.clear()
     else:
         _grants.discard(token_checksum)
+
+
+def package_schema_problems(*, package: CommunicationPackage) -> dict[str, list[str]]:
+    """Why a stored package's schemas may not be run ({where: [sentences]}); empty when all are safe.
+
+    Packages published before schemas were checked for safety (ccp.core.untrusted_schema) may hold a
+    remote `$ref` or a pattern re2 cannot run; installing or upgrading to one is refused with these.
+    """
+    problems: dict[str, list[str]] = {}
+    for kind, rows in (("event_types", package.event_types.all()), ("custom_objects", package.custom_objects.all())):
+        for row in rows:
+            try:
+                check_untrusted_schema(fields_schema(row.fields, row.required))
+            except UnsafeSchema as exc:
+                for parts, sentence in exc.problems:
+                    where = ".".join([kind, row.api_name, *(str(p) for p in parts)])
+                    problems.setdefault(where, []).append(sentence)
+    return problems

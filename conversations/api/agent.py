@@ -11,6 +11,7 @@ from routing.api.serializers import AgentOutput
 from routing.errors import OfferExpired
 from routing.models import Queue
 from tenants.api.base import MemberApi
+from tenants.choices import Role
 
 from .. import selectors, services
 from .serializers import ConversationOutput, MessageOutput, StatusInput, WorkAnswer
@@ -38,7 +39,17 @@ def _offer_data(work) -> dict:
     }
 
 
-class AgentStateApi(AgentApi):
+class AgentOnlyApi(AgentApi):
+    """Endpoints about the caller's own presence and work: a tenant admin has neither (403 not_an_agent)."""
+
+    allowed_roles = (Role.AGENT, Role.SUPERVISOR)
+    role_refusal = (
+        "not_an_agent",
+        "Only agents and supervisors have a presence and work; a tenant admin manages the tenant in the admin.",
+    )
+
+
+class AgentStateApi(AgentOnlyApi):
     """Everything the workspace needs on load and after a reconnect: presence, capacity, offers, conversations."""
 
     class OutputSerializer(serializers.Serializer):
@@ -84,7 +95,7 @@ class AgentStateApi(AgentApi):
         )
 
 
-class AgentStatusSelfApi(AgentApi):
+class AgentStatusSelfApi(AgentOnlyApi):
     @extend_schema(request=StatusInput, responses=AgentOutput, summary="Set your presence", tags=["agent"])
     def put(self, request):
         data = StatusInput(data=request.data)

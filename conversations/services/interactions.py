@@ -3,6 +3,7 @@ events in one transaction, then the channel flow and routing."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ccp.core.errors import Conflict, Invalid
+from ccp.core.errors import Conflict, DomainError, Invalid
 from ccp.packages.choices import Owner
 from ccp.packages.models import Partner
 from consent import services as consent
@@ -48,6 +49,8 @@ from .common import (
     open_session,
     start_routing,
 )
+
+logger = logging.getLogger(__name__)
 
 ENTRY_TYPES = ("message", "typing_started", "typing_stopped", "delivered", "read", "delivery_failed")
 
@@ -282,11 +285,44 @@ def _consent_keywords(conversation: Conversation, texts: list[str]) -> bool:
             channel=conversation.channel, address=conversation.end_user_address, text=text
         )
         if outcome is not None:
-            _outbound(
-                conversation, text=outcome.reply, sender_type=SenderType.BOT, sender_name="Consent", consent_reply=True
-            )
+            _confirm_keyword(conversation, outcome.reply)
             handled = True
     return handled
+
+
+def _confirm_keyword(conversation: Conversation, reply: str) -> None:
+    """Send a keyword's confirmation; when it cannot be sent, the consent change stands anyway.
+
+    The change is the end user's decision and is already written in this transaction; a refused
+    confirmation (the partner's outbound schema rejects it, …) must not roll it back. The reply is
+    then stored as a failed outbound message with the reason, which agents see in the transcript
+    (message.created), and logged; the partner gets nothing.
+    """
+    seq, last_message_at = conversation.last_seq, conversation.last_message_at
+    try:
+        with transaction.atomic():
+            _outbound(conversation, text=reply, sender_type=SenderType.BOT, sender_name="Consent", consent_reply=True)
+        return
+    except DomainError as exc:
+        conversation.last_seq, conversation.last_message_at = seq, last_message_at  # the savepoint undid them
+        reason = f"{exc.code}: {exc.message}"
+    logger.warning("consent confirmation for conversation %s not sent (%s)", conversation.pk, reason)
+    message = _append(
+        conversation,
+        direction=Direction.OUTBOUND,
+        sender_type=SenderType.BOT,
+        sender_name="Consent",
+        text=reply,
+        status=MessageStatus.FAILED,
+        status_changed_at=timezone.now(),
+        failure_reason=f"Not sent — {reason}"[:300],
+    )
+    _publish(
+        conversation,
+        "message.created",
+        {**message_data(message), "conversation": conversation_data(conversation)},
+        partner=False,
+    )
 
 
 def _store_inbound(

@@ -23,7 +23,8 @@ class IsTenantMember(BasePermission):
             raise exceptions.PermissionDenied("Your account is not a member of any tenant.", code="not_a_member")
         roles = getattr(view, "allowed_roles", ())
         if roles and membership.role not in roles:
-            raise exceptions.PermissionDenied("This needs a supervisor or tenant admin.", code="supervisor_only")
+            code, message = getattr(view, "role_refusal", MemberApi.role_refusal)
+            raise exceptions.PermissionDenied(message, code=code)
         view.membership = membership
         view.tenant = membership.tenant
         return True
@@ -35,6 +36,8 @@ class MemberApi(BaseApi):
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsTenantMember]
     allowed_roles: tuple[str, ...] = ()
+    # (code, sentence) of the 403 for a member whose role is not in allowed_roles
+    role_refusal: tuple[str, str] = ("supervisor_only", "This needs a supervisor or tenant admin.")
 
 
 class SupervisorApi(MemberApi):

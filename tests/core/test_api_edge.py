@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
+from ccp.core.models import IdempotencyKey
 from ccp.packages.models import Partner
 from tests.helpers import assert_error, partner_client, token_for
 
@@ -106,3 +107,24 @@ def test_concurrent_duplicates_execute_once(connected_app):
 def test_bad_idempotency_key_is_refused(api):
     response = api.post(PROBE, {"identifier": "k"}, format="json", HTTP_IDEMPOTENCY_KEY="x" * 300)
     assert_error(response, 400, "invalid_idempotency_key")
+
+
+def test_a_replay_is_the_response_as_rendered_with_datetimes_and_uuids(api):
+    headers = {"HTTP_IDEMPOTENCY_KEY": "key-dt"}
+    first = api.post(PROBE, {"identifier": "dated"}, format="json", **headers)
+    assert first.status_code == 201, first.content
+    replay = api.post(PROBE, {"identifier": "dated"}, format="json", **headers)
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()  # the datetime and UUID as they were rendered
+    assert IdempotencyKey.objects.get(key="key-dt").response_body["created_at"] == first.json()["created_at"]
+
+
+def test_a_request_that_fails_releases_its_key_so_the_retry_runs(api):
+    headers = {"HTTP_IDEMPOTENCY_KEY": "key-crash"}
+    crashed = api.post(PROBE, {"identifier": "retry", "crash": True}, format="json", **headers)
+    assert_error(crashed, 500, "internal_error")
+    assert not IdempotencyKey.objects.filter(key="key-crash").exists()
+    # the caller fixes its request (or we fix the bug) and retries with the same key: it runs
+    retried = api.post(PROBE, {"identifier": "retry"}, format="json", **headers)
+    assert retried.status_code == 201, retried.content
+    assert Partner.objects.filter(partner_identifier="retry").count() == 1

@@ -21,18 +21,24 @@ class CreatePartnerProbeApi(PartnerApi):
     class InputSerializer(serializers.Serializer):
         identifier = serializers.SlugField()
         fail = serializers.BooleanField(default=False)
+        crash = serializers.BooleanField(default=False)
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if data.validated_data["fail"]:
             raise Conflict("Told to fail.", code="told_to_fail")
+        if data.validated_data["crash"]:
+            raise RuntimeError("a bug in the view")  # an unexpected failure: answers 500
         probe = Partner.objects.create(
             partner_identifier=data.validated_data["identifier"],
             name="probe",
             metadata={"by": str(self.partner.pk)},
         )
-        return Response({"id": str(probe.pk), "count": Partner.objects.filter(name="probe").count()}, status=201)
+        return Response(
+            {"id": probe.pk, "created_at": probe.created_at, "count": Partner.objects.filter(name="probe").count()},
+            status=201,
+        )
 
 
 class ConflictProbeApi(PartnerApi):
