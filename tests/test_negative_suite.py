@@ -35,6 +35,7 @@ from ccp.packages.api.base import PartnerApi
 from conversations.models import Conversation
 from routing.models import AgentWork
 from tenants.api.base import MemberApi
+from tenants.choices import Role
 from tests.conversations.conftest import install, message, online, post
 from tests.factories import MembershipFactory
 from tests.helpers import assert_error, assert_partner_guarded, call, partner_client, token_for
@@ -166,7 +167,9 @@ def test_every_api_route_is_classified():
             assert list(cls.required_scopes) == ([spec.scope] if spec.scope else []), route
         elif spec.kind in (AGENT, SUPERVISOR):
             assert issubclass(cls, MemberApi), route
-            assert bool(cls.allowed_roles) == (spec.kind == SUPERVISOR), route
+            # supervisor routes refuse plain agents; agent routes let agents in (any member, or a
+            # narrower set that includes them, e.g. agent state is for agents and supervisors only)
+            assert (Role.AGENT in cls.allowed_roles or not cls.allowed_roles) == (spec.kind == AGENT), route
         else:
             assert not issubclass(cls, (PartnerApi, MemberApi)), route
 
