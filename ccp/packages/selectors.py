@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from ccp.core.errors import NotFound
@@ -108,7 +109,21 @@ def _load_grant(checksum: str) -> BearerGrant | None:
     if token is None or token.application is None:
         return None
     connected = getattr(token.application, "connected_app", None)
-    return BearerGrant(token=token, connected_app=connected) if connected is not None else None
+    if connected is None or not connected.is_active:
+        return None
+    return BearerGrant(token=token, connected_app=connected)
+
+
+def grant_still_allows(*, token_id: int, scope: str) -> bool:
+    """Whether an access token still exists, is unexpired, belongs to an active connected app and
+    carries `scope` that the app is still granted — read now, not from the per-process cache.
+    For long-lived connections (the event stream), which re-check their principal as they run."""
+    row = (
+        AccessToken.objects.filter(pk=token_id, expires__gt=timezone.now(), application__connected_app__is_active=True)
+        .values_list("scope", "application__connected_app__scopes")
+        .first()
+    )
+    return row is not None and scope in row[0].split() and scope in row[1].split()
 
 
 def forget_grant(*, token_checksum: str | None = None) -> None:
