@@ -213,7 +213,7 @@ MESSAGE_MAX_CHARS = 10_000
 DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
 # An open agent websocket re-checks its session and membership this often (and at once on logout,
 # membership removal or deactivation) and closes with 4401 when either has ended (docs/workspace.md).
-AGENT_SOCKET_RECHECK_SECONDS = float(os.environ.get("AGENT_SOCKET_RECHECK_SECONDS", "3"))
+AGENT_SOCKET_RECHECK_SECONDS = float(os.environ.get("AGENT_SOCKET_RECHECK_SECONDS", "5"))
 
 # Requests per partner (all its tokens together), counted in the shared cache; over it → 429.
 PARTNER_RATE_LIMIT = os.environ.get("PARTNER_RATE_LIMIT", "60000/min")
@@ -323,5 +323,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
+    # axes logs every login at INFO; lockouts (WARNING) still show
+    "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

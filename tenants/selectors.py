@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
@@ -30,6 +35,30 @@ def membership_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Membership
 
 def forget_memberships(**_signal_kwargs) -> None:
     _memberships.clear()
+
+
+def membership_for_session(*, session_key: str | None, membership_id) -> Membership | None:
+    """The membership a logged-in session still stands for, read now (not from the per-process
+    cache) — for long-lived connections (the agent websocket) that re-check their principal.
+
+    None when the session has ended (logout, expiry, flushed), its user is inactive or changed
+    password (Django's session hash check), or the membership or its tenant is gone or inactive.
+    """
+    if not session_key:
+        return None
+    engine = import_module(settings.SESSION_ENGINE)
+    user = get_user(SimpleNamespace(session=engine.SessionStore(session_key)))
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("tenant")
+        .filter(pk=membership_id, user_id=user.pk, tenant__is_active=True)
+        .first()
+    )
+
+
+def membership_ids_of_tenant(*, tenant_id) -> list:
+    return list(Membership.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
 
 
 def admin_tenant_for_user(*, user) -> Tenant | None:
