@@ -244,7 +244,7 @@ AUTHENTICATION_BACKENDS = [
     "ccp.core.auth.LoginLockoutBackend",  # django-axes: refuses locked-out username + address first
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login lockout (django-axes; docs/security.md): after AXES_FAILURE_LIMIT wrong passwords for one
+# Login lockout (django-axes; docs/lockout-and-revocation.md): after AXES_FAILURE_LIMIT wrong passwords for one
 # username from one address, /accounts/login/ and /admin/login/ refuse that pair (429) until
 # AXES_COOLOFF_MINUTES pass without another try, or an operator runs `manage.py axes_reset_username`.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from importlib import import_module
-from types import SimpleNamespace
 
 from django.conf import settings
-from django.contrib.auth import get_user
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
+from django.utils.crypto import constant_time_compare
 
 from ccp.core.errors import NotFound
 from ccp.core.local_cache import LocalTtlCache
@@ -42,19 +42,26 @@ def membership_for_session(*, session_key: str | None, membership_id) -> Members
     cache) — for long-lived connections (the agent websocket) that re-check their principal.
 
     None when the session has ended (logout, expiry, flushed), its user is inactive or changed
-    password (Django's session hash check), or the membership or its tenant is gone or inactive.
+    password (the session hash, as `django.contrib.auth.get_user` checks it, fallback keys
+    included), or the membership or its tenant is gone or inactive. One session read (the cache,
+    with the cached_db engine) and one query.
     """
     if not session_key:
         return None
-    engine = import_module(settings.SESSION_ENGINE)
-    user = get_user(SimpleNamespace(session=engine.SessionStore(session_key)))
-    if not user.is_authenticated:
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    user_id, session_hash = data.get(SESSION_KEY), data.get(HASH_SESSION_KEY)
+    if user_id is None or not session_hash or data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
         return None
-    return (
-        Membership.objects.select_related("tenant")
-        .filter(pk=membership_id, user_id=user.pk, tenant__is_active=True)
+    membership = (
+        Membership.objects.select_related("tenant", "user")
+        .filter(pk=membership_id, user_id=user_id, user__is_active=True, tenant__is_active=True)
         .first()
     )
+    if membership is None:
+        return None
+    user = membership.user
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return membership if any(constant_time_compare(session_hash, h) for h in hashes) else None
 
 
 def membership_ids_of_tenant(*, tenant_id) -> list:

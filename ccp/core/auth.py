@@ -1,4 +1,4 @@
-"""The login lockout (django-axes) as ccp uses it; the policy is in docs/security.md."""
+"""The login lockout (django-axes) as ccp uses it; the policy is in docs/lockout-and-revocation.md."""
 
 from axes.backends import AxesStandaloneBackend
 

@@ -1,5 +1,5 @@
 """Brute force on the login pages: a username is locked from an address after a few wrong passwords
-(django-axes, docs/security.md), until the cool-off passes or an operator lifts it."""
+(django-axes, docs/lockout-and-revocation.md), until the cool-off passes or an operator lifts it."""
 
 import time
 from datetime import timedelta
