@@ -128,3 +128,16 @@ def test_a_partner_holds_at_most_the_configured_number_of_streams(daphne, partne
     finally:
         first.close()
         second.close()
+
+
+def test_opening_streams_counts_against_the_partner_rate_limit(partner, connected_app, settings):
+    from tests.helpers import assert_error, partner_client
+
+    settings.PARTNER_RATE_LIMIT = "2/min"
+    token = token_for(connected_app)
+    api = partner_client(token)
+    assert api.get("/api/v1/partner/").status_code == 200
+    assert api.get("/api/v1/partner/").status_code == 200
+    response = api.get("/api/v1/events/stream/")  # over the limit: refused before a stream opens
+    error = assert_error(response, 429, "rate_limited")
+    assert error["details"]["retry_after"] >= 1 and int(response["Retry-After"]) >= 1

@@ -19,6 +19,7 @@ import json
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -27,6 +28,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
 from ccp.core.api import error_body, status_for
 from ccp.core.errors import DomainError
+from ccp.packages.api.base import PartnerPrincipal, PartnerRateThrottle
 from ccp.packages.selectors import bearer_from_header, bearer_grant, grant_still_allows
 
 from .. import selectors
@@ -69,6 +71,14 @@ def _open(request: HttpRequest) -> tuple[object, int, int] | JsonResponse:
                 f"was granted them.",
                 403,
             )
+        # Opening a stream counts against PARTNER_RATE_LIMIT like any partner call.
+        throttle = PartnerRateThrottle()
+        caller = SimpleNamespace(user=PartnerPrincipal(partner=grant.partner, connected_app=grant.connected_app))
+        if not throttle.allow_request(caller, None):
+            wait = int(throttle.wait())
+            response = _error("rate_limited", f"Too many requests; retry in {wait} s.", 429, {"retry_after": wait})
+            response["Retry-After"] = str(wait)
+            return response
         header = request.headers.get("Last-Event-ID")
         after = (
             selectors.parse_cursor(header, name="Last-Event-ID")
