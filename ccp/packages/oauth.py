@@ -15,12 +15,15 @@ from urllib.parse import unquote_plus
 
 from axes.helpers import get_client_ip_address  # the address the login lockout uses too
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from django.http import HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
-from oauth2_provider.views import TokenView
+from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, TokenView
 
 
 def _connected(application):
@@ -128,11 +131,17 @@ def token_request_allowed(*, client_id: str, address: str) -> tuple[bool, int]:
     return count <= limit, max(1, math.ceil((window + 1) * period - now))
 
 
-class ThrottledTokenView(TokenView):
-    """`POST /o/token/` with a per-(client id, client address) throttle in front of it: over
-    `OAUTH_TOKEN_RATE_LIMIT` it answers 429 `{"error": "rate_limited"}` before any secret is hashed."""
+class ClientThrottleMixin:
+    """A per-(client id, client address) throttle in front of an endpoint that checks client
+    secrets: over `OAUTH_TOKEN_RATE_LIMIT` it answers 429 `{"error": "rate_limited"}` before any
+    secret is hashed (each check costs a password hash: unthrottled, a few callers could spend the
+    server's CPU)."""
 
-    def post(self, request, *args, **kwargs):
+    # The views below are csrf-exempt (django-oauth-toolkit marks their dispatch); this dispatch
+    # comes first in their MRO, so it must carry the marks itself.
+    @method_decorator(csrf_exempt)
+    @method_decorator(login_not_required)
+    def dispatch(self, request, *args, **kwargs):
         client_id, _ = _basic_credentials(request.headers.get("Authorization"))
         client_id = client_id or request.POST.get("client_id", "")
         allowed, retry_after = token_request_allowed(
@@ -141,11 +150,23 @@ class ThrottledTokenView(TokenView):
         if not allowed:
             body = {
                 "error": "rate_limited",
-                "error_description": f"Too many token requests for this client from this address; "
-                f"retry in {retry_after} s (a token is valid for an hour: reuse it).",
+                "error_description": f"Too many requests for this client from this address; retry in "
+                f"{retry_after} s (a token is valid for an hour: reuse it).",
             }
             response = HttpResponse(json.dumps(body), status=429, content_type="application/json")
             response["Retry-After"] = str(retry_after)
             response["Cache-Control"] = "no-store"
             return response
-        return super().post(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class ThrottledTokenView(ClientThrottleMixin, TokenView):
+    """`POST /o/token/`, throttled."""
+
+
+class ThrottledRevokeTokenView(ClientThrottleMixin, RevokeTokenView):
+    """`POST /o/revoke_token/` authenticates the client too: throttled the same way."""
+
+
+class ThrottledIntrospectTokenView(ClientThrottleMixin, IntrospectTokenView):
+    """`/o/introspect/` accepts client credentials too: throttled the same way."""

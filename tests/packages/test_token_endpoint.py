@@ -114,3 +114,23 @@ def test_cpu_time_of_a_wrong_secret_and_an_unknown_client_id_match_with_the_real
         f"ratio {unknown / known:.2f}"
     )
     assert 0.5 < unknown / known < 2
+
+
+def test_the_token_endpoint_needs_no_csrf_token(partner):
+    app, secret = connected_app_for(partner)
+    response = _token(Client(enforce_csrf_checks=True), app.application.client_id, secret)
+    assert response.status_code == 200, response.content
+
+
+def test_revoke_and_introspect_are_throttled_like_the_token_endpoint(partner, settings):
+    settings.OAUTH_TOKEN_RATE_LIMIT = "2/min"
+    app, secret = connected_app_for(partner)
+    client = Client(enforce_csrf_checks=True)
+    auth = {"HTTP_AUTHORIZATION": _basic(app.application.client_id, secret)}
+    _not_at_the_end_of_a_minute()
+    statuses = [client.post("/o/revoke_token/", {"token": "unknown"}, **auth).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    other, other_secret = connected_app_for(partner)
+    auth = {"HTTP_AUTHORIZATION": _basic(other.application.client_id, other_secret)}
+    statuses = [client.post("/o/introspect/", {"token": "unknown"}, **auth).status_code for _ in range(3)]
+    assert statuses[2] == 429 and statuses[0] != 429
