@@ -166,3 +166,41 @@ def test_a_live_session_keeps_its_socket(periodic_settings, tenant, alice):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_the_periodic_recheck_closes_only_the_ended_sockets(periodic_settings, tenant, other_tenant, alice, bob):
+    from tenants.models import Tenant
+    from tests.factories import MembershipFactory
+
+    carol = MembershipFactory(tenant=other_tenant, role="agent", display_name="Carol")
+    headers = {m.pk: _logged_in(m.user)[1] for m in (alice, bob, carol)}
+
+    async def scenario():
+        sockets = {pk: await _open(h) for pk, h in headers.items()}
+        await _in_thread(lambda: Tenant.objects.filter(pk=other_tenant.pk).update(is_active=False))
+        assert await _closed_within(sockets[carol.pk], 3) < 3
+        for pk in (alice.pk, bob.pk):
+            await sockets[pk].send_json_to({"type": "ping"})
+            assert (await sockets[pk].receive_json_from(timeout=5))["type"] == "pong"
+            await sockets[pk].disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_one_bulk_recheck_reads_any_number_of_sockets_in_one_query(tenant, alice, bob, django_assert_num_queries):
+    from tenants.selectors import memberships_for_sessions
+
+    pairs = []
+    for membership in (alice, bob):
+        client, _ = _logged_in(membership.user)
+        pairs.append((client.cookies["sessionid"].value, membership.pk))
+    ended = Client()
+    ended.force_login(bob.user)
+    ended_pair = (ended.cookies["sessionid"].value, bob.pk)
+    ended.logout()
+    sockets = pairs * 250 + [ended_pair, ("no-such-session", alice.pk), (pairs[0][0], bob.pk)]  # 503 sockets
+    started = time.process_time()
+    with django_assert_num_queries(2):  # the memberships; the sessions not in the cache (the ended ones)
+        standing = memberships_for_sessions(sockets=sockets)
+    print(f"\nbulk re-check of {len(sockets)} sockets: {(time.process_time() - started) * 1000:.1f} ms CPU")
+    assert standing == set(pairs)  # alice's session does not stand for bob's membership
