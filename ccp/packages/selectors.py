@@ -114,16 +114,20 @@ def _load_grant(checksum: str) -> BearerGrant | None:
     return BearerGrant(token=token, connected_app=connected)
 
 
+def grants_still_allowing(*, token_ids: list[int], scope: str) -> set[int]:
+    """Which of these access tokens still exist, are unexpired, belong to an active connected app
+    and carry `scope` that the app is still granted — read now, not from the per-process cache, in
+    one query. For long-lived connections (the event stream) that re-check their principal."""
+    rows = AccessToken.objects.filter(
+        pk__in=token_ids, expires__gt=timezone.now(), application__connected_app__is_active=True
+    ).values_list("pk", "scope", "application__connected_app__scopes")
+    return {
+        pk for pk, token_scopes, app_scopes in rows if scope in token_scopes.split() and scope in app_scopes.split()
+    }
+
+
 def grant_still_allows(*, token_id: int, scope: str) -> bool:
-    """Whether an access token still exists, is unexpired, belongs to an active connected app and
-    carries `scope` that the app is still granted — read now, not from the per-process cache.
-    For long-lived connections (the event stream), which re-check their principal as they run."""
-    row = (
-        AccessToken.objects.filter(pk=token_id, expires__gt=timezone.now(), application__connected_app__is_active=True)
-        .values_list("scope", "application__connected_app__scopes")
-        .first()
-    )
-    return row is not None and scope in row[0].split() and scope in row[1].split()
+    return token_id in grants_still_allowing(token_ids=[token_id], scope=scope)
 
 
 def forget_grant(*, token_checksum: str | None = None) -> None:

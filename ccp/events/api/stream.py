@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 import uuid
@@ -29,13 +30,14 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from ccp.core.api import error_body, status_for
 from ccp.core.errors import DomainError
 from ccp.packages.api.base import PartnerPrincipal, PartnerRateThrottle
-from ccp.packages.selectors import bearer_from_header, bearer_grant, grant_still_allows
+from ccp.packages.selectors import bearer_from_header, bearer_grant, grant_still_allows, grants_still_allowing
 
 from .. import selectors
 from ..models import Event
 from ..services import stream_channel
 
 REQUIRED_SCOPE = "events"
+logger = logging.getLogger(__name__)
 
 
 def _error(code: str, message: str, http_status: int, details=None) -> JsonResponse:
@@ -178,12 +180,72 @@ class _StreamSlots:
             await self.client.zrem(self.key, self.member)
 
 
+def _allowed_tokens(token_ids: list[int]) -> set[int]:
+    try:
+        return grants_still_allowing(token_ids=token_ids, scope=REQUIRED_SCOPE)
+    finally:
+        _release_connection()
+
+
+class _StreamWatch:
+    """The idle re-check of one server process's open streams (one per event loop): every
+    `EVENTS_STREAM_RECHECK_SECONDS`, one query for all their tokens; a stream whose token no longer
+    allows it is woken (its partner's Redis channel), reads, sees the refusal and ends. It also
+    renews the streams' slot leases. One query per round however many streams, instead of a thread
+    hop, two queries and a new database connection per stream and round."""
+
+    _by_loop: dict = {}
+
+    def __init__(self, loop) -> None:
+        self.loop = loop
+        self.streams: dict[str, tuple[int, object, _StreamSlots]] = {}
+        self.task = loop.create_task(self._run())
+
+    @classmethod
+    def add(cls, key: str, token_id: int, partner_id, slots: _StreamSlots) -> None:
+        loop = asyncio.get_running_loop()
+        watch = cls._by_loop.get(loop)
+        if watch is None or watch.task.done():
+            watch = cls._by_loop[loop] = cls(loop)
+        watch.streams[key] = (token_id, partner_id, slots)
+
+    @classmethod
+    def discard(cls, key: str) -> None:
+        watch = cls._by_loop.get(asyncio.get_running_loop())
+        if watch is not None:
+            watch.streams.pop(key, None)
+            if not watch.streams:
+                cls._by_loop.pop(watch.loop, None)
+                watch.task.cancel()
+
+    async def _run(self) -> None:
+        while self.streams:
+            await asyncio.sleep(float(settings.EVENTS_STREAM_RECHECK_SECONDS))
+            current = list(self.streams.items())
+            try:
+                allowed = await sync_to_async(_allowed_tokens)([token_id for _, (token_id, _, _) in current])
+            except Exception:  # the database is away: the streams' own reads will tell
+                logger.warning("event stream re-check failed; retrying", exc_info=True)
+                continue
+            woken = set()
+            for key, (token_id, partner_id, slots) in current:
+                if key not in self.streams:  # ended while we read
+                    continue
+                try:
+                    if token_id not in allowed and partner_id not in woken and slots.client is not None:
+                        woken.add(partner_id)
+                        await slots.client.publish(stream_channel(partner_id), "recheck")
+                    await slots.renew()
+                except Exception:
+                    logger.warning("could not wake or renew an event stream", exc_info=True)
+
+
 async def _frames(partner_id, token_id: int, after: int, client, slots: _StreamSlots):
     heartbeat = float(settings.EVENTS_STREAM_HEARTBEAT_SECONDS)
-    recheck = float(settings.EVENTS_STREAM_RECHECK_SECONDS)
     page = int(settings.EVENTS_STREAM_PAGE)
     pubsub = None
     try:
+        _StreamWatch.add(slots.member, token_id, partner_id, slots)
         if client is not None:
             pubsub = client.pubsub()
             # Subscribe before the first read: a wake-up published in between waits in the buffer.
@@ -195,7 +257,6 @@ async def _frames(partner_id, token_id: int, after: int, client, slots: _StreamS
             if frames is None:
                 yield ": closed: the token was revoked or has expired; request a new one\n\n"
                 return
-            await slots.renew()
             for frame in frames:
                 after = int(frame.split("\n", 1)[0][4:])
                 yield frame
@@ -203,7 +264,7 @@ async def _frames(partner_id, token_id: int, after: int, client, slots: _StreamS
                 last_sent = time.monotonic()
                 if len(frames) >= page:
                     continue
-            wait = max(0.0, min(recheck, heartbeat - (time.monotonic() - last_sent)))
+            wait = max(0.0, heartbeat - (time.monotonic() - last_sent))
             if pubsub is not None:
                 await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
             else:
@@ -212,6 +273,7 @@ async def _frames(partner_id, token_id: int, after: int, client, slots: _StreamS
                 yield ": heartbeat\n\n"
                 last_sent = time.monotonic()
     finally:
+        _StreamWatch.discard(slots.member)
         try:
             if pubsub is not None:
                 await pubsub.aclose()
