@@ -244,9 +244,10 @@ AUTHENTICATION_BACKENDS = [
     "ccp.core.auth.LoginLockoutBackend",  # django-axes: refuses locked-out username + address first
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login lockout (django-axes; docs/lockout-and-revocation.md): after AXES_FAILURE_LIMIT wrong passwords for one
-# username from one address, /accounts/login/ and /admin/login/ refuse that pair (429) until
-# AXES_COOLOFF_MINUTES pass without another try, or an operator runs `manage.py axes_reset_username`.
+# Login lockout (django-axes; docs/lockout-and-revocation.md): after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, /accounts/login/ and /admin/login/ refuse that pair
+# (429) until AXES_COOLOFF_MINUTES pass without another try, or an operator lifts it
+# (`manage.py axes_reset_username <name>`, or the admin's Access attempts).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

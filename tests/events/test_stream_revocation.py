@@ -141,3 +141,21 @@ def test_opening_streams_counts_against_the_partner_rate_limit(partner, connecte
     response = api.get("/api/v1/events/stream/")  # over the limit: refused before a stream opens
     error = assert_error(response, 429, "rate_limited")
     assert error["details"]["retry_after"] >= 1 and int(response["Retry-After"]) >= 1
+
+
+def test_the_stream_cap_holds_across_server_processes(partner, connected_app):
+    env = {"EVENTS_STREAM_MAX_PER_PARTNER": "2", "EVENTS_STREAM_RECHECK_SECONDS": "1"}
+    with daphne_server(**env) as first_server, daphne_server(**env) as second_server:
+        token = token_for(connected_app)
+        one = ClosingSSE(f"{first_server}/api/v1/events/stream/", token)
+        two = ClosingSSE(f"{second_server}/api/v1/events/stream/", token)
+        try:
+            assert one.response.status_code == two.response.status_code == 200
+            for server in (first_server, second_server):
+                refused = requests.get(
+                    f"{server}/api/v1/events/stream/", headers={"Authorization": f"Bearer {token}"}, timeout=10
+                )
+                assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_streams"
+        finally:
+            one.close()
+            two.close()
