@@ -106,7 +106,7 @@ def test_a_partner_holds_at_most_the_configured_number_of_streams(daphne, partne
         assert refused.status_code == 429
         error = refused.json()["error"]
         assert error["code"] == "too_many_streams" and error["details"] == {"limit": 2}
-        assert "2 open event streams" in error["message"] and int(refused.headers["Retry-After"]) >= 1
+        assert "2 open event stream(s), the limit" in error["message"] and int(refused.headers["Retry-After"]) >= 1
 
         # counted per partner: another partner is not affected
         other = ClosingSSE(f"{daphne}/api/v1/events/stream/", token_for(other_connected_app))

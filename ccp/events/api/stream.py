@@ -303,7 +303,7 @@ async def event_stream(request: HttpRequest):
         cap = settings.EVENTS_STREAM_MAX_PER_PARTNER
         response = _error(
             "too_many_streams",
-            f"This partner already has {cap} open event streams (the limit); close one, or use a webhook "
+            f"This partner already has {cap} open event stream(s), the limit; close one, or use a webhook "
             f"subscription, which has no such limit.",
             429,
             {"limit": cap},
