@@ -159,3 +159,17 @@ def test_the_stream_cap_holds_across_server_processes(partner, connected_app):
         finally:
             one.close()
             two.close()
+
+
+def test_a_revocation_wakes_the_stream_without_waiting_for_the_idle_recheck(tenant, partner, connected_app):
+    with daphne_server(EVENTS_STREAM_HEARTBEAT_SECONDS="60", EVENTS_STREAM_RECHECK_SECONDS="30") as url:
+        stream = ClosingSSE(f"{url}/api/v1/events/stream/", token_for(connected_app))
+        try:
+            assert stream.next_frame().startswith("retry: 3000")
+            time.sleep(1.5)  # past the first reads: the stream now waits for a wake-up or 30 s
+            revoked_at = time.monotonic()
+            _deactivate(connected_app)  # the service's on-commit wake-up, not the 30 s re-check
+            assert stream.ended.wait(timeout=5), "the stream waited for its idle re-check"
+            assert stream.ended_at - revoked_at < 5
+        finally:
+            stream.close()
