@@ -89,3 +89,12 @@ def test_an_operator_sees_and_deletes_lockouts_in_the_admin(client, agent, setti
     client.force_login(UserFactory(username="operator", is_staff=True, is_superuser=True))
     page = client.get("/admin/axes/accessattempt/")
     assert page.status_code == 200 and agent.user.username in page.content.decode()
+
+
+def test_a_tenant_admin_cannot_see_the_platforms_login_attempts(client, tenant_admin, agent, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(Client(), "/accounts/login/", agent.user.username, "wrong")
+    client.force_login(tenant_admin.user)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/axes/accessattempt/").status_code == 403
+    assert "/admin/axes/" not in client.get("/admin/").content.decode()
