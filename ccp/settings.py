@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "drf_spectacular",
     "channels",
+    "axes",
     # ours, in dependency order (see docs/architecture and the import-linter contract)
     "ccp.core",
     "ccp.packages",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: turns a lockout into its page
 ]
 
 ROOT_URLCONF = "ccp.urls"
@@ -159,6 +161,14 @@ CELERY_BEAT_SCHEDULE: dict = {}
 EVENTS_RETENTION = timedelta(hours=env_int("EVENTS_RETENTION_HOURS", 72))
 EVENTS_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("EVENTS_STREAM_HEARTBEAT_SECONDS", "15"))
 EVENTS_STREAM_PAGE = 200
+# An open stream re-checks its token (revoked, expired, scope removed, app deactivated) before each
+# page it sends and at least this often when idle, and then closes (docs/events.md).
+EVENTS_STREAM_RECHECK_SECONDS = float(os.environ.get("EVENTS_STREAM_RECHECK_SECONDS", "2"))
+# Concurrent streams per partner (each holds a Redis connection); one more is refused with 429
+# too_many_streams. A stream's slot is a lease in Redis renewed at each re-check, so the slot of a
+# server that died frees itself after EVENTS_STREAM_LEASE_SECONDS.
+EVENTS_STREAM_MAX_PER_PARTNER = env_int("EVENTS_STREAM_MAX_PER_PARTNER", 5)
+EVENTS_STREAM_LEASE_SECONDS = env_int("EVENTS_STREAM_LEASE_SECONDS", 30)
 EVENTS_REDIS_PREFIX = os.environ.get("EVENTS_REDIS_PREFIX", "ccp:events")
 EVENTS_SWEEP_INTERVAL_SECONDS = env_int("EVENTS_SWEEP_INTERVAL_SECONDS", 30)
 EVENTS_SWEEP_GRACE_SECONDS = env_int("EVENTS_SWEEP_GRACE_SECONDS", 30)
@@ -217,6 +227,9 @@ if AI_TRAINING_ENABLED:
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
 MESSAGE_MAX_CHARS = 10_000
 DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
+# An open agent websocket re-checks its session and membership this often (and at once on logout,
+# membership removal or deactivation) and closes with 4401 when either has ended (docs/workspace.md).
+AGENT_SOCKET_RECHECK_SECONDS = float(os.environ.get("AGENT_SOCKET_RECHECK_SECONDS", "5"))
 
 # Requests per partner (all its tokens together), counted in the shared cache; over it → 429.
 PARTNER_RATE_LIMIT = os.environ.get("PARTNER_RATE_LIMIT", "60000/min")
@@ -243,6 +256,23 @@ if os.environ.get("PASSWORD_HASHERS"):  # e.g. a test server that must read the 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "ccp.core.auth.LoginLockoutBackend",  # django-axes: refuses locked-out username + address first
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login lockout (django-axes; docs/lockout-and-revocation.md): after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, /accounts/login/ and /admin/login/ refuse that pair
+# (429) until AXES_COOLOFF_MINUTES pass without another try, or an operator lifts it
+# (`manage.py axes_reset_username <name>`, or the admin's Access attempts).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# POST /o/token/ requests per client id and client address (refused ones count); over it → 429.
+OAUTH_TOKEN_RATE_LIMIT = os.environ.get("OAUTH_TOKEN_RATE_LIMIT", "20/min")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/agent/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -291,6 +321,7 @@ OAUTH2_PROVIDER = {
     "SCOPES": PARTNER_SCOPES,
     "DEFAULT_SCOPES": list(PARTNER_SCOPES),
     "SCOPES_BACKEND_CLASS": "ccp.packages.oauth.ConnectedAppScopes",
+    "OAUTH2_VALIDATOR_CLASS": "ccp.packages.oauth.ConnectedAppValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 3600),
     "PKCE_REQUIRED": False,
 }
@@ -325,5 +356,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
+    # axes logs every login at INFO; lockouts (WARNING) still show
+    "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ccp import oauth_urls
+from ccp.packages.oauth import ThrottledIntrospectTokenView, ThrottledRevokeTokenView, ThrottledTokenView
 from conversations.views import agent_workspace
 from routing.views import supervisor_page
 
@@ -23,6 +24,10 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/agent/", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    # before the include: the endpoints that check client secrets are throttled (ccp.packages.oauth)
+    path("o/token/", ThrottledTokenView.as_view(), name="oauth-token"),
+    path("o/revoke_token/", ThrottledRevokeTokenView.as_view(), name="oauth-revoke-token"),
+    path("o/introspect/", ThrottledIntrospectTokenView.as_view(), name="oauth-introspect"),
     path("o/", include((oauth_urls.urlpatterns, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/v1/", include(api_v1)),
     path("agent/", agent_workspace, name="agent-workspace"),

@@ -1,17 +1,35 @@
 """The agent websocket /ws/agent/: pushes the agent's events; actions go through the REST agent API."""
 
+import asyncio
 import json
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from tenants.selectors import membership_for_user
+from tenants.selectors import membership_for_user, memberships_for_sessions, session_membership_stands
+
+logger = logging.getLogger(__name__)
+
+# Close code the workspace reads as "your session ended" (log in again).
+SESSION_ENDED = 4401
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
-    """Session-authenticated by AuthMiddlewareStack; joins the group `agent.<membership id>`."""
+    """Session-authenticated by AuthMiddlewareStack; joins the group `agent.<membership id>`.
+
+    The principal is re-checked every `AGENT_SOCKET_RECHECK_SECONDS` (all of the process's sockets
+    at once, `_SocketWatch`) and whenever the group gets a `ccp.recheck` message (sent on logout,
+    membership removal, user or tenant deactivation — `conversations.receivers`): once the session
+    or the membership has ended, the socket leaves the group, drops anything still queued for it
+    and closes with 4401.
+    """
 
     group: str | None = None
+    membership_id = None
+    session_key: str | None = None
+    ended = False
 
     async def connect(self):
         user = self.scope.get("user")
@@ -20,18 +38,44 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             # Accept, then close with 4401: a close before the handshake reaches a browser as 1006,
             # and the workspace needs the code to say "your session ended".
             await self.accept()
-            await self.close(code=4401)
+            await self.close(code=SESSION_ENDED)
             return
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
+        self.membership_id = membership.pk
         self.group = f"agent.{membership.pk}"
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json(
             {"type": "hello", "data": {"agent_id": str(membership.pk), "tenant": membership.tenant.slug}}
         )
+        _SocketWatch.add(self)
 
     async def disconnect(self, code):
+        _SocketWatch.discard(self)
+        await self._leave()
+
+    async def _leave(self) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            group, self.group = self.group, None
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _recheck(self) -> None:
+        if self.ended:
+            return
+        stands = await database_sync_to_async(session_membership_stands)(
+            session_key=self.session_key, membership_id=self.membership_id
+        )
+        if not stands:
+            await self._end()
+
+    async def _end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        _SocketWatch.discard(self)
+        await self._leave()
+        await self.close(code=SESSION_ENDED)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         """Frames are JSON objects; anything else gets an `error` frame and the socket stays open
@@ -50,6 +94,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs):
+        if self.ended:
+            return
         if content.get("type") == "ping":
             await self.send_json({"type": "pong", "data": {}})
         else:
@@ -59,5 +105,67 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "data": {"code": code, "message": message}})
 
     async def ccp_event(self, message):
+        if self.ended:
+            return
         event = message["event"]
         await self.send_json({"type": event["type"], "id": event.get("id"), "data": event["data"]})
+
+    async def ccp_recheck(self, message):
+        """Something about the agent changed: a logout ends its session's sockets at once; anything
+        else is checked against the database now."""
+        ended_session = message.get("ended_session")
+        if ended_session and ended_session == self.session_key:
+            await self._end()
+        else:
+            await self._recheck()
+
+
+class _SocketWatch:
+    """The periodic re-check of one server process's agent sockets (one per event loop): every
+    `AGENT_SOCKET_RECHECK_SECONDS`, all of them in one bulk read (`memberships_for_sessions`: a
+    session read and one query per 500 sockets) instead of a thread hop and queries per socket —
+    one check per socket was 3.4 ms of CPU and a new database connection, which 1,000 idle
+    sockets every 5 s would have turned into most of a core."""
+
+    BATCH = 500
+    _by_loop: dict = {}
+
+    def __init__(self, loop) -> None:
+        self.loop = loop
+        self.sockets: dict[str, AgentConsumer] = {}
+        self.task = loop.create_task(self._run())
+
+    @classmethod
+    def add(cls, consumer: AgentConsumer) -> None:
+        loop = asyncio.get_running_loop()
+        watch = cls._by_loop.get(loop)
+        if watch is None or watch.task.done():
+            watch = cls._by_loop[loop] = cls(loop)
+        watch.sockets[consumer.channel_name] = consumer
+
+    @classmethod
+    def discard(cls, consumer: AgentConsumer) -> None:
+        watch = cls._by_loop.get(asyncio.get_running_loop())
+        if watch is None:
+            return
+        watch.sockets.pop(consumer.channel_name, None)
+        if not watch.sockets:  # the last socket of this loop: stop (a new socket starts another)
+            cls._by_loop.pop(watch.loop, None)
+            if watch.task is not asyncio.current_task():  # when the watch itself closed it, it ends itself
+                watch.task.cancel()
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(float(settings.AGENT_SOCKET_RECHECK_SECONDS))
+            current = list(self.sockets.values())
+            for start in range(0, len(current), self.BATCH):
+                batch = current[start : start + self.BATCH]
+                pairs = [(c.session_key, c.membership_id) for c in batch]
+                try:
+                    standing = await database_sync_to_async(memberships_for_sessions)(sockets=pairs)
+                except Exception:  # the database is away: try again next round rather than drop agents
+                    logger.warning("agent socket re-check failed; retrying", exc_info=True)
+                    continue
+                for consumer, pair in zip(batch, pairs, strict=True):
+                    if pair not in standing:
+                        await consumer._end()

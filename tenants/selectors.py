@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.core.cache import caches
 from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from ccp.core.errors import NotFound
 from ccp.core.local_cache import LocalTtlCache
@@ -30,6 +38,75 @@ def membership_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Membership
 
 def forget_memberships(**_signal_kwargs) -> None:
     _memberships.clear()
+
+
+def _sessions_data(session_keys: list[str]) -> dict[str, dict]:
+    """The data of live sessions among `session_keys` (ended or expired ones are absent), read in
+    bulk: one cache `get_many` for the cache engines, then one query for the database engines."""
+    engine = import_module(settings.SESSION_ENGINE)
+    store = engine.SessionStore
+    found: dict[str, dict] = {}
+    missing = list(session_keys)
+    prefix = getattr(store, "cache_key_prefix", None)
+    if prefix is not None:  # the cache and cached_db engines
+        cached = caches[settings.SESSION_CACHE_ALIAS].get_many([prefix + key for key in missing])
+        found.update({key: cached[prefix + key] for key in missing if cached.get(prefix + key) is not None})
+        missing = [key for key in missing if key not in found]
+        if not issubclass(store, DatabaseSessionStore):
+            return found  # cache only: not in the cache means ended
+    if missing and issubclass(store, DatabaseSessionStore):
+        rows = store.get_model_class().objects.filter(session_key__in=missing, expire_date__gt=timezone.now())
+        found.update({row.session_key: store().decode(row.session_data) for row in rows})
+    else:
+        for key in missing:  # other engines (files, signed cookies): one by one
+            data = store(key).load()
+            if data:
+                found[key] = data
+    return found
+
+
+def memberships_for_sessions(*, sockets: list[tuple[str | None, object]]) -> set[tuple[str | None, object]]:
+    """Which (session key, membership id) pairs still stand, read now (not from the per-process
+    cache) — for long-lived connections (agent websockets) that re-check their principal, all of a
+    process's sockets at once.
+
+    A pair has ended when its session has (logout, expiry, flushed), its user is inactive or changed
+    password (the session hash, checked as `django.contrib.auth.get_user` does, fallback keys
+    included), or the membership or its tenant is gone or inactive. A session read in bulk and one
+    query, however many sockets.
+    """
+    sessions = _sessions_data([key for key, _ in sockets if key])
+    members = {
+        str(m.pk): m
+        for m in Membership.objects.select_related("user").filter(
+            pk__in={membership_id for _, membership_id in sockets},
+            user__is_active=True,
+            tenant__is_active=True,
+        )
+    }
+    standing = set()
+    for session_key, membership_id in sockets:
+        data = sessions.get(session_key) if session_key else None
+        membership = members.get(str(membership_id))
+        if not data or membership is None or str(data.get(SESSION_KEY)) != str(membership.user_id):
+            continue
+        if data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
+            continue
+        session_hash = data.get(HASH_SESSION_KEY) or ""
+        user = membership.user
+        hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+        if session_hash and any(constant_time_compare(session_hash, h) for h in hashes):
+            standing.add((session_key, membership_id))
+    return standing
+
+
+def session_membership_stands(*, session_key: str | None, membership_id) -> bool:
+    """Whether one socket's (session key, membership id) still stands (see above)."""
+    return (session_key, membership_id) in memberships_for_sessions(sockets=[(session_key, membership_id)])
+
+
+def membership_ids_of_tenant(*, tenant_id) -> list:
+    return list(Membership.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
 
 
 def admin_tenant_for_user(*, user) -> Tenant | None:

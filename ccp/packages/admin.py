@@ -41,7 +41,7 @@ class ConnectedAppForm(forms.ModelForm):
 
     class Meta:
         model = ConnectedApp
-        fields = ["partner", "name", "contact_center_scope"]
+        fields = ["partner", "name", "contact_center_scope", "is_active"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,8 +56,8 @@ class ConnectedAppForm(forms.ModelForm):
 @admin.register(ConnectedApp)
 class ConnectedAppAdmin(admin.ModelAdmin):
     form = ConnectedAppForm
-    list_display = ["name", "partner", "scopes", "client_id", "created_at"]
-    list_filter = ["partner"]
+    list_display = ["name", "partner", "scopes", "is_active", "client_id", "created_at"]
+    list_filter = ["partner", "is_active"]
     readonly_fields = ["client_id"]
 
     def client_id(self, obj):
@@ -70,10 +70,14 @@ class ConnectedAppAdmin(admin.ModelAdmin):
             obj.pk = app.pk
             obj.application = app.application
             obj._state.adding = False
-            ConnectedApp.objects.filter(pk=app.pk).update(contact_center_scope=obj.contact_center_scope)
+            ConnectedApp.objects.filter(pk=app.pk).update(
+                contact_center_scope=obj.contact_center_scope, is_active=obj.is_active
+            )
         else:
             obj.save()
             services.connected_app_set_scopes(connected_app=obj, scopes=scopes)
+            if "is_active" in form.changed_data:  # through the service: deactivating revokes the tokens
+                services.connected_app_set_active(connected_app=obj, active=obj.is_active)
             secret = None
             if form.cleaned_data.get("rotate_secret"):
                 secret = services.connected_app_rotate_secret(connected_app=obj)

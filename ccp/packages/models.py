@@ -43,6 +43,9 @@ class ConnectedApp(models.Model):
     contact_center_scope = models.BooleanField(
         default=True, help_text="May act for the partner's contact centers (agents, routing, status sync)."
     )
+    is_active = models.BooleanField(
+        default=True, help_text="Off: no new tokens, and every token already issued is revoked at once."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

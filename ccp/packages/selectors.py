@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from ccp.core.errors import NotFound
@@ -109,7 +110,25 @@ def _load_grant(checksum: str) -> BearerGrant | None:
     if token is None or token.application is None:
         return None
     connected = getattr(token.application, "connected_app", None)
-    return BearerGrant(token=token, connected_app=connected) if connected is not None else None
+    if connected is None or not connected.is_active:
+        return None
+    return BearerGrant(token=token, connected_app=connected)
+
+
+def grants_still_allowing(*, token_ids: list[int], scope: str) -> set[int]:
+    """Which of these access tokens still exist, are unexpired, belong to an active connected app
+    and carry `scope` that the app is still granted — read now, not from the per-process cache, in
+    one query. For long-lived connections (the event stream) that re-check their principal."""
+    rows = AccessToken.objects.filter(
+        pk__in=token_ids, expires__gt=timezone.now(), application__connected_app__is_active=True
+    ).values_list("pk", "scope", "application__connected_app__scopes")
+    return {
+        pk for pk, token_scopes, app_scopes in rows if scope in token_scopes.split() and scope in app_scopes.split()
+    }
+
+
+def grant_still_allows(*, token_id: int, scope: str) -> bool:
+    return token_id in grants_still_allowing(token_ids=[token_id], scope=scope)
 
 
 def forget_grant(*, token_checksum: str | None = None) -> None:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 
 from ccp.core.errors import Conflict, Invalid
 
@@ -21,6 +21,7 @@ from .models import (
     Partner,
     PlatformEventType,
 )
+from .signals import grants_revoked
 
 
 def _clean_scopes(scopes: list[str] | str) -> str:
@@ -56,19 +57,61 @@ def connected_app_create(
     return app, secret
 
 
+def _revoke_tokens(*, connected_app: ConnectedApp, scopes: set[str] | None = None) -> int:
+    """Revoke the app's issued tokens — those carrying any of `scopes`, or all (None) — in the
+    caller's transaction, and tell the event bus so open streams re-check now. Returns how many.
+
+    Deleting the AccessToken rows is django-oauth-toolkit's own revocation; the post_delete signals
+    drop each token from this process's grant cache (`ccp.packages.apps`), other processes stop
+    accepting it within HOT_LOOKUP_CACHE_SECONDS. Refresh tokens are marked revoked too (client
+    credentials issues none, but an application may have been given some by hand).
+    """
+    AccessToken = get_access_token_model()
+    tokens = AccessToken.objects.filter(application_id=connected_app.application_id)
+    if scopes is not None:
+        doomed = [pk for pk, scope in tokens.values_list("pk", "scope") if scopes & set(scope.split())]
+        tokens = AccessToken.objects.filter(pk__in=doomed)
+    get_refresh_token_model().objects.filter(application_id=connected_app.application_id, revoked__isnull=True).update(
+        revoked=timezone.now()
+    )
+    count, _ = tokens.delete()
+    grants_revoked.send(
+        sender=ConnectedApp, partner_id=connected_app.partner_id, application_id=connected_app.application_id
+    )
+    return count
+
+
 @transaction.atomic
 def connected_app_rotate_secret(*, connected_app: ConnectedApp, client_secret: str | None = None) -> str:
-    """Issue a new client secret (the old one stops working at once); returns the plain secret."""
+    """Issue a new client secret; the old one and every token issued with it stop working at once.
+    Returns the plain secret."""
     secret = client_secret or generate_client_secret()
     application = connected_app.application
     application.client_secret = secret
     application.save(update_fields=["client_secret"])
+    _revoke_tokens(connected_app=connected_app)
     return secret
 
 
+@transaction.atomic
 def connected_app_set_scopes(*, connected_app: ConnectedApp, scopes: list[str] | str) -> ConnectedApp:
+    """Change the scopes the app may request; tokens carrying a removed scope are revoked at once."""
+    before = set(ConnectedApp.objects.select_for_update().get(pk=connected_app.pk).scope_list)
     connected_app.scopes = _clean_scopes(scopes)
     connected_app.save(update_fields=["scopes"])
+    removed = before - set(connected_app.scope_list)
+    if removed:
+        _revoke_tokens(connected_app=connected_app, scopes=removed)
+    return connected_app
+
+
+@transaction.atomic
+def connected_app_set_active(*, connected_app: ConnectedApp, active: bool) -> ConnectedApp:
+    """Deactivate (no new tokens; every issued token revoked at once) or reactivate a connected app."""
+    connected_app.is_active = active
+    connected_app.save(update_fields=["is_active"])
+    if not active:
+        _revoke_tokens(connected_app=connected_app)
     return connected_app
 
 

@@ -27,10 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def daphne(request):
-    """daphne on the test database; the heartbeat is 0.5 s unless parametrized indirectly."""
+    """daphne on the test database; the heartbeat (and the idle token re-check) is 0.5 s unless
+    parametrized indirectly."""
     heartbeat = str(getattr(request, "param", 0.5))
     # persistent connections on, so an idle stream that kept its connection would show up
-    with daphne_server(EVENTS_STREAM_HEARTBEAT_SECONDS=heartbeat, DB_CONN_MAX_AGE="60") as url:
+    with daphne_server(
+        EVENTS_STREAM_HEARTBEAT_SECONDS=heartbeat, EVENTS_STREAM_RECHECK_SECONDS=heartbeat, DB_CONN_MAX_AGE="60"
+    ) as url:
         yield url
 
 

@@ -15,6 +15,7 @@ from .publish import (
     event_publish,
     event_publish_many,
     stream_channel,
+    streams_wake_on_commit,
 )
 from .webhooks import (
     delivery_attempt,
@@ -41,6 +42,7 @@ __all__ = [
     "events_sweep",
     "retry_delay",
     "stream_channel",
+    "streams_wake_on_commit",
     "subscription_create",
     "subscription_delete",
     "webhook_signature",

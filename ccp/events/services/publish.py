@@ -411,6 +411,12 @@ def _wake_streams(partner_ids: set) -> None:
         logger.exception("could not wake event streams (they still poll at each heartbeat)")
 
 
+def streams_wake_on_commit(*, partner_ids: set) -> None:
+    """Wake these partners' open event streams after the current transaction commits (they re-check
+    their token on waking: a revocation closes them at once instead of at the next re-check)."""
+    transaction.on_commit(partial(_wake_streams, set(partner_ids)), robust=True)
+
+
 # --- bulk publish ---------------------------------------------------------------------------------
 
 
