@@ -158,6 +158,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- event bus (ccp.events; docs/events.md) ----------------------------------------------------
+# Check every standard event's payload against its declaration (ccp/events/payloads.py) on publish.
+# The test suite turns it on; in production it costs a schema validation per event for no change.
+EVENTS_VALIDATE_PAYLOADS = env_bool("EVENTS_VALIDATE_PAYLOADS", False)
 EVENTS_RETENTION = timedelta(hours=env_int("EVENTS_RETENTION_HOURS", 72))
 EVENTS_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("EVENTS_STREAM_HEARTBEAT_SECONDS", "15"))
 EVENTS_STREAM_PAGE = 200

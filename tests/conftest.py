@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 
 from .factories import MembershipFactory, PartnerFactory, TenantFactory, connected_app_for
 from .helpers import partner_client, token_for
@@ -23,6 +26,15 @@ def real_services(django_db_setup, django_db_blocker):
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
         pytest.fail(f"Redis at {settings.REDIS_URL} is not reachable: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _validate_event_payloads():
+    """Every standard event published while the suite runs — in this process and in the servers it
+    starts (they inherit the environment) — is checked against its declaration (ccp/events/payloads.py)."""
+    os.environ["EVENTS_VALIDATE_PAYLOADS"] = "1"
+    with override_settings(EVENTS_VALIDATE_PAYLOADS=True):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .schemas import AsyncApiDocumentApi, EventSchemasApi
 from .stream import event_stream
 from .views import (
     DeliveryListApi,
@@ -12,6 +13,8 @@ from .views import (
 urlpatterns = [
     path("events/", EventListApi.as_view(), name="event-list"),
     path("events/stream/", event_stream, name="event-stream"),
+    path("events/schemas/", EventSchemasApi.as_view(), name="event-schemas"),
+    path("events/asyncapi.json", AsyncApiDocumentApi.as_view(), name="event-asyncapi"),
     path("subscriptions/", SubscriptionListCreateApi.as_view(), name="subscription-list"),
     path("subscriptions/<uuid:subscription_id>/", SubscriptionDetailApi.as_view(), name="subscription-detail"),
     path(

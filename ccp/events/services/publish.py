@@ -43,6 +43,7 @@ from tenants.models import Membership, Tenant
 
 from ..choices import is_custom_type_name, is_standard_type
 from ..models import Event, ReplayWatermark, Subscription
+from ..payloads import payload_check
 from ..selectors import event_envelope
 from ..signals import event_committed
 
@@ -89,6 +90,8 @@ def event_publish(
     data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     if schema is not None:
         _validate_against_schema(type, data, schema)
+    elif settings.EVENTS_VALIDATE_PAYLOADS:
+        payload_check(type, data)
     event = Event.objects.create(
         tenant=tenant,
         partner=partner,
@@ -455,6 +458,8 @@ def event_publish_many(*, tenant: Tenant, events: list[dict]) -> list[Event]:
     stored = json.loads(json.dumps([entry["data"] for entry in events], cls=DjangoJSONEncoder))
     now = timezone.now()
     for row, data in zip(rows, stored, strict=True):
+        if settings.EVENTS_VALIDATE_PAYLOADS:
+            payload_check(row.type, data)
         row.data = data
         row.occurred_at = now
     bulk_insert(Event, rows)  # one JSON parameter instead of a literal per field (ccp.core.bulk)
