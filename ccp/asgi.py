@@ -24,6 +24,9 @@ application = ProtocolTypeRouter(
 )
 
 
+INPROCESS_PRUNE_SECONDS = 3600
+
+
 def _start_inprocess_sweeper(every: float) -> None:
     """The embedded default has no Celery beat: run the routing and event-bus sweeps in this process
     (whose in-memory channel layer the agents' websockets use). `ccp_up` turns it on."""
@@ -33,15 +36,20 @@ def _start_inprocess_sweeper(every: float) -> None:
 
     from django.db import connection
 
+    from ccp.core.services import idempotency_prune
     from ccp.events.services import events_sweep
     from routing.services import routing_sweep
 
     def loop():
+        last_prune: float | None = None
         while True:
             time.sleep(every)
             try:
                 routing_sweep()
                 events_sweep()
+                if last_prune is None or time.monotonic() - last_prune >= INPROCESS_PRUNE_SECONDS:  # hourly, like beat
+                    last_prune = time.monotonic()
+                    idempotency_prune()
             except Exception:  # the next round tries again; never kill the server
                 logging.getLogger("ccp.sweeper").exception("sweep failed")
             finally:

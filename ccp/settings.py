@@ -285,7 +285,12 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 
-IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+# Idempotency-Key rows answer retries for 24 h, then are ignored and pruned (docs/partner-api.md).
+IDEMPOTENCY_KEY_TTL = timedelta(hours=env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
+CELERY_BEAT_SCHEDULE["core-idempotency-prune"] = {
+    "task": "core.idempotency_prune",
+    "schedule": timedelta(hours=1),
+}
 
 LOGGING = {
     "version": 1,
