@@ -9,9 +9,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 — needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from ccp.core.websocket import SameOriginValidator  # noqa: E402
 from conversations.consumers import AgentConsumer  # noqa: E402
 
 websocket_urlpatterns = [path("ws/agent/", AgentConsumer.as_asgi())]
@@ -19,7 +19,7 @@ websocket_urlpatterns = [path("ws/agent/", AgentConsumer.as_asgi())]
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 
