@@ -129,6 +129,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "ccp.core.middleware.BidiControlsMiddleware",  # no U+202A–202E / U+2066–2069 in our HTML
 ]
 
 ROOT_URLCONF = "ccp.urls"
