@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ccp
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# the suite's settings: ccp.settings plus test-only secrets (DEBUG off requires SECRET_KEY)
+TEST_SETTINGS ?= tests.settings
 
 .PHONY: install run test lint fmt services bench
 
@@ -20,9 +22,16 @@ install: $(VENV)/.installed
 
 # Starts the platform with demo data. Uses DATABASE_URL / REDIS_URL from the environment or .env;
 # without them: SQLite, the in-memory channel layer and eager Celery.
-run: install
+# DEBUG stays off, as deployed; the secrets it then requires are generated once into var/local.env
+# (read by ccp/settings.py after the environment and .env, which win).
+run: install var/local.env
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py ccp_up
+
+var/local.env:
+	mkdir -p var
+	$(PY) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('CONSENT_ERASE_SALT=' + secrets.token_urlsafe(32))" > $@
+	chmod 600 $@
 
 services:
 	bash .ci/services
@@ -41,8 +50,8 @@ test: install services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) manage.py check --fail-level WARNING
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) manage.py check --fail-level WARNING
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) -m pytest $(PYTEST_ARGS)
 
 # The benchmark suite on the real stack (docs/performance.md): a dedicated database ccp_bench, Redis db 6,

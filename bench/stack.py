@@ -51,6 +51,9 @@ def server_env(database: str, **extra: str) -> dict[str, str]:
         "DB_CONN_MAX_AGE": "60",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "0",
+        # DEBUG off refuses to start without them; the bench's database is throwaway
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "CONSENT_ERASE_SALT": os.environ.get("CONSENT_ERASE_SALT") or "bench-only-salt",
         "PYTHONUNBUFFERED": "1",
         **extra,
     }

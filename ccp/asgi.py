@@ -9,9 +9,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 — needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from ccp.core.websocket import SameOriginValidator  # noqa: E402
 from conversations.consumers import AgentConsumer  # noqa: E402
 
 websocket_urlpatterns = [path("ws/agent/", AgentConsumer.as_asgi())]
@@ -19,9 +19,12 @@ websocket_urlpatterns = [path("ws/agent/", AgentConsumer.as_asgi())]
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+INPROCESS_PRUNE_SECONDS = 3600
 
 
 def _start_inprocess_sweeper(every: float) -> None:
@@ -33,15 +36,20 @@ def _start_inprocess_sweeper(every: float) -> None:
 
     from django.db import connection
 
+    from ccp.core.services import idempotency_prune
     from ccp.events.services import events_sweep
     from routing.services import routing_sweep
 
     def loop():
+        last_prune: float | None = None
         while True:
             time.sleep(every)
             try:
                 routing_sweep()
                 events_sweep()
+                if last_prune is None or time.monotonic() - last_prune >= INPROCESS_PRUNE_SECONDS:  # hourly, like beat
+                    last_prune = time.monotonic()
+                    idempotency_prune()
             except Exception:  # the next round tries again; never kill the server
                 logging.getLogger("ccp.sweeper").exception("sweep failed")
             finally:

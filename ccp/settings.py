@@ -11,10 +11,14 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
+# `make run` keeps the local demo's generated SECRET_KEY and CONSENT_ERASE_SALT here (the Makefile).
+load_dotenv(BASE_DIR / "var" / "local.env", override=False)
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -30,9 +34,68 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-dev-key-change-me-in-production-0123456789"
+# Signs sessions, CSRF tokens and password-reset links. Without DEBUG there is no fallback: a key
+# everyone can read in this file would let anyone forge a session (`make run` keeps one in var/).
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Salts the SHA-256 that replaces an erased end user's address in the kept consent history
+# (docs/consent.md): a secret of its own, so that rotating SECRET_KEY does not orphan the hashes and
+# phone numbers cannot be brute-forced from the hashes by anyone who knows a default.
+CONSENT_ERASE_SALT = os.environ.get("CONSENT_ERASE_SALT", "")
+if DEBUG:
+    SECRET_KEY = SECRET_KEY or "insecure-dev-key-only-with-DEBUG-0123456789-abcdefghijklmnopqrstuvwxyz"
+    CONSENT_ERASE_SALT = CONSENT_ERASE_SALT or "insecure-dev-salt-only-with-DEBUG"
+for _name in ("SECRET_KEY", "CONSENT_ERASE_SALT"):
+    if not globals()[_name]:
+        raise ImproperlyConfigured(
+            f"{_name} is not set and DEBUG is off. Set it in the environment or .env to a long random "
+            "value (python -c 'import secrets; print(secrets.token_urlsafe(50))'), the same on every "
+            "process of the deployment; or set DEBUG=1 for development."
+            + (
+                " A deployment that erased contacts before this setting existed sets it to its SECRET_KEY."
+                if _name == "CONSENT_ERASE_SALT"
+                else ""
+            )
+        )
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+# --- transport security (docs/deployment in README): all off by default so that plain-http local runs
+# work; behind TLS set them in the environment. SECURE_PROXY_SSL_HEADER is "HEADER,value", e.g.
+# "HTTP_X_FORWARDED_PROTO,https", and only when the proxy strips that header from clients' requests.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+_proxy_ssl_header = [p.strip() for p in os.environ.get("SECURE_PROXY_SSL_HEADER", "").split(",") if p.strip()]
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https.")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+# One-time secrets (a connected app's client secret) are shown through messages: kept in the
+# server-side session, never in the readable `messages` cookie of the default storage.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- Content-Security-Policy (django-csp) on every page: our own scripts and styles only, no inline
+# code; the workspace adds its tenant's connector origins to frame-src (conversations.views), the
+# API docs page its CDN (ccp/urls.py). CSP_REPORT_ONLY=1 sends it as Report-Only while you try it.
+_csp = {
+    "default-src": [SELF],
+    "script-src": [SELF],
+    "style-src": [SELF],
+    "img-src": [SELF, "data:"],
+    "font-src": [SELF],
+    "connect-src": [SELF],
+    "frame-src": [SELF],
+    "frame-ancestors": [SELF],
+    "object-src": [NONE],
+    "base-uri": [SELF],
+    "form-action": [SELF],
+}
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp}
 
 INSTALLED_APPS = [
     "ccp.devserver",  # runserver = daphne, without loading Twisted into every process (ccp/devserver)
@@ -42,6 +105,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "oauth2_provider",
     "drf_spectacular",
@@ -66,6 +130,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "ccp.core.middleware.BidiControlsMiddleware",  # no U+202A–202E / U+2066–2069 in our HTML
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires: turns a lockout into its page
 ]
 
@@ -327,6 +393,9 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "ccp.packages.oauth.ConnectedAppValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 3600),
     "PKCE_REQUIRED": False,
+    # Access and refresh tokens are stored as their SHA-256 only (the `token` column stays blank):
+    # a database dump or backup holds no usable bearer token. Lookups go by `token_checksum`.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -335,7 +404,12 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 
-IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+# Idempotency-Key rows answer retries for 24 h, then are ignored and pruned (docs/partner-api.md).
+IDEMPOTENCY_KEY_TTL = timedelta(hours=env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
+CELERY_BEAT_SCHEDULE["core-idempotency-prune"] = {
+    "task": "core.idempotency_prune",
+    "schedule": timedelta(hours=1),
+}
 
 # --- the API edge (ccp/core/edge.py; docs/partner-api.md "Limits") ----------------------------------
 # A request body larger than this answers 413 payload_too_large before anything reads it (attachments

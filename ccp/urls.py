@@ -1,13 +1,17 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.staticfiles.views import serve as serve_static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ccp import oauth_urls
 from ccp.packages.oauth import ThrottledIntrospectTokenView, ThrottledRevokeTokenView, ThrottledTokenView
 from conversations.views import agent_workspace
 from routing.views import supervisor_page
+
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+SWAGGER_CSP = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN], "img-src": [SWAGGER_CDN]})
 
 api_v1 = [
     path("", include("routing.api.urls")),  # first: its packages/draft/ must win over packages/<id>/
@@ -17,7 +21,8 @@ api_v1 = [
     path("", include("consent.api.urls")),
     path("", include("conversations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Swagger UI from its CDN, its init script as a file (the split view) — no inline code for the CSP.
+    path("docs/", SWAGGER_CSP(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
 ]
 
 urlpatterns = [

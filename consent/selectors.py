@@ -64,8 +64,9 @@ def consent_record(*, channel: Channel, address: str) -> ConsentRecord | None:
 
 
 def address_hash(address: str) -> str:
-    """SHA-256 of the address with the deployment's salt (settings.CONSENT_ERASE_SALT, else SECRET_KEY)."""
-    salt = getattr(settings, "CONSENT_ERASE_SALT", "") or settings.SECRET_KEY
+    """SHA-256 of the address with the deployment's secret salt, settings.CONSENT_ERASE_SALT (never
+    SECRET_KEY: rotating that must not orphan the hashes; settings refuse to start without it)."""
+    salt = settings.CONSENT_ERASE_SALT
     return "sha256:" + hashlib.sha256(f"{salt}:{address}".encode()).hexdigest()
 
 

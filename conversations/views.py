@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from tenants.selectors import membership_for_user
+from tenants.selectors import connector_origins, membership_for_user
 
 
 @login_required
@@ -17,4 +17,10 @@ def agent_workspace(request):
         "tenant": {"slug": membership.tenant.slug, "name": membership.tenant.name},
         "login_url": "/accounts/login/?next=/agent/",
     }
-    return render(request, "agent/workspace.html", {"membership": membership, "config": config})
+    response = render(request, "agent/workspace.html", {"membership": membership, "config": config})
+    # The page frames its tenant's connector pages (static/js/connectors.js): only those origins, on
+    # top of the project policy (what `csp.decorators.csp_update` sets, computed per tenant).
+    origins = connector_origins(tenant=membership.tenant)
+    if origins:
+        response._csp_update = {"frame-src": origins}
+    return response

@@ -51,6 +51,7 @@ from django.utils import timezone
 from ccp.core.bulk import bulk_insert, bulk_update
 from ccp.core.db import retry_on_conflict
 from ccp.core.errors import Invalid
+from ccp.core.redaction import REDACTED, clean_needles, redact_json
 from ccp.events.services import event_publish, event_publish_many
 from ccp.packages.choices import Owner
 from tenants.models import Membership, Tenant
@@ -83,7 +84,7 @@ from .errors import (
     NotRoutingOwner,
     OfferExpired,
 )
-from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, WorkItem
+from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, RouteFeedback, WorkItem
 
 logger = logging.getLogger(__name__)
 
@@ -1141,3 +1142,30 @@ def routing_sweep(*, now=None) -> dict[str, int]:
     ):
         counts["dispatched"] += routing_dispatch(tenant_id=tenant_id)
     return counts
+
+
+def work_items_erase(*, tenant: Tenant, references: list[str], needles: list[str]) -> dict:
+    """Remove a person's data from the routing records of their work (an erase request).
+
+    `references` are the routed things (session ids); `needles` the person's name, addresses and
+    texts. Work items lose their attributes; route decisions keep engine, candidates' ids, outcome
+    and timings (the audit and training signal) but lose the contact fields and any string that
+    quotes the person; feedback keeps resolved and rating, not its comment. Runs in the caller's
+    transaction."""
+    needles = clean_needles(needles)
+    items = WorkItem.objects.filter(tenant=tenant, reference__in=references)
+    item_ids = list(items.values_list("pk", flat=True))
+    items.exclude(attributes={}).update(attributes={})
+    decisions = 0
+    for decision in RouteDecision.objects.filter(tenant=tenant, work_item_id__in=item_ids):
+        inputs = redact_json(decision.inputs, needles)
+        candidates = redact_json(decision.candidates, needles)
+        if inputs != decision.inputs or candidates != decision.candidates:
+            RouteDecision.objects.filter(pk=decision.pk).update(inputs=inputs, candidates=candidates)
+            decisions += 1
+    comments = (
+        RouteFeedback.objects.filter(tenant=tenant, work_item_id__in=item_ids)
+        .exclude(comment="")
+        .update(comment=REDACTED)
+    )
+    return {"work_items": len(item_ids), "route_decisions": decisions, "feedback_comments": comments}

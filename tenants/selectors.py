@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import import_module
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -115,6 +116,28 @@ def admin_tenant_for_user(*, user) -> Tenant | None:
     if membership is not None and membership.role == Role.ADMIN:
         return membership.tenant
     return None
+
+
+def connector_origins(*, tenant: Tenant) -> list[str]:
+    """The origins (scheme://host[:port]) of the connector pages of the tenant's installed packages:
+    what the workspace may frame (its Content-Security-Policy frame-src)."""
+    urls = (
+        Channel.objects.filter(tenant=tenant, installation__isnull=False)
+        .exclude(installation__package__channel_definition__connector_url="")
+        .values_list("installation__package__channel_definition__connector_url", flat=True)
+        .distinct()
+    )
+    origins = set()
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            continue
+        if parts.scheme in ("http", "https") and parts.hostname:
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            origins.add(f"{parts.scheme}://{host}" + (f":{port}" if port else ""))
+    return sorted(origins)
 
 
 def partner_channels(*, partner) -> QuerySet[Channel]:

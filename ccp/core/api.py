@@ -208,7 +208,8 @@ class BaseApi(APIView):
                     owner=owner, key=key, request_hash=request_hash, path=request.path[:500]
                 )
         except IntegrityError:
-            existing = IdempotencyKey.objects.filter(owner=owner, key=key).first()
+            # an expired row is no answer, even if the prune has not removed it yet
+            existing = IdempotencyKey.objects.filter(owner=owner, key=key, created_at__gte=expired_before).first()
             if existing is None:  # removed between our insert and read: the first request failed
                 raise errors.Conflict(
                     "A request with this Idempotency-Key just failed; retry.",

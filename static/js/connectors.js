@@ -1,6 +1,8 @@
 // Host side of the connector protocol (docs/connectors.md): one sandboxed iframe per installed
 // package whose channel definition names a connector URL. Every message is origin-checked.
 
+import { safeText } from "./text.js";
+
 const PROTOCOL = 1;
 const INIT_RETRIES = 10;
 
@@ -21,7 +23,7 @@ export class ConnectorHost {
     this.onStatus = onStatus;
     this.state = "loading";
     this.frame = document.createElement("iframe");
-    this.frame.title = `Connector for ${channel.name}`;
+    this.frame.title = safeText(`Connector for ${channel.name}`);
     this.frame.className = "connector-frame";
     // A connector on the workspace's own origin would escape the sandbox with allow-same-origin;
     // a cross-origin one keeps its own origin, which is what lets both sides check origins.

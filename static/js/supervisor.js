@@ -1,4 +1,6 @@
 // The supervisor page: polls the overview API every 2 s and renders its tables (queues, agents, A/B, decisions).
+import { safeText } from "./text.js";
+
 const root = document.getElementById("supervisor");
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "—");
 const fmtWait = (s) => (s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
@@ -11,7 +13,7 @@ function fill(tableId, rows) {
       const tr = document.createElement("tr");
       for (const cell of cells) {
         const td = document.createElement("td");
-        td.textContent = cell;
+        td.textContent = safeText(cell);
         tr.appendChild(td);
       }
       return tr;

@@ -1,12 +1,14 @@
 // The agent workspace: state kept from the agent API + /ws/agent/ events, and its rendering.
 import { AgentSocket, ApiError, api, socketUrl } from "./api.js";
 import { ConnectorHost } from "./connectors.js";
+import { safeText } from "./text.js";
 
 const config = JSON.parse(document.getElementById("ccp-config").textContent);
 const API = "/api/v1/agent";
 const $ = (id) => document.getElementById(id);
 
-/** Build an element; strings become text nodes (never HTML), so partner and end-user text is safe. */
+/** Build an element; strings become text nodes (never HTML) without bidi controls, so partner and
+ * end-user text is safe to show. */
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -14,11 +16,11 @@ function h(tag, attrs = {}, ...children) {
     if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else if (key === "class") el.className = value;
     else if (key === "dataset") Object.assign(el.dataset, value);
-    else el.setAttribute(key, value === true ? "" : value);
+    else el.setAttribute(key, value === true ? "" : safeText(value));
   }
   for (const child of children.flat()) {
     if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.append(child instanceof Node ? child : document.createTextNode(safeText(child)));
   }
   return el;
 }
@@ -137,7 +139,7 @@ async function loadHistory() {
 // --- notices ------------------------------------------------------------------------------------------
 
 function showNotice(text, kind = "info") {
-  $("notice-text").textContent = text;
+  $("notice-text").textContent = safeText(text);
   $("notice").className = `banner ${kind}`;
   $("notice").hidden = false;
 }
@@ -462,8 +464,8 @@ function renderConversation() {
   $("empty").hidden = !!conv;
   if (!conv) return;
   const open = conv.status !== "closed" && !conv.gone;
-  $("conv-title").textContent = conv.contact_name || conv.end_user;
-  $("conv-sub").textContent = [conv.channel_name, conv.end_user, convLabel(conv) || conv.status].filter(Boolean).join(" · ");
+  $("conv-title").textContent = safeText(conv.contact_name || conv.end_user);
+  $("conv-sub").textContent = safeText([conv.channel_name, conv.end_user, convLabel(conv) || conv.status].filter(Boolean).join(" · "));
   $("dismiss-button").hidden = open;
   $("transfer-button").disabled = !open;
   $("close-button").disabled = !open;
@@ -484,7 +486,7 @@ function renderTyping() {
   const conv = activeConv();
   const el = $("typing");
   el.hidden = !(conv && conv.typing);
-  el.textContent = conv && conv.typing ? `${conv.contact_name || "The customer"} is typing…` : "";
+  el.textContent = safeText(conv && conv.typing ? `${conv.contact_name || "The customer"} is typing…` : "");
 }
 
 function renderSummary() {
@@ -747,7 +749,7 @@ async function transfer(body, label) {
     showNotice(`Transfer to ${label} requested. You stay in the conversation until it is accepted.`);
     forwardToConnectors("transfer", { conversation_id: conv.id, ...body }, conv.channel_address_id);
   } catch (error) {
-    $("transfer-error").textContent = error instanceof ApiError ? error.message : "The transfer failed.";
+    $("transfer-error").textContent = safeText(error instanceof ApiError ? error.message : "The transfer failed.");
   }
 }
 
@@ -780,7 +782,7 @@ $("transfer-button").addEventListener("click", async () => {
         : [h("li", { class: "muted" }, "No queues.")]),
     );
   } catch (error) {
-    $("transfer-error").textContent = error instanceof ApiError ? error.message : "Could not load the directory.";
+    $("transfer-error").textContent = safeText(error instanceof ApiError ? error.message : "Could not load the directory.");
   }
 });
 
@@ -818,7 +820,7 @@ $("outbound-form").addEventListener("submit", async (event) => {
     if (error instanceof ApiError && error.status === 404 && error.code === "not_found") {
       text = "Starting conversations is not available on this server yet.";
     }
-    $("outbound-error").textContent = text;
+    $("outbound-error").textContent = safeText(text);
   }
 });
 
@@ -879,8 +881,8 @@ function renderChannels() {
 
 function renderConnectorStatus() {
   const ready = state.connectors.filter((c) => c.state === "ready").map((c) => c.statusText);
-  $("connector-status").textContent = ready.join(" · ");
-  for (const connector of state.connectors) connector.statusEl.textContent = connector.statusText;
+  $("connector-status").textContent = safeText(ready.join(" · "));
+  for (const connector of state.connectors) connector.statusEl.textContent = safeText(connector.statusText);
 }
 
 async function connectorAction(connector, message) {
@@ -930,7 +932,7 @@ function startConnectors() {
         },
       });
     } catch {
-      statusEl.textContent = `The connector address of ${channels[0].name} is not valid.`;
+      statusEl.textContent = safeText(`The connector address of ${channels[0].name} is not valid.`);
       continue;
     }
     host.statusEl = statusEl;

@@ -4,9 +4,11 @@
   (signal, agents' websockets, stream wake-ups, relay task). Its docstring explains the ordering.
 - `webhooks`: relay into deliveries, signing, POSTing, retries and dead letters, subscriptions.
 - `maintenance`: the Celery beat jobs (outbox sweep, retention pruning).
+- `privacy`: erase requests (a person's data redacted from stored payloads).
 """
 
 from .maintenance import events_prune, events_sweep
+from .privacy import events_redact
 from .publish import (
     REPLAY_LOCK_KEY,
     agent_group,
@@ -39,6 +41,7 @@ __all__ = [
     "event_publish_many",
     "event_relay",
     "events_prune",
+    "events_redact",
     "events_sweep",
     "retry_delay",
     "stream_channel",

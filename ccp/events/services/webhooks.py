@@ -29,6 +29,7 @@ from ccp.packages.models import Partner
 from ..choices import ALL_EVENTS, DeliveryStatus, is_custom_type_name, is_standard_type
 from ..models import Delivery, DeliveryAttempt, Event, Subscription
 from ..selectors import event_envelope
+from .pinning import pinned_session, session_pin
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,7 @@ def _session_for(subscription: Subscription) -> requests.Session:
         cache = _sessions.by_subscription = {}
     session = cache.get(subscription.pk)
     if session is None:
-        session = cache[subscription.pk] = requests.Session()
-        session.trust_env = False  # never route partner webhooks through an environment proxy
+        session = cache[subscription.pk] = pinned_session()  # no proxy; only to checked addresses
     return session
 
 
@@ -144,7 +144,7 @@ def _post(delivery: Delivery) -> tuple[int | None, str, int]:
     """POST the envelope once; returns (status code or None, error text, latency in ms)."""
     subscription = delivery.subscription
     try:
-        webhook_url_check(subscription.url, resolve=True, strict=True)
+        addresses = webhook_url_check(subscription.url, resolve=True, strict=True)
     except Invalid as exc:
         return None, f"refused: {exc.message}"[:500], 0
     body = json.dumps(event_envelope(delivery.event), separators=(",", ":")).encode()
@@ -159,7 +159,9 @@ def _post(delivery: Delivery) -> tuple[int | None, str, int]:
     }
     started = time.monotonic()
     try:
-        response = _session_for(subscription).post(
+        session = _session_for(subscription)
+        session_pin(session, subscription.url, addresses)  # connect to what was checked (no 2nd DNS answer)
+        response = session.post(
             subscription.url,
             data=body,
             headers=headers,
@@ -273,12 +275,13 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
 # --- subscriptions --------------------------------------------------------------------------------
 
 
-def webhook_url_check(url: str, *, resolve: bool, strict: bool = False) -> None:
+def webhook_url_check(url: str, *, resolve: bool, strict: bool = False) -> list:
     """Refuse webhook URLs that are not https (http only for loopback) or that reach private networks.
 
     Loopback is allowed only with `WEBHOOK_ALLOW_LOOPBACK` (DEBUG, tests, demo). With `resolve` the
     host name is resolved and every address checked; `strict` also refuses a name that does not
-    resolve (at delivery time; at creation a name may legitimately not resolve yet).
+    resolve (at delivery time; at creation a name may legitimately not resolve yet). Returns the
+    addresses checked, which the sender pins its connection to (`pinning`).
     """
     try:
         parts = urlsplit(url)
@@ -315,6 +318,7 @@ def webhook_url_check(url: str, *, resolve: bool, strict: bool = False) -> None:
         addresses = []
     for address in addresses:
         _check_address(address, url)
+    return addresses
 
 
 def _ip_or_none(host: str):
