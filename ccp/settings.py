@@ -217,7 +217,8 @@ if REDIS_URL:
         }
     }
     # Sessions are read from Redis (written to both): one query less on every agent request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    # ccp.core.sessions: Django's cached_db, but a failed cache refill is not an error (Redis down).
+    SESSION_ENGINE = "ccp.core.sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -286,6 +287,15 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+# --- degraded mode (docs/events.md "When Redis or PostgreSQL fail") -------------------------------
+# Retry-After (seconds) of the 503 `service_unavailable` answered while PostgreSQL (or, where the
+# request cannot do without it, Redis) is unreachable.
+SERVICE_UNAVAILABLE_RETRY_AFTER = env_int("SERVICE_UNAVAILABLE_RETRY_AFTER", 2)
+# After a Redis failure, Redis-carried side effects (websocket push, relay enqueue, stream wake-ups,
+# rate-limit counting) are skipped for this many seconds instead of being retried on every request;
+# the outbox sweep catches them up when Redis is back.
+REDIS_DOWN_BACKOFF_SECONDS = float(os.environ.get("REDIS_DOWN_BACKOFF_SECONDS", "2"))
 
 LOGGING = {
     "version": 1,
