@@ -149,8 +149,16 @@ EVENTS_SWEEP_GRACE_SECONDS = env_int("EVENTS_SWEEP_GRACE_SECONDS", 30)
 EVENTS_SWEEP_BATCH = 5000
 EVENTS_DELIVERY_CONNECT_TIMEOUT = 3
 EVENTS_DELIVERY_READ_TIMEOUT = 10
+# One total deadline per webhook attempt: connect, send, headers and body. A receiver trickling its
+# answer is cut here (the per-read timeouts above never fire on a trickle); the attempt is a failure.
+EVENTS_DELIVERY_DEADLINE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_DEADLINE_SECONDS", "15"))
+# Webhook attempts in flight per partner across all workers (0: no limit); beyond it a delivery waits
+# EVENTS_DELIVERY_PARTNER_DEFER_SECONDS (×1–2, jittered) unattempted, so a slow partner holds at most
+# this many worker threads. Keep it below the workers' concurrency.
+EVENTS_DELIVERY_PARTNER_CONCURRENCY = env_int("EVENTS_DELIVERY_PARTNER_CONCURRENCY", 2)
+EVENTS_DELIVERY_PARTNER_DEFER_SECONDS = float(os.environ.get("EVENTS_DELIVERY_PARTNER_DEFER_SECONDS", "1"))
 # How long a worker owns a delivery it is sending; after that (a killed worker) the sweep resends it.
-# Keep it above connect + read timeout, or a slow but live attempt may be sent twice.
+# Keep it above EVENTS_DELIVERY_DEADLINE_SECONDS, or a slow but live attempt may be sent twice.
 EVENTS_DELIVERY_CLAIM_SECONDS = env_int("EVENTS_DELIVERY_CLAIM_SECONDS", 75)
 EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_BASE_SECONDS", "10"))
 EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_MAX_SECONDS", "3600"))
