@@ -13,11 +13,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
@@ -35,7 +37,7 @@ from tests.conversations.conftest import install, online
 from tests.events.conftest import Receiver
 from tests.factories import MembershipFactory, connected_app_for
 from tests.helpers import partner_client, token_for
-from tests.servers import ROOT, daphne_server, free_port, wait_for
+from tests.servers import ROOT, SERVER_APPLICATION_NAME, free_port, stop_process, wait_for
 
 CHANNEL = "+15550009"
 CSRF = "faultsfaultsfaultsfaultsfaults01"  # 32 characters: Django accepts an unmasked secret as header
@@ -57,10 +59,50 @@ def server_env(redis_url: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def platform(redis_url: str):
-    """daphne running the in-process sweeps every second (the outbox sweep is the catch-up path)."""
-    with daphne_server(**server_env(redis_url), CCP_INPROCESS_SWEEP="1", CCP_SWEEP_SECONDS="1") as url:
-        yield url
+def platform(redis_url: str, log_path):
+    """daphne on the test database running the in-process sweeps every second (the outbox sweep is
+    the catch-up path); its log goes to a file (a pipe nobody reads would block a chatty server)."""
+    port = free_port()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        f"?application_name={SERVER_APPLICATION_NAME}",
+        "DB_CONN_MAX_AGE": "0",
+        "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
+        "CCP_INPROCESS_SWEEP": "1",
+        "CCP_SWEEP_SECONDS": "1",
+        **server_env(redis_url),
+        "LOG_LEVEL": "WARNING",
+    }
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+
+    def up():
+        assert process.poll() is None, Path(log_path).read_text()[-3000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, timeout=60, what="daphne to listen")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(process)
+
+
+def server_log_errors(log_path) -> str:
+    """The server's logged errors, for a failing assertion's message."""
+    text = Path(log_path).read_text(errors="replace") if Path(log_path).exists() else ""
+    return text[-6000:]
 
 
 class Workers:
@@ -323,10 +365,11 @@ def received_reply_ids(receiver: Receiver) -> set[str]:
     return ids
 
 
-def assert_nothing_lost_nor_doubled(traffic: Traffic, world: World, *, deliveries_within: float = 45) -> dict:
+def assert_nothing_lost_nor_doubled(traffic: Traffic, world: World, log_path, *, deliveries_within: float = 45) -> dict:
     """Zero 5xx but 503; every accepted reply and entry stored exactly once, every refused reply not at
     all; every accepted reply delivered to the partner's webhook. Returns figures for the output."""
-    assert not traffic.server_errors_other_than_503(), traffic.server_errors_other_than_503()[:5]
+    errors = traffic.server_errors_other_than_503()
+    assert not errors, f"{errors[:5]}\n--- server log ---\n{server_log_errors(log_path)}"
     replies = traffic.accepted_replies()
     assert replies, "no reply was accepted at all"
     stored = {}

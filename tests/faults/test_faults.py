@@ -21,9 +21,9 @@ from .conftest import Traffic, assert_nothing_lost_nor_doubled, platform, report
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_celery_worker_killed_while_replies_flow_loses_no_reply(world, workers_factory):
+def test_a_celery_worker_killed_while_replies_flow_loses_no_reply(world, workers_factory, tmp_path):
     workers = workers_factory(settings.REDIS_URL)
-    with platform(settings.REDIS_URL) as url:
+    with platform(settings.REDIS_URL, tmp_path / "daphne.log") as url:
         first = workers.start()
         traffic = Traffic(url, world).start()
         wait_for(lambda: world.receiver.succeeded(), timeout=30, what="the first webhook")
@@ -35,15 +35,15 @@ def test_a_celery_worker_killed_while_replies_flow_loses_no_reply(world, workers
         workers.start()
         time.sleep(2)
         traffic.finish()
-        figures = assert_nothing_lost_nor_doubled(traffic, world)
+        figures = assert_nothing_lost_nor_doubled(traffic, world, tmp_path / "daphne.log")
     figures["restart_after_kill_s"] = 1.5
     figures["all_delivered_after_kill_s"] = round(time.monotonic() - killed_at, 1)
     report("celery worker kill -9", figures)
 
 
-def test_a_redis_restart_while_both_sides_write_is_a_degraded_mode(world, workers_factory, private_redis):
+def test_a_redis_restart_while_both_sides_write_is_a_degraded_mode(world, workers_factory, private_redis, tmp_path):
     workers = workers_factory(private_redis.url)
-    with platform(private_redis.url) as url:
+    with platform(private_redis.url, tmp_path / "daphne.log") as url:
         workers.start()
         traffic = Traffic(url, world).start()
         wait_for(lambda: world.receiver.succeeded(), timeout=30, what="the first webhook")
@@ -58,7 +58,7 @@ def test_a_redis_restart_while_both_sides_write_is_a_degraded_mode(world, worker
         up_at = time.monotonic()
         time.sleep(2)
         traffic.finish()
-        figures = assert_nothing_lost_nor_doubled(traffic, world)
+        figures = assert_nothing_lost_nor_doubled(traffic, world, tmp_path / "daphne.log")
         # the sweep pushed again what the websockets missed while Redis was down
         wait_for(lambda: not Event.objects.filter(push_pending=True).exists(), timeout=20, what="the re-push")
     taken = [o for o in during if o.at < up_at and o.status == 201]
@@ -72,9 +72,9 @@ def test_a_redis_restart_while_both_sides_write_is_a_degraded_mode(world, worker
     report("redis restart", figures)
 
 
-def test_postgresql_backends_terminated_mid_request_answer_503_and_recover(world, workers_factory):
+def test_postgresql_backends_terminated_mid_request_answer_503_and_recover(world, workers_factory, tmp_path):
     workers = workers_factory(settings.REDIS_URL)
-    with platform(settings.REDIS_URL) as url:
+    with platform(settings.REDIS_URL, tmp_path / "daphne.log") as url:
         workers.start()
         traffic = Traffic(url, world).start()
         wait_for(lambda: len(traffic.accepted_replies()) > 5, timeout=30, what="replies flowing")
@@ -111,7 +111,7 @@ def test_postgresql_backends_terminated_mid_request_answer_503_and_recover(world
         recovered = min(o.at for o in list(traffic.outcomes) if o.at > stopped and o.status == 201) - stopped
         time.sleep(1)
         traffic.finish()
-        figures = assert_nothing_lost_nor_doubled(traffic, world)
+        figures = assert_nothing_lost_nor_doubled(traffic, world, tmp_path / "daphne.log")
     during = [o for o in traffic.outcomes if started <= o.at <= stopped]
     figures.update(
         backends_terminated=len(killed),

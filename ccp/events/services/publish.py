@@ -27,7 +27,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable
-from functools import partial
 
 import jsonschema
 from asgiref.sync import async_to_sync, sync_to_async
@@ -38,6 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ccp.core.db import on_commit_robust
 from ccp.core.errors import Invalid
 from ccp.core.redis_health import redis_failed, redis_recovered, redis_skipping
 from ccp.packages.models import Partner
@@ -169,7 +169,7 @@ def _fan_out_on_commit(event: Event) -> None:
         pending = []
         setattr(conn, _PENDING_ATTR, pending)
     pending.append(event)
-    transaction.on_commit(partial(_flush_pending, conn), robust=True)
+    on_commit_robust(_flush_pending, conn)
 
 
 def _flush_pending(conn) -> None:

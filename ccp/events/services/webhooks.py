@@ -16,7 +16,6 @@ import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
 import requests
@@ -28,6 +27,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ccp.core.db import on_commit_robust
 from ccp.core.errors import Conflict, Invalid
 from ccp.core.redis_health import redis_failed, redis_skipping
 from ccp.packages.models import Partner
@@ -84,9 +84,9 @@ def event_relay(*, event_pks: list[int], deliver_now: bool = False) -> list[str]
         if deliver_now:
             mine = [d for d in created if d.claimed_until is not None]
             rest = [str(d.pk) for d in created if d.claimed_until is None]
-            transaction.on_commit(partial(_deliver_inline, mine, rest), robust=True)
+            on_commit_robust(_deliver_inline, mine, rest)
         else:
-            transaction.on_commit(partial(_enqueue_deliveries, [str(d.pk) for d in created]), robust=True)
+            on_commit_robust(_enqueue_deliveries, [str(d.pk) for d in created])
     return [str(d.pk) for d in created]
 
 
@@ -468,7 +468,7 @@ def _record(delivery: Delivery, attempted_at, status_code: int | None, error: st
             delivery.next_attempt_at = finished + timedelta(seconds=delay)
         delivery.save(update_fields=["attempt_count", "claimed_until", "status", "delivered_at", "next_attempt_at"])
         if delay is not None:
-            transaction.on_commit(partial(_enqueue_deliveries, [str(delivery.pk)], delay), robust=True)
+            on_commit_robust(_enqueue_deliveries, [str(delivery.pk)], delay)
     return delivery
 
 
@@ -488,7 +488,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
         locked.window_started_at = now
         locked.claimed_until = None
         locked.save(update_fields=["status", "next_attempt_at", "window_started_at", "claimed_until"])
-        transaction.on_commit(partial(_enqueue_deliveries, [str(locked.pk)]), robust=True)
+        on_commit_robust(_enqueue_deliveries, [str(locked.pk)])
     return locked
 
 
