@@ -49,7 +49,7 @@ def server_env(redis_url: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "CELERY_QUEUE": celery_app.conf.task_default_queue,
         "EVENTS_DELIVERY_CLAIM_SECONDS": "2",
-        "EVENTS_SWEEP_GRACE_SECONDS": "1",
+        "EVENTS_SWEEP_GRACE_SECONDS": "3",  # the sweep re-queues only what a task has not taken by then
         "EVENTS_DELIVERY_BACKOFF_BASE_SECONDS": "0.1",
         "EVENTS_DELIVERY_BACKOFF_MAX_SECONDS": "1",
         "WEBHOOK_ALLOW_LOOPBACK": "1",
