@@ -112,3 +112,26 @@ def test_a_push_that_fails_while_redis_is_down_is_sent_by_the_sweep(tenant, agen
     assert message["type"] == "ccp.event" and message["event"]["data"] == {"text": "while Redis was down"}
     assert not Event.objects.filter(push_pending=True).exists()
     assert event_services.events_sweep()["pushed"] == 0  # once
+
+
+def test_with_redis_down_the_agent_websocket_closes_with_try_again_later(agent, redis_down):
+    from channels.testing import WebsocketCommunicator
+
+    from ccp.asgi import application
+
+    session = DbSessionStore()
+    session[SESSION_KEY] = str(agent.user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = agent.user.get_session_auth_hash()
+    session.create()
+    headers = [(b"cookie", f"sessionid={session.session_key}".encode()), (b"origin", b"http://localhost")]
+
+    async def connect():
+        communicator = WebsocketCommunicator(application, "/ws/agent/", headers=headers)
+        connected, _ = await communicator.connect(timeout=10)
+        closed = await communicator.receive_output(timeout=10)
+        await communicator.disconnect()
+        return connected, closed
+
+    connected, closed = async_to_sync(connect)()
+    assert connected and closed == {"type": "websocket.close", "code": 1013}
