@@ -48,7 +48,9 @@ def server_env(redis_url: str) -> dict[str, str]:
     return {
         "REDIS_URL": redis_url,
         "CELERY_QUEUE": celery_app.conf.task_default_queue,
-        "EVENTS_DELIVERY_CLAIM_SECONDS": "2",
+        "EVENTS_DELIVERY_CLAIM_SECONDS": "6",
+        # a SIGKILLed worker's per-partner attempt slots lapse after the deadline + 2 s
+        "EVENTS_DELIVERY_DEADLINE_SECONDS": "4",
         "EVENTS_SWEEP_GRACE_SECONDS": "3",  # the sweep re-queues only what a task has not taken by then
         "EVENTS_DELIVERY_BACKOFF_BASE_SECONDS": "0.1",
         "EVENTS_DELIVERY_BACKOFF_MAX_SECONDS": "1",

@@ -386,11 +386,14 @@ def _defer(delivery: Delivery) -> Delivery:
     return delivery
 
 
+# Redis's own clock, so that workers on machines with skewed clocks agree on when a slot lapses.
 _SLOT_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-    redis.call('EXPIRE', KEYS[1], ARGV[5])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+    redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60)
     return 1
 end
 return 0
@@ -417,12 +420,11 @@ def _partner_slot_acquire(partner_id) -> str | None:
     token = secrets.token_hex(8)
     if not settings.REDIS_URL or limit <= 0 or redis_skipping():
         return token
-    now = time.time()
-    lapse = float(settings.EVENTS_DELIVERY_DEADLINE_SECONDS) + 5
+    # The watchdog ends every attempt by its deadline; the margin covers recording it. A killed
+    # worker's slots are free again after this long.
+    lapse = float(settings.EVENTS_DELIVERY_DEADLINE_SECONDS) + 2
     try:
-        got = _slots_client().eval(
-            _SLOT_ACQUIRE, 1, _slots_key(partner_id), now, limit, now + lapse, token, int(lapse) + 60
-        )
+        got = _slots_client().eval(_SLOT_ACQUIRE, 1, _slots_key(partner_id), limit, lapse, token)
     except Exception as exc:
         redis_failed("webhook attempt slots", exc)
         return token
