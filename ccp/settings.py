@@ -157,6 +157,9 @@ EVENTS_DELIVERY_DEADLINE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_DEADLIN
 # this many worker threads. Keep it below the workers' concurrency.
 EVENTS_DELIVERY_PARTNER_CONCURRENCY = env_int("EVENTS_DELIVERY_PARTNER_CONCURRENCY", 2)
 EVENTS_DELIVERY_PARTNER_DEFER_SECONDS = float(os.environ.get("EVENTS_DELIVERY_PARTNER_DEFER_SECONDS", "1"))
+# ... after waiting this long in the worker for one of the partner's slots to free (a prompt partner's
+# slot frees within milliseconds; a slow partner's does not, and then the thread is given back).
+EVENTS_DELIVERY_PARTNER_WAIT_SECONDS = float(os.environ.get("EVENTS_DELIVERY_PARTNER_WAIT_SECONDS", "0.05"))
 # How long a worker owns a delivery it is sending; after that (a killed worker) the sweep resends it.
 # Keep it above EVENTS_DELIVERY_DEADLINE_SECONDS, or a slow but live attempt may be sent twice.
 EVENTS_DELIVERY_CLAIM_SECONDS = env_int("EVENTS_DELIVERY_CLAIM_SECONDS", 75)

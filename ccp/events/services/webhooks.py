@@ -362,10 +362,16 @@ def _attempt(delivery: Delivery) -> Delivery:
     """POST a claimed delivery once and record the outcome (the claim is released).
 
     At most `EVENTS_DELIVERY_PARTNER_CONCURRENCY` attempts per partner are in flight across all
-    workers: beyond that the delivery is put back for a moment, unattempted, so that one partner's
+    workers: beyond that (after `EVENTS_DELIVERY_PARTNER_WAIT_SECONDS` of waiting for a slot) the
+    delivery is put back for a moment, unattempted, so that one partner's
     slow endpoint holds a bounded number of worker threads and never delays the other partners.
     """
     slot = _partner_slot_acquire(delivery.subscription.partner_id)
+    # A prompt partner's slot frees within milliseconds: wait a moment before putting it back.
+    waited_until = time.monotonic() + float(settings.EVENTS_DELIVERY_PARTNER_WAIT_SECONDS)
+    while slot is None and time.monotonic() < waited_until:
+        time.sleep(0.01)
+        slot = _partner_slot_acquire(delivery.subscription.partner_id)
     if slot is None:
         return _defer(delivery)
     try:
