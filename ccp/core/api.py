@@ -90,8 +90,8 @@ def service_unavailable_body(exc: BaseException) -> dict | None:
     logger.warning("backend unavailable: %s: %s", exc.__class__.__name__, str(exc)[:300])
     return error_body(
         "service_unavailable",
-        f"A backing service is unavailable for a moment; nothing was changed. Retry in "
-        f"{settings.SERVICE_UNAVAILABLE_RETRY_AFTER} s.",
+        f"The database or cache is unavailable for a moment; retry in {settings.SERVICE_UNAVAILABLE_RETRY_AFTER} s "
+        f"(with the same entry ids or Idempotency-Key).",
         {"retry_after": settings.SERVICE_UNAVAILABLE_RETRY_AFTER},
     )
 
