@@ -244,8 +244,19 @@ EVENTS_SWEEP_GRACE_SECONDS = env_int("EVENTS_SWEEP_GRACE_SECONDS", 30)
 EVENTS_SWEEP_BATCH = 5000
 EVENTS_DELIVERY_CONNECT_TIMEOUT = 3
 EVENTS_DELIVERY_READ_TIMEOUT = 10
+# One total deadline per webhook attempt: connect, send, headers and body. A receiver trickling its
+# answer is cut here (the per-read timeouts above never fire on a trickle); the attempt is a failure.
+EVENTS_DELIVERY_DEADLINE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_DEADLINE_SECONDS", "15"))
+# Webhook attempts in flight per partner across all workers (0: no limit); beyond it a delivery waits
+# EVENTS_DELIVERY_PARTNER_DEFER_SECONDS (×1–2, jittered) unattempted, so a slow partner holds at most
+# this many worker threads. Keep it below the workers' concurrency.
+EVENTS_DELIVERY_PARTNER_CONCURRENCY = env_int("EVENTS_DELIVERY_PARTNER_CONCURRENCY", 2)
+EVENTS_DELIVERY_PARTNER_DEFER_SECONDS = float(os.environ.get("EVENTS_DELIVERY_PARTNER_DEFER_SECONDS", "1"))
+# ... after waiting this long in the worker for one of the partner's slots to free (a prompt partner's
+# slot frees within milliseconds; a slow partner's does not, and then the thread is given back).
+EVENTS_DELIVERY_PARTNER_WAIT_SECONDS = float(os.environ.get("EVENTS_DELIVERY_PARTNER_WAIT_SECONDS", "0.05"))
 # How long a worker owns a delivery it is sending; after that (a killed worker) the sweep resends it.
-# Keep it above connect + read timeout, or a slow but live attempt may be sent twice.
+# Keep it above EVENTS_DELIVERY_DEADLINE_SECONDS, or a slow but live attempt may be sent twice.
 EVENTS_DELIVERY_CLAIM_SECONDS = env_int("EVENTS_DELIVERY_CLAIM_SECONDS", 75)
 EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_BASE_SECONDS", "10"))
 EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_MAX_SECONDS", "3600"))
@@ -315,7 +326,8 @@ if REDIS_URL:
         }
     }
     # Sessions are read from Redis (written to both): one query less on every agent request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    # ccp.core.sessions: Django's cached_db, but a failed cache refill is not an error (Redis down).
+    SESSION_ENGINE = "ccp.core.sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -426,6 +438,15 @@ PARTNER_SCHEMA_MAX_DEPTH = env_int("PARTNER_SCHEMA_MAX_DEPTH", 20)
 PARTNER_SCHEMA_PATTERN_MAX_CHARS = env_int("PARTNER_SCHEMA_PATTERN_MAX_CHARS", 1000)
 # The memory re2 may use for one compiled pattern; a pattern that needs more is refused at creation.
 PARTNER_SCHEMA_PATTERN_MAX_MEM = env_int("PARTNER_SCHEMA_PATTERN_MAX_MEM", 1024 * 1024)
+
+# --- degraded mode (docs/events.md "When Redis or PostgreSQL fail") -------------------------------
+# Retry-After (seconds) of the 503 `service_unavailable` answered while PostgreSQL (or, where the
+# request cannot do without it, Redis) is unreachable.
+SERVICE_UNAVAILABLE_RETRY_AFTER = env_int("SERVICE_UNAVAILABLE_RETRY_AFTER", 2)
+# After a Redis failure, Redis-carried side effects (websocket push, relay enqueue, stream wake-ups,
+# rate-limit counting) are skipped for this many seconds instead of being retried on every request;
+# the outbox sweep catches them up when Redis is back.
+REDIS_DOWN_BACKOFF_SECONDS = float(os.environ.get("REDIS_DOWN_BACKOFF_SECONDS", "2"))
 
 LOGGING = {
     "version": 1,

@@ -1,12 +1,14 @@
 """The agent websocket /ws/agent/: pushes the agent's events; actions go through the REST agent API."""
 
 import asyncio
+import contextlib
 import json
 import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from tenants.selectors import membership_for_user, memberships_for_sessions, session_membership_stands
 
@@ -31,6 +33,15 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     session_key: str | None = None
     ended = False
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except (OSError, RedisError):
+            # The channel layer (Redis) failed under this socket: close with 1013, try again later,
+            # rather than an internal error; the workspace reconnects and catches up from the API.
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1013})
+
     async def connect(self):
         user = self.scope.get("user")
         membership = await database_sync_to_async(membership_for_user)(user=user) if user else None
@@ -44,7 +55,15 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.session_key = getattr(session, "session_key", None)
         self.membership_id = membership.pk
         self.group = f"agent.{membership.pk}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except (OSError, RedisError):
+            # The channel layer (Redis) is down: the websocket's "503". 1013 = try again later; the
+            # workspace reconnects with backoff and re-reads its conversations (nothing is lost).
+            self.group = None
+            await self.accept()
+            await self.close(code=1013)
+            return
         await self.accept()
         await self.send_json(
             {"type": "hello", "data": {"agent_id": str(membership.pk), "tenant": membership.tenant.slug}}

@@ -52,6 +52,7 @@ from ccp.core.bulk import bulk_insert, bulk_update
 from ccp.core.db import retry_on_conflict
 from ccp.core.errors import Invalid
 from ccp.core.redaction import REDACTED, clean_needles, redact_json
+from ccp.core.redis_health import redis_failed, redis_skipping
 from ccp.events.services import event_publish, event_publish_many
 from ccp.packages.choices import Owner
 from tenants.models import Membership, Tenant
@@ -1081,8 +1082,11 @@ def _schedule(when, task_name: str, arg) -> None:
             timer = threading.Timer(delay + 0.05, run)
             timer.daemon = True
             timer.start()
-        else:
-            task.apply_async(args=(arg,), countdown=delay + 0.05)
+        elif not redis_skipping():  # Redis down: routing_sweep expires due offers and ends due ACW
+            try:
+                task.apply_async(args=(arg,), countdown=delay + 0.05)
+            except Exception as exc:  # a broker retry costs ~0.6 s: let the next ones skip for a while
+                redis_failed("routing timer", exc)
 
     transaction.on_commit(send, robust=True)
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import IntegrityError, transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -73,8 +74,38 @@ def _first_sentence(details: Any) -> str:
     return str(details)
 
 
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    """Failures of PostgreSQL or Redis (down, restarting, connection cut mid-request): not the
+    caller's fault and not a bug, so 503 + Retry-After rather than 500. The request's transaction
+    was rolled back with its connection; the next request opens a fresh one."""
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError, BrokerError)
+
+
+def service_unavailable_body(exc: BaseException) -> dict | None:
+    """The 503 envelope when `exc` is a database/Redis outage, else None (logged: operators need it)."""
+    if not isinstance(exc, _backend_errors()):
+        return None
+    logger.warning("backend unavailable: %s: %s", exc.__class__.__name__, str(exc)[:300])
+    return error_body(
+        "service_unavailable",
+        f"The database or cache is unavailable for a moment; retry in {settings.SERVICE_UNAVAILABLE_RETRY_AFTER} s "
+        f"(with the same entry ids or Idempotency-Key).",
+        {"retry_after": settings.SERVICE_UNAVAILABLE_RETRY_AFTER},
+    )
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: map every exception to the error envelope."""
+    unavailable = service_unavailable_body(exc)
+    if unavailable is not None:
+        response = Response(unavailable, status=503)
+        response["Retry-After"] = str(settings.SERVICE_UNAVAILABLE_RETRY_AFTER)
+        return response
     if isinstance(exc, errors.DomainError):
         response = error_response(exc.code, exc.message, status_for(exc), exc.details)
         if getattr(exc, "retry_after", None):
@@ -135,6 +166,16 @@ def json_404(request, exception=None):
 
 
 def json_500(request):
+    # Django calls this inside its `except` block: an outage raised outside a DRF view (a
+    # middleware reading the session, the session save) is a 503 as well, never a 500.
+    unavailable = service_unavailable_body(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+    if unavailable is not None:
+        if request.path.startswith("/api/"):
+            response = JsonResponse(unavailable, status=503)
+        else:
+            response = HttpResponse(unavailable["error"]["message"], status=503, content_type="text/plain")
+        response["Retry-After"] = str(settings.SERVICE_UNAVAILABLE_RETRY_AFTER)
+        return response
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("internal_error", "Something went wrong on our side."), status=500)
     from django.views.defaults import server_error

@@ -1,5 +1,8 @@
-"""The safety net at the transaction boundary: a transaction that lost a deadlock or a serialization
-conflict is run again, whole, a bounded number of times with jitter.
+"""Database helpers shared by the apps: the safety net at the transaction boundary, and robust
+on-commit callbacks.
+
+A transaction that lost a deadlock or a serialization conflict is run again, whole, a bounded number
+of times with jitter (`retry_on_conflict`).
 
 The lock orders of the services are written so that this should not happen (routing/services.py's
 module docstring); this is for what they did not foresee. Only the outermost transaction is retried
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 from .errors import RetryLater
 
@@ -67,3 +70,13 @@ def retry_on_conflict(fn: Callable[..., T]) -> Callable[..., T]:
         raise AssertionError("unreachable")
 
     return run
+
+
+def on_commit_robust(func: Callable, *args) -> None:
+    """`transaction.on_commit(robust=True)` of `func(*args)`.
+
+    Django logs a failing robust callback by its `__qualname__`, which a bare `functools.partial`
+    lacks: the AttributeError then escaped the commit and the request answered 500 although its
+    data was committed (seen with PostgreSQL connections cut after COMMIT). The wrapper has a name.
+    """
+    transaction.on_commit(functools.update_wrapper(functools.partial(func, *args), func), robust=True)

@@ -24,6 +24,8 @@ class Event(models.Model):
     agent_ids = models.JSONField(default=list, blank=True)
     occurred_at = models.DateTimeField()
     relayed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the websocket push failed (Redis down): `events_sweep` pushes it again once Redis is back.
+    push_pending = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["replay_id"]
@@ -36,6 +38,7 @@ class Event(models.Model):
                 condition=models.Q(relayed_at__isnull=True, replay_id__isnull=False),
             ),
             models.Index(fields=["occurred_at"]),
+            models.Index(fields=["replay_id"], name="events_push_pending", condition=models.Q(push_pending=True)),
         ]
 
     def __str__(self) -> str:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ..choices import DeliveryStatus
 from ..models import Delivery, Event, ReplayWatermark
-from .publish import event_fan_out
+from .publish import event_fan_out, event_push_pending
 from .webhooks import _enqueue_deliveries, event_relay
 
 # --- maintenance (Celery beat) --------------------------------------------------------------------
@@ -22,7 +22,8 @@ def events_sweep() -> dict:
 
     Older than `EVENTS_SWEEP_GRACE_SECONDS`: committed events still without a replay id are numbered
     and fanned out; numbered partner events never relayed are relayed; due deliveries whose task was
-    lost are enqueued again (a claim prevents a duplicate task from sending concurrently).
+    lost are enqueued again (a claim prevents a duplicate task from sending concurrently); agents'
+    websocket pushes that failed while Redis was down are sent again.
     """
     now = timezone.now()
     before = now - timedelta(seconds=settings.EVENTS_SWEEP_GRACE_SECONDS)
@@ -51,7 +52,8 @@ def events_sweep() -> dict:
         .values_list("pk", flat=True)[:batch]
     ]
     _enqueue_deliveries(stuck)
-    return {"numbered": len(numbered), "relayed_deliveries": len(relayed), "requeued": len(stuck)}
+    pushed = event_push_pending(batch=batch)
+    return {"numbered": len(numbered), "relayed_deliveries": len(relayed), "requeued": len(stuck), "pushed": pushed}
 
 
 def events_prune() -> int:

@@ -26,9 +26,8 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable
-from functools import partial
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -36,7 +35,9 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ccp.core.db import on_commit_robust
 from ccp.core.errors import Invalid
+from ccp.core.redis_health import redis_failed, redis_recovered, redis_skipping
 from ccp.core.untrusted_schema import UnsafeSchema, untrusted_errors
 from ccp.packages.models import Partner
 from tenants.models import Membership, Tenant
@@ -155,7 +156,7 @@ def _fan_out_on_commit(event: Event) -> None:
         pending = []
         setattr(conn, _PENDING_ATTR, pending)
     pending.append(event)
-    transaction.on_commit(partial(_flush_pending, conn), robust=True)
+    on_commit_robust(_flush_pending, conn)
 
 
 def _flush_pending(conn) -> None:
@@ -286,13 +287,14 @@ def _notify(events: list[Event], *, relay: list[Event]) -> None:
     partner_ids = {e.partner_id for e in events if e.partner_id is not None}
     if partner_ids:
         _wake_streams(partner_ids)
-    if relay:
+    if relay and not redis_skipping():  # Redis down: the sweep relays them once it is back
         try:
             from ..tasks import events_relay_task
 
             events_relay_task.delay([e.pk for e in relay])
-        except Exception:
-            logger.exception("could not enqueue the relay of %d events; the sweep will", len(relay))
+        except Exception as exc:
+            redis_failed("relay enqueue", exc)
+            logger.warning("could not enqueue the relay of %d events; the sweep will", len(relay))
 
 
 def agent_group(membership_id) -> str:
@@ -302,13 +304,7 @@ def agent_group(membership_id) -> str:
 
 def _push_to_agents(events: list[Event]) -> None:
     """One hand-off for the whole batch: group_send per (agent, event), in order."""
-    messages: list[tuple[str, dict]] = []
-    for event in events:
-        if event.agent_ids:
-            envelope = event_envelope(event)
-            messages.extend(
-                (agent_group(agent_id), {"type": "ccp.event", "event": envelope}) for agent_id in event.agent_ids
-            )
+    messages = _agent_messages(events)
     if not messages:
         return
     layer = get_channel_layer()
@@ -321,7 +317,55 @@ def _push_to_agents(events: list[Event]) -> None:
         except Exception:
             logger.exception("websocket push of %d messages failed", len(messages))
         return
-    _publisher().submit(layer, messages)
+    pushed = [e.pk for e in events if e.agent_ids]
+    if redis_skipping():  # Redis down: do not queue pushes that will fail; the sweep sends them later
+        _mark_push_pending(pushed)
+        return
+    _publisher().submit(layer, messages, pushed)
+
+
+def _agent_messages(events: list[Event]) -> list[tuple[str, dict]]:
+    messages: list[tuple[str, dict]] = []
+    for event in events:
+        if event.agent_ids:
+            envelope = event_envelope(event)
+            messages.extend(
+                (agent_group(agent_id), {"type": "ccp.event", "event": envelope}) for agent_id in event.agent_ids
+            )
+    return messages
+
+
+def _mark_push_pending(event_pks: list[int]) -> None:
+    """Remember pushes that could not be sent (Redis down) for `event_push_pending` (the sweep)."""
+    if event_pks:
+        try:
+            Event.objects.filter(pk__in=event_pks).update(push_pending=True)
+        except Exception:  # the database is gone too: the workspace still catches up from replay
+            logger.exception("could not mark %d events for a later push", len(event_pks))
+
+
+def event_push_pending(*, batch: int) -> int:
+    """Push the agents' events whose push failed while Redis was down, in replay order; returns how
+    many were pushed (0 while Redis is still down). Pushes are at least once: the workspace dedupes
+    frames by event id."""
+    events = list(
+        Event.objects.filter(push_pending=True, replay_id__isnull=False)
+        .select_related("tenant")
+        .order_by("replay_id")[:batch]
+    )
+    if not events:
+        return 0
+    layer = get_channel_layer()
+    if layer is not None:
+        messages = _agent_messages(events)
+        try:
+            async_to_sync(_send_all)(layer, messages)
+        except Exception as exc:
+            redis_failed("websocket push (sweep)", exc)
+            return 0
+        redis_recovered()
+    Event.objects.filter(pk__in=[e.pk for e in events]).update(push_pending=False)
+    return len(events)
 
 
 async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
@@ -358,17 +402,29 @@ class _Publisher:
 
     async def _drain(self) -> None:
         while True:
-            layer, messages = await self.queue.get()
+            layer, messages, event_pks = await self.queue.get()
+            if redis_skipping():
+                await sync_to_async(_mark_push_pending_closing, thread_sensitive=False)(event_pks)
+                continue
             try:
                 await _send_all(layer, messages)
-            except Exception:
-                logger.exception("websocket push of %d messages failed", len(messages))
+            except Exception as exc:
+                redis_failed("websocket push", exc)
+                await sync_to_async(_mark_push_pending_closing, thread_sensitive=False)(event_pks)
 
-    def submit(self, layer, messages: list[tuple[str, dict]]) -> None:
+    def submit(self, layer, messages: list[tuple[str, dict]], event_pks: list[int]) -> None:
         if self.queue.qsize() >= self.MAX_BACKLOG:
-            logger.error("websocket push backlog full; dropped %d messages (replay has them)", len(messages))
+            logger.error("websocket push backlog full; %d messages left to the sweep", len(messages))
+            _mark_push_pending(event_pks)
             return
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, messages))
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, messages, event_pks))
+
+
+def _mark_push_pending_closing(event_pks: list[int]) -> None:
+    try:
+        _mark_push_pending(event_pks)
+    finally:
+        connection.close()  # an executor thread of the publisher's loop: do not keep a connection
 
 
 _publisher_lock = threading.Lock()
@@ -398,8 +454,8 @@ def stream_channel(partner_id) -> str:
 
 def _wake_streams(partner_ids: set) -> None:
     global _redis_client
-    if not settings.REDIS_URL:
-        return  # the embedded default: streams poll
+    if not settings.REDIS_URL or redis_skipping():
+        return  # the embedded default, or Redis down: streams poll at each heartbeat
     try:
         with _redis_lock:
             if _redis_client is None:
@@ -410,14 +466,14 @@ def _wake_streams(partner_ids: set) -> None:
         for partner_id in partner_ids:
             pipe.publish(stream_channel(partner_id), "1")
         pipe.execute()
-    except Exception:
-        logger.exception("could not wake event streams (they still poll at each heartbeat)")
+    except Exception as exc:
+        redis_failed("stream wake-up", exc)
 
 
 def streams_wake_on_commit(*, partner_ids: set) -> None:
     """Wake these partners' open event streams after the current transaction commits (they re-check
     their token on waking: a revocation closes them at once instead of at the next re-check)."""
-    transaction.on_commit(partial(_wake_streams, set(partner_ids)), robust=True)
+    on_commit_robust(_wake_streams, set(partner_ids))
 
 
 # --- bulk publish ---------------------------------------------------------------------------------

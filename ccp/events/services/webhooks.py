@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
+import os
 import random
 import secrets
 import socket
@@ -14,22 +16,26 @@ import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ccp.core.db import on_commit_robust
 from ccp.core.errors import Conflict, Invalid
+from ccp.core.redis_health import redis_failed, redis_skipping
 from ccp.packages.models import Partner
 
 from ..choices import ALL_EVENTS, DeliveryStatus, is_custom_type_name, is_standard_type
 from ..models import Delivery, DeliveryAttempt, Event, Subscription
 from ..selectors import event_envelope
-from .pinning import pinned_session, session_pin
+from .pinning import PinnedAddressAdapter, session_pin
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +68,13 @@ def event_relay(*, event_pks: list[int], deliver_now: bool = False) -> list[str]
             for s in subscriptions[e.partner_id]
             if s.matches(e.type)
         ]
-        if deliver_now:  # claimed from birth: no task nor sweep sends them while we do
+        if deliver_now and deliveries:  # claimed from birth: no task nor sweep sends them while we do
             claim = now + timedelta(seconds=settings.EVENTS_DELIVERY_CLAIM_SECONDS)
+            # one partner's only: another partner's first attempt must not wait behind its endpoint
+            first_partner = deliveries[0].subscription.partner_id
             for delivery in deliveries[:INLINE_DELIVERIES]:
-                delivery.claimed_until = claim
+                if delivery.subscription.partner_id == first_partner:
+                    delivery.claimed_until = claim
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(relayed_at=now)
         created = list(
@@ -76,9 +85,9 @@ def event_relay(*, event_pks: list[int], deliver_now: bool = False) -> list[str]
         if deliver_now:
             mine = [d for d in created if d.claimed_until is not None]
             rest = [str(d.pk) for d in created if d.claimed_until is None]
-            transaction.on_commit(partial(_deliver_inline, mine, rest), robust=True)
+            on_commit_robust(_deliver_inline, mine, rest)
         else:
-            transaction.on_commit(partial(_enqueue_deliveries, [str(d.pk) for d in created]), robust=True)
+            on_commit_robust(_enqueue_deliveries, [str(d.pk) for d in created])
     return [str(d.pk) for d in created]
 
 
@@ -89,11 +98,19 @@ def _deliver_inline(claimed: list[Delivery], rest: list[str]) -> None:
     """First attempts in the relaying worker, in event order, on the rows it claimed when it created
     them (no claim and re-read per delivery); beyond a few, the rest go to tasks so that one busy
     relay does not hold a worker thread for long."""
-    for delivery in claimed:
+    for i, delivery in enumerate(claimed):
         try:
-            _attempt(delivery)
+            done = _attempt(delivery)
         except Exception:  # its claim expires and the sweep sends it again
             logger.exception("first attempt of delivery %s failed", delivery.pk)
+            continue
+        if done.status != DeliveryStatus.DELIVERED:
+            # the endpoint is failing, slow or at its concurrency limit: the rest go through tasks
+            # (backoff, attempt slots) instead of holding this thread for one deadline each
+            left = [d.pk for d in claimed[i + 1 :]]
+            Delivery.objects.filter(pk__in=left).update(claimed_until=None)
+            rest = [str(pk) for pk in left] + rest
+            break
     _enqueue_deliveries(rest)
 
 
@@ -136,8 +153,111 @@ def _session_for(subscription: Subscription) -> requests.Session:
         cache = _sessions.by_subscription = {}
     session = cache.get(subscription.pk)
     if session is None:
-        session = cache[subscription.pk] = pinned_session()  # no proxy; only to checked addresses
+        session = cache[subscription.pk] = requests.Session()
+        session.trust_env = False  # never route partner webhooks through an environment proxy
+        adapter = _DeadlineAdapter()  # only to the checked addresses, and cut at the deadline
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
     return session
+
+
+# --- one total deadline per attempt ----------------------------------------------------------------
+# requests' timeouts bound each socket operation, not the attempt: a receiver trickling a byte every
+# few seconds (headers or body) never trips them. Each attempt therefore registers with a watchdog
+# thread, and the connection it sends on records itself; at the deadline the watchdog shuts the
+# socket down, which wakes the blocked read at once and frees the worker thread.
+
+_attempt_local = threading.local()
+
+
+class _Attempt:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.connection = None
+        self.expired = False
+        self.finished = False
+
+    def cut(self) -> bool:
+        """Shut the attempt's socket down; False while it has none yet (still connecting)."""
+        self.expired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is None:
+            return False
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        return True
+
+
+class _TrackedConnectionMixin:
+    def request(self, *args, **kwargs):
+        attempt = getattr(_attempt_local, "current", None)
+        if attempt is not None:
+            attempt.connection = self
+        return super().request(*args, **kwargs)
+
+
+class _TrackedHTTPConnection(_TrackedConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_TrackedConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _TrackedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _DeadlineAdapter(PinnedAddressAdapter):
+    """Connects only to the checked address (pinning.py); its pools hand each socket to the watchdog."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
+
+
+class _Watchdog:
+    """One daemon thread per process that cuts attempts at their deadline."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.attempts: list[_Attempt] = []
+        self.wakeup = threading.Condition()
+        threading.Thread(target=self._run, name="ccp-webhook-watchdog", daemon=True).start()
+
+    def watch(self, attempt: _Attempt) -> None:
+        with self.wakeup:
+            self.attempts.append(attempt)
+            self.wakeup.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.wakeup:
+                self.attempts = [a for a in self.attempts if not a.finished]
+                now = time.monotonic()
+                for attempt in self.attempts:
+                    if attempt.deadline <= now and attempt.cut():
+                        attempt.finished = True  # cut once; a connecting one is retried below
+                pending = [a.deadline for a in self.attempts if not a.finished]
+                # a cut attempt still connecting (no socket yet) is looked at again shortly
+                wait = max(0.02, min(pending) - now) if pending else None
+                self.wakeup.wait(timeout=wait)
+
+
+_watchdog_lock = threading.Lock()
+_watchdog_instance: _Watchdog | None = None
+
+
+def _watchdog() -> _Watchdog:
+    global _watchdog_instance
+    with _watchdog_lock:
+        if _watchdog_instance is None or _watchdog_instance.pid != os.getpid():
+            _watchdog_instance = _Watchdog()  # threads do not survive a fork
+        return _watchdog_instance
 
 
 def _post(delivery: Delivery) -> tuple[int | None, str, int]:
@@ -158,6 +278,11 @@ def _post(delivery: Delivery) -> tuple[int | None, str, int]:
         "CCP-Delivery-Id": str(delivery.pk),
     }
     started = time.monotonic()
+    deadline = float(settings.EVENTS_DELIVERY_DEADLINE_SECONDS)
+    attempt = _Attempt(started + deadline)
+    _attempt_local.current = attempt
+    _watchdog().watch(attempt)
+    status_code = None
     try:
         session = _session_for(subscription)
         session_pin(session, subscription.url, addresses)  # connect to what was checked (no 2nd DNS answer)
@@ -165,21 +290,40 @@ def _post(delivery: Delivery) -> tuple[int | None, str, int]:
             subscription.url,
             data=body,
             headers=headers,
-            timeout=(settings.EVENTS_DELIVERY_CONNECT_TIMEOUT, settings.EVENTS_DELIVERY_READ_TIMEOUT),
+            timeout=(
+                min(settings.EVENTS_DELIVERY_CONNECT_TIMEOUT, deadline),
+                min(settings.EVENTS_DELIVERY_READ_TIMEOUT, deadline),
+            ),
             allow_redirects=False,
             stream=True,
         )
+        status_code = response.status_code
         try:
-            response.raw.read(65536)  # bounded: a partner's answer body is not ours to hoard
+            # Bounded in size (a partner's answer is not ours to hoard) and, by the watchdog, in time.
+            read = 0
+            for chunk in response.iter_content(chunk_size=4096):
+                read += len(chunk)
+                if read >= 65536 or time.monotonic() >= attempt.deadline:
+                    break
         finally:
             response.close()
-    except requests.Timeout:
-        return None, "timeout", _ms_since(started)
-    except requests.ConnectionError as exc:
-        return None, f"connection error: {_short(exc)}", _ms_since(started)
-    except requests.RequestException as exc:
-        return None, f"request error: {_short(exc)}", _ms_since(started)
+    except Exception as exc:  # every failure is an attempt with its error, never an escape
+        if attempt.expired or time.monotonic() >= attempt.deadline:
+            return status_code, f"deadline of {deadline:g} s exceeded", _ms_since(started)
+        if isinstance(exc, requests.Timeout):
+            return None, "timeout", _ms_since(started)
+        if isinstance(exc, requests.ConnectionError):
+            return None, f"connection error: {_short(exc)}", _ms_since(started)
+        if isinstance(exc, requests.RequestException):
+            return None, f"request error: {_short(exc)}", _ms_since(started)
+        return status_code, f"error: {_short(exc)}", _ms_since(started)
+    finally:
+        attempt.finished = True
+        _attempt_local.current = None
     latency = _ms_since(started)
+    if attempt.expired or time.monotonic() >= attempt.deadline:
+        # the answer did not complete in time (e.g. a body trickled after the headers): not delivered
+        return status_code, f"deadline of {deadline:g} s exceeded", latency
     if 200 <= response.status_code < 300:
         return response.status_code, "", latency
     return response.status_code, f"HTTP {response.status_code}", latency
@@ -220,10 +364,99 @@ def delivery_attempt(*, delivery_id) -> Delivery | None:
 
 
 def _attempt(delivery: Delivery) -> Delivery:
-    """POST a claimed delivery once and record the outcome (the claim is released)."""
-    attempted_at = timezone.now()
-    status_code, error, latency = _post(delivery)
-    succeeded = status_code is not None and 200 <= status_code < 300
+    """POST a claimed delivery once and record the outcome (the claim is released).
+
+    At most `EVENTS_DELIVERY_PARTNER_CONCURRENCY` attempts per partner are in flight across all
+    workers: beyond that (after `EVENTS_DELIVERY_PARTNER_WAIT_SECONDS` of waiting for a slot) the
+    delivery is put back for a moment, unattempted, so that one partner's
+    slow endpoint holds a bounded number of worker threads and never delays the other partners.
+    """
+    slot = _partner_slot_acquire(delivery.subscription.partner_id)
+    # A prompt partner's slot frees within milliseconds: wait a moment before putting it back.
+    waited_until = time.monotonic() + float(settings.EVENTS_DELIVERY_PARTNER_WAIT_SECONDS)
+    while slot is None and time.monotonic() < waited_until:
+        time.sleep(0.01)
+        slot = _partner_slot_acquire(delivery.subscription.partner_id)
+    if slot is None:
+        return _defer(delivery)
+    try:
+        attempted_at = timezone.now()
+        status_code, error, latency = _post(delivery)
+    finally:
+        _partner_slot_release(delivery.subscription.partner_id, slot)
+    return _record(delivery, attempted_at, status_code, error, latency)
+
+
+def _defer(delivery: Delivery) -> Delivery:
+    """The partner's attempt slots are full: ask again after a jittered pause (not an attempt)."""
+    delay = float(settings.EVENTS_DELIVERY_PARTNER_DEFER_SECONDS) * random.uniform(1.0, 2.0)
+    delivery.claimed_until = None
+    delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    Delivery.objects.filter(pk=delivery.pk).update(claimed_until=None, next_attempt_at=delivery.next_attempt_at)
+    _enqueue_deliveries([str(delivery.pk)], delay)
+    return delivery
+
+
+# Redis's own clock, so that workers on machines with skewed clocks agree on when a slot lapses.
+_SLOT_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+    redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60)
+    return 1
+end
+return 0
+"""
+_slot_redis = None
+_slot_redis_lock = threading.Lock()
+
+
+def _slots_client():
+    global _slot_redis
+    with _slot_redis_lock:
+        if _slot_redis is None:
+            import redis
+
+            _slot_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        return _slot_redis
+
+
+def _partner_slot_acquire(partner_id) -> str | None:
+    """A token holding one of the partner's attempt slots (a Redis sorted set of tokens scored by
+    when they lapse, so a killed worker's slots free themselves), or None when all are taken.
+    Without Redis (the embedded default) or with Redis down, there is no limit: deliver anyway."""
+    limit = int(settings.EVENTS_DELIVERY_PARTNER_CONCURRENCY)
+    token = secrets.token_hex(8)
+    if not settings.REDIS_URL or limit <= 0 or redis_skipping():
+        return token
+    # The watchdog ends every attempt by its deadline; the margin covers recording it. A killed
+    # worker's slots are free again after this long.
+    lapse = float(settings.EVENTS_DELIVERY_DEADLINE_SECONDS) + 2
+    try:
+        got = _slots_client().eval(_SLOT_ACQUIRE, 1, _slots_key(partner_id), limit, lapse, token)
+    except Exception as exc:
+        redis_failed("webhook attempt slots", exc)
+        return token
+    return token if got else None
+
+
+def _partner_slot_release(partner_id, token: str) -> None:
+    if not settings.REDIS_URL or redis_skipping():
+        return
+    try:
+        _slots_client().zrem(_slots_key(partner_id), token)
+    except Exception as exc:  # the slot lapses on its own
+        redis_failed("webhook attempt slots", exc)
+
+
+def _slots_key(partner_id) -> str:
+    return f"{settings.EVENTS_REDIS_PREFIX}:webhook-slots:{partner_id}"
+
+
+def _record(delivery: Delivery, attempted_at, status_code: int | None, error: str, latency: int) -> Delivery:
+    succeeded = status_code is not None and 200 <= status_code < 300 and not error
     with transaction.atomic():
         DeliveryAttempt.objects.create(
             delivery=delivery,
@@ -248,7 +481,7 @@ def _attempt(delivery: Delivery) -> Delivery:
             delivery.next_attempt_at = finished + timedelta(seconds=delay)
         delivery.save(update_fields=["attempt_count", "claimed_until", "status", "delivered_at", "next_attempt_at"])
         if delay is not None:
-            transaction.on_commit(partial(_enqueue_deliveries, [str(delivery.pk)], delay), robust=True)
+            on_commit_robust(_enqueue_deliveries, [str(delivery.pk)], delay)
     return delivery
 
 
@@ -268,7 +501,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
         locked.window_started_at = now
         locked.claimed_until = None
         locked.save(update_fields=["status", "next_attempt_at", "window_started_at", "claimed_until"])
-        transaction.on_commit(partial(_enqueue_deliveries, [str(locked.pk)]), robust=True)
+        on_commit_robust(_enqueue_deliveries, [str(locked.pk)])
     return locked
 
 

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from ccp.core.api import BaseApi
+from ccp.core.redis_health import redis_failed, redis_skipping
 
 from ..models import ConnectedApp, Partner
 from ..selectors import bearer_from_header, bearer_grant
@@ -99,15 +101,22 @@ class PartnerRateThrottle(BaseThrottle):
         if not isinstance(principal, PartnerPrincipal):
             return True
         limit, period = self._parse(settings.PARTNER_RATE_LIMIT)
+        if redis_skipping():
+            return True  # the counter lives in Redis, which is down: serve rather than refuse everyone
         now = time.time()
         window = int(now // period)
         key = f"throttle:partner:{principal.partner.pk}:{{}}"
         try:
-            count = cache.incr(key.format(window))
-        except ValueError:  # the first request of this window
-            count = 1 if cache.add(key.format(window), 1, timeout=2 * period + 1) else cache.incr(key.format(window))
-        elapsed = now - window * period
-        previous = self._previous(key.format(window - 1)) if count <= limit else 0
+            try:
+                count = cache.incr(key.format(window))
+            except ValueError:  # the first request of this window
+                first = cache.add(key.format(window), 1, timeout=2 * period + 1)
+                count = 1 if first else cache.incr(key.format(window))
+            elapsed = now - window * period
+            previous = self._previous(key.format(window - 1)) if count <= limit else 0
+        except RedisError as exc:
+            redis_failed("rate limit", exc)
+            return True
         estimate = previous * (1 - elapsed / period) + count
         self._wait = period - elapsed
         return estimate <= limit
