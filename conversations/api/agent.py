@@ -13,7 +13,7 @@ from routing.models import Queue
 from tenants.api.base import MemberApi
 
 from .. import selectors, services
-from .serializers import ConversationOutput, MessageOutput, StatusInput, WorkAnswer
+from .serializers import MESSAGE_SCHEMA, ConversationOutput, MessageOutput, StatusInput, WorkAnswer
 
 
 class AgentApi(MemberApi):
@@ -161,6 +161,7 @@ class AgentMessagesApi(AgentApi):
     class InputSerializer(serializers.Serializer):
         text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         attachments = serializers.JSONField(required=False)
+        openapi_extra = MESSAGE_SCHEMA
 
     @extend_schema(
         parameters=[OpenApiParameter("after", str, description="a message id")],
@@ -207,6 +208,7 @@ class AgentTransferApi(AgentApi):
         agent_id = serializers.CharField(required=False)
         queue = serializers.CharField(required=False)
         bot = serializers.CharField(required=False)
+        openapi_extra = {"oneOf": [{"required": ["agent_id"]}, {"required": ["queue"]}, {"required": ["bot"]}]}
 
     class OutputSerializer(serializers.Serializer):
         work_item_id = serializers.CharField(allow_null=True)
