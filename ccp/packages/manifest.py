@@ -170,13 +170,14 @@ def validate_manifest(manifest: object, *, partner_client_ids: set[str] | None =
                     )
                 seen.setdefault(name.lower(), index)
             fields = item.get("fields")
+            required = item.get("required") if isinstance(item.get("required"), list) else None  # else: reported above
             if isinstance(fields, dict):
                 try:
-                    Draft202012Validator.check_schema(fields_schema(fields, item.get("required")))
+                    Draft202012Validator.check_schema(fields_schema(fields, required))
                 except SchemaError as exc:
                     where = _path([section, index, "fields", *list(exc.path)[1:]])
                     problems[where].append(f"is not a valid JSON schema: {exc.message}")
-                missing = [r for r in item.get("required") or [] if isinstance(r, str) and r not in fields]
+                missing = [r for r in required or [] if isinstance(r, str) and r not in fields]
                 if missing:
                     problems[f"{section}[{index}].required"].append(f"names unknown field(s): {', '.join(missing)}")
         if section == "event_types":
