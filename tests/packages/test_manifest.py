@@ -55,3 +55,13 @@ def test_connected_app_must_be_the_partners():
     manifest = make_manifest(connected_app="someone-elses")
     problems = validate_manifest(manifest, partner_client_ids={"mine"})
     assert "connected_app" in problems
+
+
+def test_a_required_list_of_the_wrong_type_is_reported_not_a_crash():
+    """`required: false` on a custom object made validate_manifest raise TypeError (a 500; found by schemathesis)."""
+    manifest = make_manifest()
+    manifest["custom_objects"][0]["required"] = False
+    manifest["event_types"][0]["required"] = "channel_address_id"
+    problems = validate_manifest(manifest)
+    assert problems.keys() == {"custom_objects[0].required", "event_types[0].required"}, problems
+    assert all("is not of type 'array'" in p for ps in problems.values() for p in ps), problems
