@@ -28,7 +28,7 @@ MANIFEST_SCHEMA: dict = {
     "required": ["name", "version", "channel_definition"],
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "version": {"type": "string", "pattern": SEMVER},
+        "version": {"type": "string", "pattern": SEMVER, "maxLength": 40},  # the column's length
         "description": {"type": "string", "maxLength": 4000},
         "connected_app": {"type": "string", "description": "client_id of one of the partner's connected apps"},
         "metadata": {"type": "object"},
@@ -63,7 +63,7 @@ MANIFEST_SCHEMA: dict = {
                 "required": ["api_name", "fields"],
                 "properties": {
                     "api_name": {"type": "string", "pattern": API_NAME_EVENT},
-                    "label": {"type": "string"},
+                    "label": {"type": "string", "maxLength": 200},
                     "outbound_messages": {"type": "boolean"},
                     "fields": {"type": "object", "minProperties": 1},
                     "required": {"type": "array", "items": {"type": "string"}},
@@ -78,7 +78,7 @@ MANIFEST_SCHEMA: dict = {
                 "required": ["api_name", "fields"],
                 "properties": {
                     "api_name": {"type": "string", "pattern": API_NAME_OBJECT},
-                    "label": {"type": "string"},
+                    "label": {"type": "string", "maxLength": 200},
                     "fields": {"type": "object", "minProperties": 1},
                     "required": {"type": "array", "items": {"type": "string"}},
                 },
