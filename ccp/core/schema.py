@@ -37,6 +37,16 @@ RETRY_AFTER = {
     },
 }
 
+# Every POST accepts it (ccp.core.api.BaseApi): 1 to 255 characters once trimmed.
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "[!-~\u00a1-\u00ff]"},
+    "description": "Makes the POST safe to retry: a repeat with the same key and body returns the first "
+    "response (Idempotent-Replayed: true); another body with the same key is 409 idempotency_key_reused.",
+}
+
 # The errors of the API edge (ccp.core.api), with what decides whether an operation can answer them.
 ERROR_DESCRIPTIONS = {
     400: "`invalid` (per-field `details`), `malformed_json` or another refusal of bad input.",
@@ -66,6 +76,12 @@ class CcpAutoSchema(AutoSchema):
     rules a field-by-field serializer cannot state (exactly one of two fields, a non-empty list…), so
     that a request valid by the schema is one the view accepts.
     """
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        if self.method == "POST":
+            parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+        return parameters
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         schema, required = super()._get_request_for_media_type(serializer, direction)

@@ -43,6 +43,14 @@ def test_every_operation_declares_the_edge_errors_with_the_envelope(schema):
             assert "Retry-After" in responses["429"]["headers"], (method, path)  # partners are rate-limited
 
 
+def test_every_post_declares_the_idempotency_key_header(schema):
+    for method, path, operation in _operations(schema):
+        headers = [p for p in operation.get("parameters", []) if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+        assert len(headers) == (method == "POST"), (method, path)
+        if headers:
+            assert headers[0]["schema"]["maxLength"] == 255 and not headers[0]["required"], (method, path)
+
+
 def test_a_views_own_statuses_are_declared_per_method(schema):
     package = schema["paths"]["/api/v1/packages/{package_id}/"]
     assert "409" in package["patch"]["responses"] and "409" in package["delete"]["responses"]  # package_published
