@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from ccp.celery import app as celery_app
 from routing import services as routing_services
 from routing.models import AgentWork
 from tests.conversations.conftest import CHANNEL, install, message, post
@@ -214,7 +215,8 @@ def world(tenant, partner, connected_app):
         "address": "+4915100001",
         "from": "+4915100003",
     }
-    return {"token": token, "agent": alice, "supervisor": supervisor, "real": real}
+    yield {"token": token, "agent": alice, "supervisor": supervisor, "real": real}
+    celery_app.control.purge()  # the tasks the run queued (no worker runs here) must not reach a later test
 
 
 def _session_cookies(membership) -> dict[str, str]:
