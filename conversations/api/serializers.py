@@ -95,10 +95,11 @@ class EntriesField(serializers.ListField):
 
 
 class AttachmentSerializer(serializers.Serializer):
-    url = serializers.URLField()
+    # as stored: the http(s) URL that was sent (not necessarily an RFC 3986 URI), the size when given
+    url = serializers.CharField()
     content_type = serializers.CharField(required=False)
     name = serializers.CharField(required=False)
-    size = serializers.IntegerField(required=False, min_value=0)
+    size = serializers.IntegerField(required=False, min_value=0, allow_null=True)
 
 
 class MessageOutput(serializers.Serializer):
