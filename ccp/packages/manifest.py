@@ -29,7 +29,7 @@ MANIFEST_SCHEMA: dict = {
     "required": ["name", "version", "channel_definition"],
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "version": {"type": "string", "pattern": SEMVER},
+        "version": {"type": "string", "pattern": SEMVER, "maxLength": 40},  # the column's length
         "description": {"type": "string", "maxLength": 4000},
         "connected_app": {"type": "string", "description": "client_id of one of the partner's connected apps"},
         "metadata": {"type": "object"},
@@ -64,7 +64,7 @@ MANIFEST_SCHEMA: dict = {
                 "required": ["api_name", "fields"],
                 "properties": {
                     "api_name": {"type": "string", "pattern": API_NAME_EVENT},
-                    "label": {"type": "string"},
+                    "label": {"type": "string", "maxLength": 200},
                     "outbound_messages": {"type": "boolean"},
                     "fields": {"type": "object", "minProperties": 1},
                     "required": {"type": "array", "items": {"type": "string"}},
@@ -79,7 +79,7 @@ MANIFEST_SCHEMA: dict = {
                 "required": ["api_name", "fields"],
                 "properties": {
                     "api_name": {"type": "string", "pattern": API_NAME_OBJECT},
-                    "label": {"type": "string"},
+                    "label": {"type": "string", "maxLength": 200},
                     "fields": {"type": "object", "minProperties": 1},
                     "required": {"type": "array", "items": {"type": "string"}},
                 },
@@ -171,14 +171,15 @@ def validate_manifest(manifest: object, *, partner_client_ids: set[str] | None =
                     )
                 seen.setdefault(name.lower(), index)
             fields = item.get("fields")
+            required = item.get("required") if isinstance(item.get("required"), list) else None  # else: reported above
             if isinstance(fields, dict):
                 try:
-                    check_untrusted_schema(fields_schema(fields, item.get("required")))
+                    check_untrusted_schema(fields_schema(fields, required))
                 except UnsafeSchema as exc:
                     for parts, sentence in exc.problems:
                         inner = list(parts)[1:] if parts and parts[0] == "properties" else list(parts)
                         problems[_path([section, index, "fields", *inner])].append(sentence)
-                missing = [r for r in item.get("required") or [] if isinstance(r, str) and r not in fields]
+                missing = [r for r in required or [] if isinstance(r, str) and r not in fields]
                 if missing:
                     problems[f"{section}[{index}].required"].append(f"names unknown field(s): {', '.join(missing)}")
         if section == "event_types":

@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from ccp.core.errors import Invalid
+from ccp.core.schema import NON_EMPTY
 from ccp.packages.api.base import PartnerApi
 from tenants.selectors import channel_for_partner
 
@@ -15,13 +16,14 @@ from .serializers import ConsentInput, ConsentOutput, consent_output
 
 class ConsentApi(PartnerApi):
     required_scopes = ["consent"]
+    error_statuses = (404,)  # unknown_channel
 
     @extend_schema(
         summary="Evaluate consent (FIG 16B)",
         tags=["consent"],
         parameters=[
-            OpenApiParameter("to", str, required=True, description="The channel address id."),
-            OpenApiParameter("address", str, required=True, description="The end user's address."),
+            OpenApiParameter("to", NON_EMPTY, required=True, description="The channel address id."),
+            OpenApiParameter("address", NON_EMPTY, required=True, description="The end user's address."),
         ],
         responses=ConsentOutput,
     )

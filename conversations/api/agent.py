@@ -14,7 +14,7 @@ from tenants.api.base import MemberApi
 from tenants.choices import Role
 
 from .. import selectors, services
-from .serializers import ConversationOutput, MessageOutput, StatusInput, WorkAnswer
+from .serializers import MESSAGE_SCHEMA, ConversationOutput, MessageOutput, StatusInput, WorkAnswer
 
 
 class AgentApi(MemberApi):
@@ -174,6 +174,7 @@ class AgentMessagesApi(AgentApi):
     class InputSerializer(serializers.Serializer):
         text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         attachments = serializers.JSONField(required=False)
+        openapi_extra = MESSAGE_SCHEMA
 
     @extend_schema(
         parameters=[OpenApiParameter("after", str, description="a message id")],
@@ -222,6 +223,7 @@ class AgentTransferApi(AgentApi):
         agent_id = serializers.CharField(required=False)
         queue = serializers.CharField(required=False)
         bot = serializers.CharField(required=False)
+        openapi_extra = {"oneOf": [{"required": ["agent_id"]}, {"required": ["queue"]}, {"required": ["bot"]}]}
 
     class OutputSerializer(serializers.Serializer):
         work_item_id = serializers.CharField(allow_null=True)

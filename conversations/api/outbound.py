@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from ccp.core.errors import Invalid, NotFound
+from ccp.core.schema import NON_EMPTY
 from consent import services as consent_services
 from consent.api.serializers import ConsentInput, ConsentOutput, consent_output
 from consent.choices import ConsentSource
@@ -30,6 +31,8 @@ def _channel(tenant, channel_address_id) -> Channel:
 class AgentOutboundApi(AgentApi):
     """Start a conversation with an end user (consent-gated): 403 consent_denied explains a refusal."""
 
+    error_statuses = (404,)  # unknown_channel
+
     @extend_schema_serializer(component_name="OutboundInput")
     class InputSerializer(serializers.Serializer):
         channel_address_id = serializers.CharField(max_length=200)
@@ -52,10 +55,12 @@ class AgentOutboundApi(AgentApi):
 class AgentConsentApi(AgentApi):
     """Read an end user's consent; change it when the platform owns consent on the channel."""
 
+    error_statuses = (404,)  # unknown_channel
+
     @extend_schema(
         parameters=[
-            OpenApiParameter("to", str, required=True, description="The channel address id."),
-            OpenApiParameter("address", str, required=True, description="The end user's address."),
+            OpenApiParameter("to", NON_EMPTY, required=True, description="The channel address id."),
+            OpenApiParameter("address", NON_EMPTY, required=True, description="The end user's address."),
         ],
         responses=ConsentOutput,
         summary="An end user's consent, explained",

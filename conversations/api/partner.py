@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from ccp.core.errors import Invalid
+from ccp.core.schema import NON_EMPTY
 from ccp.packages.api.base import PartnerApi
 from routing import selectors as routing_selectors
 from routing import services as routing_services
@@ -14,17 +15,18 @@ from routing.models import AgentWork
 from tenants.selectors import channel_for_partner, partner_agents
 
 from .. import selectors, services
-from .serializers import ConversationOutput, EntrySerializer, MessageOutput, StatusInput
+from .serializers import ConversationOutput, EntriesField, MessageOutput, StatusInput
 
 
 class InteractionApi(PartnerApi):
     required_scopes = ["interactions"]
+    error_statuses = (404,)  # unknown_channel
 
     class InputSerializer(serializers.Serializer):
         to = serializers.CharField(max_length=200)
         from_ = serializers.CharField(max_length=300)
         from_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        entries = EntrySerializer(many=True)
+        entries = EntriesField()
 
         def get_fields(self):
             fields = super().get_fields()
@@ -95,6 +97,7 @@ class ConversationRouteApi(PartnerApi):
         agent_id = serializers.CharField(required=False)
         queue = serializers.CharField(required=False)
         routing_request_id = serializers.UUIDField(required=False)
+        openapi_extra = {"oneOf": [{"required": ["agent_id"]}, {"required": ["queue"]}]}
 
         def validate(self, attrs):
             if bool(attrs.get("agent_id")) == bool(attrs.get("queue")):
@@ -151,9 +154,10 @@ class ConversationCloseApi(PartnerApi):
 class AgentListApi(PartnerApi):
     required_scopes = ["routing"]
     acts_for_contact_centers = True
+    error_statuses = (404,)  # unknown_channel
 
     @extend_schema(
-        parameters=[OpenApiParameter("to", str, required=True, description="a channel_address_id of yours")],
+        parameters=[OpenApiParameter("to", NON_EMPTY, required=True, description="a channel_address_id of yours")],
         responses=AgentOutput(many=True),
         summary="The tenant's agents with status, skills and live capacity",
         tags=["routing"],

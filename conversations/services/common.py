@@ -305,6 +305,14 @@ def _session_of(work: AgentWork) -> Session | None:
     return Session.objects.select_related("conversation").filter(pk=_uuid_or_none(work.work_item.reference)).first()
 
 
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlparse(url)
+    except ValueError:  # e.g. "http://[": an unbalanced IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 def _attachment_problems(raw, where: str, problems: dict, codes: list) -> list[dict]:
     if raw is None:
         return []
@@ -320,7 +328,7 @@ def _attachment_problems(raw, where: str, problems: dict, codes: list) -> list[d
             codes.append("invalid")
             continue
         url = item.get("url")
-        if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
+        if not isinstance(url, str) or not _is_http_url(url):
             problems[f"{path}.url"] = ["must be an http(s) URL"]
             codes.append("invalid")
         size = item.get("size")

@@ -249,6 +249,8 @@ def test_silent_partner_falls_back_to_platform_routing(api, tenant, partner, ali
             "unknown_message",
         ),
         ({"to": CHANNEL, "from": "x", "entries": [{"type": "shout"}]}, 400, "invalid"),
+        # an unbalanced IPv6 bracket made urlparse raise (500)
+        ({"to": CHANNEL, "from": "x", "entries": [message(attachments=[{"url": "http://["}])]}, 400, "invalid"),
         ({"to": CHANNEL, "entries": [message()]}, 400, "invalid"),
         ({"to": CHANNEL, "from": "x", "entries": []}, 400, "invalid"),
     ],

@@ -55,3 +55,21 @@ def test_connected_app_must_be_the_partners():
     manifest = make_manifest(connected_app="someone-elses")
     problems = validate_manifest(manifest, partner_client_ids={"mine"})
     assert "connected_app" in problems
+
+
+def test_a_required_list_of_the_wrong_type_is_reported_not_a_crash():
+    """`required: false` on a custom object made validate_manifest raise TypeError (a 500; found by schemathesis)."""
+    manifest = make_manifest()
+    manifest["custom_objects"][0]["required"] = False
+    manifest["event_types"][0]["required"] = "channel_address_id"
+    problems = validate_manifest(manifest)
+    assert problems.keys() == {"custom_objects[0].required", "event_types[0].required"}, problems
+    assert all("is not of type 'array'" in p for ps in problems.values() for p in ps), problems
+
+
+def test_values_longer_than_their_columns_are_reported_not_a_database_error():
+    """A version over 40 characters reached the INSERT and answered 500 (found by schemathesis)."""
+    manifest = make_manifest(version="1" * 30 + ".1" + "1" * 10 + ".0")  # a valid version, 44 characters
+    manifest["event_types"][0]["label"] = "x" * 201
+    manifest["custom_objects"][0]["label"] = "x" * 201
+    assert validate_manifest(manifest).keys() == {"version", "event_types[0].label", "custom_objects[0].label"}

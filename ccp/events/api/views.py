@@ -17,12 +17,18 @@ from .serializers import DeliverySerializer, EnvelopeSerializer, SubscriptionSer
 TAGS = ["events"]
 
 
+CURSOR = {"type": "integer", "minimum": 0, "maximum": selectors.MAX_CURSOR}
+LIMIT = {"type": "integer", "minimum": 1, "maximum": selectors.MAX_PAGE}
+
+
 class EventsApi(PartnerApi):
     required_scopes = ["events"]
 
 
 class EventListApi(EventsApi):
     """Replay: the partner's events after a cursor, oldest first."""
+
+    error_statuses = (410,)  # replay_expired: the cursor is older than the retention period
 
     @extend_schema_serializer(component_name="EventPage")
     class OutputSerializer(serializers.Serializer):
@@ -33,8 +39,8 @@ class EventListApi(EventsApi):
         summary="Replay events",
         tags=TAGS,
         parameters=[
-            OpenApiParameter("after", int, description="Replay id to read after (default: the oldest)."),
-            OpenApiParameter("limit", int, description="1 to 1000, default 100."),
+            OpenApiParameter("after", CURSOR, description="Replay id to read after (default: the oldest)."),
+            OpenApiParameter("limit", LIMIT, description="1 to 1000, default 100."),
         ],
         responses=OutputSerializer,
     )
@@ -57,6 +63,7 @@ class SubscriptionListCreateApi(EventsApi):
     class InputSerializer(serializers.Serializer):
         url = serializers.CharField(max_length=2000)
         event_types = serializers.ListField(child=serializers.CharField(max_length=100), default=["*"])
+        openapi_extra = {"properties": {"event_types": {"minItems": 1}}}  # [] is refused: invalid_event_types
 
     @extend_schema_serializer(component_name="SubscriptionCreated")
     class CreatedSerializer(SubscriptionSerializer):
@@ -106,7 +113,7 @@ class DeliveryListApi(EventsApi):
     @extend_schema(
         summary="List deliveries and their attempts",
         tags=TAGS,
-        parameters=[OpenApiParameter("limit", int, description="1 to 1000, default 100.")],
+        parameters=[OpenApiParameter("limit", LIMIT, description="1 to 1000, default 100.")],
         responses=OutputSerializer,
     )
     def get(self, request, subscription_id):

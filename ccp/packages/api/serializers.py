@@ -1,4 +1,9 @@
+import copy
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
+
+from ..manifest import MANIFEST_SCHEMA
 
 
 class ChannelDefinitionOutput(serializers.Serializer):
@@ -40,3 +45,20 @@ class ManifestInput(serializers.Serializer):
     channel_definition = serializers.JSONField()
     event_types = serializers.JSONField(required=False)
     custom_objects = serializers.JSONField(required=False)
+
+
+class ManifestInputSchema(OpenApiSerializerExtension):
+    """The OpenAPI schema of a manifest is the JSON schema the package service validates it with, so
+    the two cannot disagree; a PATCH (partial) makes every top-level field optional."""
+
+    target_class = ManifestInput
+
+    def map_serializer(self, auto_schema, direction):
+        schema = copy.deepcopy(MANIFEST_SCHEMA)
+        schema["description"] = (
+            "A package manifest (docs/partner-api.md). Beyond this structure, the service checks that event-type "
+            "and custom-object `fields` are valid JSON schemas, names are unique, and the connector URL is https."
+        )
+        if self.target.partial:
+            schema.pop("required")
+        return schema

@@ -53,6 +53,7 @@ class PackageListCreateApi(PartnerApi):
 
 class PackageDetailApi(PartnerApi):
     required_scopes = ["packages"]
+    error_statuses = {"patch": (409,), "delete": (409,)}  # package_published, version_exists
 
     @extend_schema(responses=PackageOutput, summary="A package version", tags=["packages"])
     def get(self, request, package_id):
