@@ -107,7 +107,7 @@ class Agent:
         self.socket = stack.enter_context(
             ws_connect(
                 self.base.replace("http://", "ws://") + "/ws/agent/",
-                origin="http://127.0.0.1",
+                origin=self.base,  # the page's origin: scheme, host and port must match (issue 16)
                 additional_headers={"Cookie": cookie},
                 open_timeout=30,
             )

@@ -27,7 +27,7 @@ def test_a_new_client_secret_is_shown_once_and_never_set_in_a_cookie(client, ope
     client.force_login(operator)
     created = client.post(
         "/admin/packages/connectedapp/add/",
-        {"partner": str(partner.pk), "name": "prod", "scope_choices": ["interactions"]},
+        {"partner": str(partner.pk), "name": "prod", "scope_choices": ["interactions"], "is_active": "on"},
     )
     assert created.status_code == 302
     page = client.get(created["Location"])
