@@ -37,51 +37,77 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_database_url(application_name: str = SERVER_APPLICATION_NAME) -> str:
+    """This run's test database as a DATABASE_URL for a subprocess, its connections tagged with
+    `application_name` so a test can tell them from its own and other tests'."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}?application_name={application_name}"
+
+
 @contextlib.contextmanager
-def daphne_server(**extra_env: str) -> Iterator[str]:
+def daphne_server(*, log_path: Path | None = None, **extra_env: str) -> Iterator[str]:
     """daphne serving ccp.asgi (HTTP + websockets + SSE) on the test database; yields its base URL.
 
     Needs a transactional test (`django_db(transaction=True)`) so the server sees committed rows.
+    Its output goes to `log_path` when given (kept), else to a temporary file removed afterwards —
+    a file, not a pipe: a pipe nobody reads fills up and then blocks the server mid-request.
     """
     port = free_port()
-    db = connection.settings_dict
     env = {
         **os.environ,
-        # tagged so a test can tell the server's connections from its own and other tests'
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        f"?application_name={SERVER_APPLICATION_NAME}",
+        "DATABASE_URL": test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "DB_CONN_MAX_AGE": "0",  # as deployed under ASGI (ccp/settings.py)
         "LOG_LEVEL": "WARNING",
         "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),  # verify secrets hashed by this process
         **extra_env,
     }
-    # stderr goes to a file, not a pipe: a pipe nobody reads fills up and then blocks the server
-    log = tempfile.NamedTemporaryFile(prefix="ccp-daphne-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
+    keep = log_path is not None or bool(os.environ.get("CCP_KEEP_SERVER_LOGS"))  # set it to read the logs
+    if log_path is None:
+        log_path = Path(tempfile.NamedTemporaryFile(prefix="ccp-daphne-", suffix=".log", delete=False).name)  # noqa: SIM115
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
 
     def up():
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return True
         except OSError:
-            assert process.poll() is None, Path(log.name).read_text(errors="replace")[-2000:]
+            assert process.poll() is None, Path(log_path).read_text(errors="replace")[-3000:]
             return False
 
     try:
-        wait_for(up, timeout=30, what="daphne to listen")
+        wait_for(up, timeout=60, what="daphne to listen")
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process)
-        log.close()
-        if not os.environ.get("CCP_KEEP_SERVER_LOGS"):  # set it to read the servers' logs after a run
-            os.unlink(log.name)
+        if not keep:
+            os.unlink(log_path)
+
+
+def celery_worker_process(
+    *, queue: str, env: dict[str, str] | None = None, concurrency: int = 2, log=subprocess.DEVNULL
+) -> subprocess.Popen:
+    """A real `celery worker` (threads pool) on the test database consuming `queue`; the caller stops
+    it (`stop_process`) or kills it (a fault test)."""
+    worker_env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url("ccp-test-worker"),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": queue,
+        "DB_CONN_MAX_AGE": "0",
+        "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "celery", "-A", "ccp.celery", "worker", "-P", "threads", "-c", str(concurrency)]
+    command += ["-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
+    return subprocess.Popen(command, cwd=ROOT, env=worker_env, stdout=log, stderr=log)
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:

@@ -8,14 +8,10 @@ in this run's database.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,10 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
 from rest_framework.test import APIClient
 
 from ccp.celery import app as celery_app
@@ -37,7 +31,7 @@ from tests.conversations.conftest import install, online
 from tests.events.conftest import Receiver
 from tests.factories import MembershipFactory, connected_app_for
 from tests.helpers import partner_client, token_for
-from tests.servers import ROOT, SERVER_APPLICATION_NAME, free_port, stop_process, wait_for
+from tests.servers import celery_worker_process, daphne_server, free_port, wait_for
 
 CHANNEL = "+15550009"
 CSRF = "faultsfaultsfaultsfaultsfaults01"  # 32 characters: Django accepts an unmasked secret as header
@@ -60,45 +54,10 @@ def server_env(redis_url: str) -> dict[str, str]:
     }
 
 
-@contextlib.contextmanager
 def platform(redis_url: str, log_path):
     """daphne on the test database running the in-process sweeps every second (the outbox sweep is
-    the catch-up path); its log goes to a file (a pipe nobody reads would block a chatty server)."""
-    port = free_port()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        f"?application_name={SERVER_APPLICATION_NAME}",
-        "DB_CONN_MAX_AGE": "0",
-        "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
-        "CCP_INPROCESS_SWEEP": "1",
-        "CCP_SWEEP_SECONDS": "1",
-        **server_env(redis_url),
-        "LOG_LEVEL": "WARNING",
-    }
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-
-    def up():
-        assert process.poll() is None, Path(log_path).read_text()[-3000:]
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
-    try:
-        wait_for(up, timeout=60, what="daphne to listen")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(process)
+    the catch-up path); its log goes to `log_path`."""
+    return daphne_server(log_path=log_path, CCP_INPROCESS_SWEEP="1", CCP_SWEEP_SECONDS="1", **server_env(redis_url))
 
 
 def server_log_errors(log_path) -> str:
@@ -111,21 +70,11 @@ class Workers:
     """Real `celery worker` processes (threads pool) on the test database; a test may SIGKILL one."""
 
     def __init__(self, redis_url: str):
-        db = connection.settings_dict
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-            "?application_name=ccp-test-faults-worker",
-            "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
-            **server_env(redis_url),
-        }
+        self.env = {"LOG_LEVEL": "ERROR", **server_env(redis_url)}
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
-        command = [sys.executable, "-m", "celery", "-A", "ccp.celery", "worker", "-P", "threads", "-c", "4"]
-        command += ["-Q", celery_app.conf.task_default_queue, "--without-gossip", "--without-mingle"]
-        command += ["--without-heartbeat", "-l", "ERROR"]
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL)
+        process = celery_worker_process(queue=celery_app.conf.task_default_queue, env=self.env, concurrency=4)
         self.processes.append(process)
         return process
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from routing.models import AgentWork, WorkItem
 from tests.conversations.conftest import install
 from tests.factories import PASSWORD
 from tests.helpers import token_for
-from tests.servers import daphne_server, stop_process, wait_for
+from tests.servers import celery_worker_process, daphne_server, stop_process, wait_for
 
 from .test_dispatch import assert_capacity_and_single_offers, online_agents
 
@@ -48,45 +47,11 @@ def _deadlocks() -> int:
 
 @contextlib.contextmanager
 def _celery_worker(queue: str):
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_QUEUE": queue,
-        "DB_CONN_MAX_AGE": "0",
-    }
-    keep = os.environ.get("CCP_KEEP_SERVER_LOGS")  # set it to read the workers' logs after a run
-    log = open(f"/tmp/ccp-celery-{queue}.log" if keep else os.devnull, "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "ccp",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "threads",
-            "-c",
-            "2",
-            "-l",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=LOADGEN.parents[2],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
+    process = celery_worker_process(queue=queue)
     try:
         yield process
     finally:
         stop_process(process)
-        log.close()
 
 
 @contextlib.contextmanager
