@@ -23,7 +23,7 @@ from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
 from rest_framework.views import APIView
 
 from . import errors
-from .db import retry_on_conflict
+from .db import is_retryable_conflict, retry_on_conflict
 from .models import IdempotencyKey
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,9 @@ def service_unavailable_body(exc: BaseException) -> dict | None:
     """The 503 envelope when `exc` is a database/Redis outage, else None (logged: operators need it)."""
     if not isinstance(exc, _backend_errors()):
         return None
+    if is_retryable_conflict(exc):  # a deadlock not retried at the boundary (inside an outer transaction)
+        retry = {"retry_after": settings.SERVICE_UNAVAILABLE_RETRY_AFTER}
+        return error_body(errors.RetryLater.code, errors.RetryLater.default_message, retry)
     logger.warning("backend unavailable: %s: %s", exc.__class__.__name__, str(exc)[:300])
     return error_body(
         "service_unavailable",

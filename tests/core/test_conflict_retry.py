@@ -78,3 +78,12 @@ def test_a_real_deadlock_between_two_requests_is_absorbed(connected_app):
     # PostgreSQL really detected one (its statistics arrive when the aborted backend reports them)
     wait_for(lambda: _deadlocks() > before, timeout=10, what="the deadlock to show in pg_stat_database")
     assert _deadlocks() - before == 1
+
+
+@pytest.mark.django_db  # the test's own transaction is the outermost one: the view's is not retried
+def test_a_conflict_inside_someone_elses_transaction_is_not_retried_and_answers_503_retry_later(api):
+    response = api.post("/api/v1/test/conflict/", {"identifier": "nested", "conflicts": 1}, format="json")
+    error = assert_error(response, 503, "retry_later")
+    assert response["Retry-After"]
+    assert error["details"]["retry_after"] == int(response["Retry-After"])
+    assert ConflictProbeApi.attempts["nested"] == 1
