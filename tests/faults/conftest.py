@@ -78,6 +78,16 @@ class Workers:
         self.processes.append(process)
         return process
 
+    def revive(self) -> int:
+        """Start again every worker that exited, as a process supervisor would (a Celery worker can
+        exit on a broker connection reset: a known kombu failure while Redis restarts). Returns how
+        many had exited."""
+        dead = [p for p in self.processes if p.poll() is not None]
+        for process in dead:
+            self.processes.remove(process)
+            self.start()
+        return len(dead)
+
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:

@@ -57,6 +57,7 @@ def test_a_redis_restart_while_both_sides_write_is_a_degraded_mode(world, worker
         private_redis.start()
         up_at = time.monotonic()
         time.sleep(2)
+        revived = workers.revive()  # what the supervisor (systemd, ccp_up) does if a worker exited
         traffic.finish()
         figures = assert_nothing_lost_nor_doubled(traffic, world, tmp_path / "daphne.log")
         # the sweep pushed again what the websockets missed while Redis was down
@@ -67,6 +68,7 @@ def test_a_redis_restart_while_both_sides_write_is_a_degraded_mode(world, worker
         answered_while_down=len([o for o in during if o.at < up_at]),
         taken_201_while_down=len(taken),
         pushes_left_to_sweep=pending_seen,
+        workers_restarted_by_supervisor=revived,
     )
     assert taken, "nothing was taken while Redis was down"
     report("redis restart", figures)

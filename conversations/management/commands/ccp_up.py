@@ -39,11 +39,16 @@ class Command(BaseCommand):
         root = Path(settings.BASE_DIR)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         procs: list[tuple[str, subprocess.Popen]] = []
+        # how to start each again: the Celery worker can exit on a broker connection reset (a known
+        # kombu failure while Redis restarts); it is restarted, as systemd's Restart= would do
+        restartable: dict[str, tuple[list[str], dict]] = {}
 
-        def spawn(name: str, argv: list[str], extra_env: dict | None = None) -> None:
+        def spawn(name: str, argv: list[str], extra_env: dict | None = None, *, restart: bool = False) -> None:
             # argv is built here from our own interpreter and fixed module names, never from input
             proc = subprocess.Popen(argv, cwd=root, env={**env, **(extra_env or {})})  # noqa: S603
             procs.append((name, proc))
+            if restart:
+                restartable[name] = (argv, extra_env or {})
 
         # without Redis there is no Celery beat: daphne runs the sweeps itself (ccp/asgi.py)
         sweep = {} if settings.REDIS_URL else {"CCP_INPROCESS_SWEEP": "1"}
@@ -52,6 +57,7 @@ class Command(BaseCommand):
             spawn(
                 "worker",
                 [python, "-m", "celery", "-A", "ccp", "worker", "--beat", "-l", "WARNING", "-c", "2"],
+                restart=True,
             )
         partner_main = root / "examples" / "webchat_partner" / "main.py"
         if partner_main.exists() and demo is not None:
@@ -72,8 +78,15 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             while not stopping:
-                for name, proc in procs:
-                    if proc.poll() is not None:
+                for index, (name, proc) in enumerate(procs):
+                    if proc.poll() is None:
+                        continue
+                    if name in restartable:
+                        self.stderr.write(f"{name} exited with code {proc.returncode}; starting it again.")
+                        time.sleep(1)
+                        argv, extra = restartable[name]
+                        procs[index] = (name, subprocess.Popen(argv, cwd=root, env={**env, **extra}))  # noqa: S603
+                    else:
                         self.stderr.write(f"{name} exited with code {proc.returncode}; stopping everything.")
                         stopping = True
                 time.sleep(0.5)
