@@ -8,3 +8,22 @@ const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
 export function safeText(value) {
   return String(value ?? "").replace(BIDI_CONTROLS, "");
 }
+
+/** Build an element; strings become text nodes (never HTML) without bidi controls, so partner and
+ * end-user text is safe to show. `on…` attributes become listeners (the page's CSP forbids inline
+ * handlers), `class` the class name, `dataset` data-* attributes; `false`/`null` attributes are left out. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else el.setAttribute(key, value === true ? "" : safeText(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(safeText(child)));
+  }
+  return el;
+}

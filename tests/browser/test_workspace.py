@@ -327,3 +327,38 @@ def test_offers_are_declined_by_keyboard_and_vanish_when_withdrawn(browser, serv
     expect(offer).to_have_count(0)
     expect(page.locator("#notice")).to_contain_text("The offer for Bo was withdrawn.")
     page.context.close()
+
+
+def test_accepting_an_offer_applies_the_answer_without_re_reading_the_other_conversations(browser, server, setup):
+    from playwright.sync_api import expect
+
+    page = new_page(browser)
+    log_in(page, server, "alice", PASSWORD)
+    go_online(page)
+    partner = setup["partner"]
+    first = partner.interaction({"id": "e1", "type": "message", "text": "First customer"})
+    page.get_by_role("button", name="Accept (A)").click()
+    expect(page.locator("#transcript .msg.inbound")).to_contain_text("First customer")
+
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(f"{r.method} {r.url.removeprefix(server.url)}"))
+    second = partner.interaction(
+        {"id": "f1", "type": "message", "text": "Second customer"}, sender="+4917000000", name="Bo"
+    )
+    offer = page.locator(".offer", has_text="Second customer")
+    offer.get_by_role("button", name="Accept (A)").click()
+    expect(offer).to_have_count(0)
+    # the accepted conversation is shown with its transcript and counted in the capacity …
+    expect(page.locator("#conv-title")).to_have_text("Bo")
+    expect(page.locator("#transcript .msg.inbound")).to_contain_text("Second customer")
+    expect(page.locator("#conversation-list li")).to_have_count(2)
+    expect(page.locator("#capacity")).to_contain_text("messaging 2/3")
+    # … and only its own transcript was fetched: the first conversation was not caught up again
+    messages = [c for c in calls if c.startswith("GET ") and "/messages/" in c]
+    assert messages == [f"GET /api/v1/agent/conversations/{second['conversation_id']}/messages/"], calls
+    assert not any(first["conversation_id"] in c for c in calls), calls
+
+    # the first conversation is still there, unchanged, one click away
+    page.locator("#conversation-list button", has_text="Ann").click()
+    expect(page.locator("#transcript .msg.inbound .text")).to_have_text(["First customer"])
+    page.context.close()
