@@ -11,7 +11,7 @@ here: `from routing import services` or `from routing.services import work_offer
 - `sweep`: the safety net behind the timers (`routing_sweep`).
 - `events`: the routing events' payloads and their publishing.
 
-Modules depend one way: sweep, partner → work_items → offers → presence → dispatch → events, timers
+Modules depend one way: sweep, partner, work_items → offers → presence → dispatch → events, timers
 (and on routing.tasks, imported at module level; tasks import services inside their bodies).
 
 Lock order — every transaction that locks routing rows takes them in this order, and never waits
