@@ -1,4 +1,9 @@
-"""Celery tasks of the routing app: they take ids, fetch, and call one service."""
+"""Celery tasks of the routing app: they take ids, fetch, and call one service.
+
+Tasks are thin interfaces: services import them at module level (to `.delay` them or start a timer),
+and they import the services inside their bodies, so the two modules never import each other at
+load time (the import-linter contract in pyproject.toml keeps the layers).
+"""
 
 import logging
 
@@ -9,7 +14,6 @@ from ccp.core.db import retry_on_conflict
 from ccp.core.errors import Invalid
 from tenants.models import Tenant
 
-from . import ai_services, services
 from .models import AgentWork, AiRoutingConfig
 
 logger = logging.getLogger(__name__)
@@ -18,6 +22,8 @@ logger = logging.getLogger(__name__)
 @shared_task(name="routing.tasks.work_expire_task", ignore_result=True)
 @retry_on_conflict
 def work_expire_task(work_id: str) -> None:
+    from . import services
+
     work = AgentWork.objects.filter(pk=work_id).first()
     if work is not None:
         with transaction.atomic():
@@ -27,18 +33,24 @@ def work_expire_task(work_id: str) -> None:
 @shared_task(name="routing.tasks.work_expire_batch_task", ignore_result=True)
 def work_expire_batch_task(work_ids: list[str]) -> int:
     """The expiry timer of a dispatch round: one task for all its offers (with one offer timeout)."""
+    from . import services
+
     return services.work_expire_many(work_ids=work_ids)
 
 
 @shared_task(name="routing.tasks.routing_dispatch_task", ignore_result=True)
 def routing_dispatch_task(tenant_id: str) -> int:
     """Dispatch a tenant's waiting work after capacity changed; coalesced, see services.dispatch_request."""
+    from . import services
+
     return services.routing_dispatch_requested(tenant_id=tenant_id)
 
 
 @shared_task(name="routing.tasks.work_acw_end_task", ignore_result=True)
 @retry_on_conflict
 def work_acw_end_task(work_id: str) -> None:
+    from . import services
+
     work = AgentWork.objects.filter(pk=work_id).first()
     if work is not None:
         with transaction.atomic():
@@ -47,12 +59,16 @@ def work_acw_end_task(work_id: str) -> None:
 
 @shared_task(name="routing.tasks.routing_sweep_task", ignore_result=True)
 def routing_sweep_task() -> None:
+    from . import services
+
     services.routing_sweep()
 
 
 @shared_task(name="routing.tasks.tuned_model_train_task", ignore_result=True)
 def tuned_model_train_task(tenant_id: int, force: bool = False) -> str:
     """Retrain one tenant's tuned model when enough new feedback arrived since its last model (FIG 17)."""
+    from . import ai_services
+
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return "no such tenant"

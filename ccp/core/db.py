@@ -4,7 +4,7 @@ on-commit callbacks.
 A transaction that lost a deadlock or a serialization conflict is run again, whole, a bounded number
 of times with jitter (`retry_on_conflict`).
 
-The lock orders of the services are written so that this should not happen (routing/services.py's
+The lock orders of the services are written so that this should not happen (routing/services/__init__.py's
 module docstring); this is for what they did not foresee. Only the outermost transaction is retried
 — inside another one, the exception goes up to whoever owns that transaction — and only because the
 whole unit of work rolled back: outbox rows and on-commit callbacks of the failed attempt are gone

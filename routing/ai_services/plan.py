@@ -88,7 +88,7 @@ def active_tuned_model(*, tenant_id) -> TuningLayer | None:
     return model
 
 
-def _template(*, tenant_id, purpose: str, default: str) -> str:
+def prompt_template_text(*, tenant_id, purpose: str, default: str) -> str:
     text = (
         PromptTemplate.objects.filter(tenant_id=tenant_id, purpose=purpose, is_active=True)
         .values_list("template", flat=True)
@@ -133,7 +133,7 @@ def _agents(candidates: Sequence[Candidate]) -> list[dict]:
     ]
 
 
-def _group_target(config: AiRoutingConfig, group: str) -> dict:
+def skill_group_target(config: AiRoutingConfig, group: str) -> dict:
     target = (config.skill_groups or {}).get(group)
     if isinstance(target, str):
         return {"skill": target, "level": 1}
@@ -144,7 +144,7 @@ def _group_target(config: AiRoutingConfig, group: str) -> dict:
 
 def _serving(config: AiRoutingConfig, group: str, candidates: Sequence[Candidate], tenant_id) -> list[Candidate]:
     """The candidates who can serve a predicted skill group: its skill at the level, or its queue's members."""
-    target = _group_target(config, group)
+    target = skill_group_target(config, group)
     if target.get("queue"):
         queue = Queue.objects.filter(tenant_id=tenant_id, name=target["queue"]).first()
         if queue is None:
@@ -214,7 +214,7 @@ def _ai_plan(
         model = None
     template = DEFAULT_ROUTING_TEMPLATE
     if provider is not None:  # only the generative step reads the tenant's routing template
-        template = _template(
+        template = prompt_template_text(
             tenant_id=work_item.tenant_id, purpose=PromptTemplate.Purpose.ROUTING, default=DEFAULT_ROUTING_TEMPLATE
         )
     decision = ai_route_decide(

@@ -21,7 +21,7 @@ from ..ai.summary import extractive_summary
 from ..models import (
     PromptTemplate,
 )
-from .plan import _template
+from .plan import prompt_template_text
 
 
 def conversation_summary(*, tenant: Tenant, messages: Sequence[dict]) -> dict:
@@ -38,7 +38,9 @@ def conversation_summary(*, tenant: Tenant, messages: Sequence[dict]) -> dict:
             "note": "The customer's own sentences. A generated summary needs a generative model: "
             "set AI_PROVIDER_BASE_URL and AI_PROVIDER_MODEL.",
         }
-    template = _template(tenant_id=tenant.pk, purpose=PromptTemplate.Purpose.SUMMARY, default=DEFAULT_SUMMARY_TEMPLATE)
+    template = prompt_template_text(
+        tenant_id=tenant.pk, purpose=PromptTemplate.Purpose.SUMMARY, default=DEFAULT_SUMMARY_TEMPLATE
+    )
     try:
         prompt_template_check(purpose=PromptTemplate.Purpose.SUMMARY, template=template)
         return {"summary": provider.summarize(messages=messages, template=template), "source": "provider", "note": ""}

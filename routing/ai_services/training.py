@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +30,7 @@ from ..models import (
     TunedModel,
     WorkItem,
 )
-from .plan import _group_target, _setting, ai_config_for
+from .plan import ai_config_for, skill_group_target
 
 
 @transaction.atomic
@@ -66,7 +67,7 @@ def skill_groups_of(*, tenant: Tenant) -> dict[str, dict]:
     """The tenant's skill groups and where each goes: the configured mapping, else one group per skill."""
     config = ai_config_for(tenant_id=tenant.pk)
     if config and config.skill_groups:
-        return {group: _group_target(config, group) for group in config.skill_groups}
+        return {group: skill_group_target(config, group) for group in config.skill_groups}
     return {name: {"skill": name, "level": 1} for name in tenant.skills.values_list("name", flat=True)}
 
 
@@ -250,7 +251,7 @@ def tuned_model_train_due(*, tenant: Tenant, now: datetime | None = None) -> boo
     feedback = RouteFeedback.objects.filter(tenant=tenant)
     if since is not None:
         feedback = feedback.filter(created_at__gt=since)
-    return feedback.count() >= int(_setting("AI_TRAINING_MIN_NEW_FEEDBACK", 50))
+    return feedback.count() >= int(settings.AI_TRAINING_MIN_NEW_FEEDBACK)
 
 
 # --- generated text: summaries and package drafts ----------------------------------------------------

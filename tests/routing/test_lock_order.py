@@ -1,4 +1,4 @@
-"""The lock-order rule of routing/services.py: a transaction waits for at most one presence row; a
+"""The lock-order rule of routing/services/__init__.py: a transaction waits for at most one presence row; a
 candidate whose row another transaction holds is passed over, and the work waits in the queue."""
 
 import threading

@@ -47,6 +47,7 @@ from ..models import Event, ReplayWatermark, Subscription
 from ..payloads import payload_check
 from ..selectors import event_envelope
 from ..signals import event_committed
+from ..tasks import events_relay_task
 
 logger = logging.getLogger(__name__)
 
@@ -289,8 +290,6 @@ def _notify(events: list[Event], *, relay: list[Event]) -> None:
         _wake_streams(partner_ids)
     if relay and not redis_skipping():  # Redis down: the sweep relays them once it is back
         try:
-            from ..tasks import events_relay_task
-
             events_relay_task.delay([e.pk for e in relay])
         except Exception as exc:
             redis_failed("relay enqueue", exc)

@@ -35,6 +35,7 @@ from ccp.packages.models import Partner
 from ..choices import ALL_EVENTS, DeliveryStatus, is_custom_type_name, is_standard_type
 from ..models import Delivery, DeliveryAttempt, Event, Subscription
 from ..selectors import event_envelope
+from ..tasks import delivery_attempt_task
 from .pinning import PinnedAddressAdapter, session_pin
 
 logger = logging.getLogger(__name__)
@@ -115,8 +116,6 @@ def _deliver_inline(claimed: list[Delivery], rest: list[str]) -> None:
 
 
 def _enqueue_deliveries(delivery_ids: list[str], countdown: float | None = None) -> None:
-    from ..tasks import delivery_attempt_task
-
     if countdown is not None and delivery_attempt_task.app.conf.task_always_eager:
         # Eager Celery (the embedded default) ignores countdowns: retrying inline would spin on a
         # dead endpoint. The retry stays due in the database and the sweep picks it up.
