@@ -11,10 +11,10 @@ from ccp.core.errors import Conflict, Invalid, NotFound
 from ccp.packages.choices import Owner
 from ccp.packages.models import Partner
 from routing import services as routing
-from routing.choices import Engine, WorkItemStatus, WorkStatus
+from routing.choices import WorkItemStatus
 from routing.errors import AlreadyOffered, NotRoutingOwner, OfferExpired
 from routing.models import AgentWork, Queue, WorkItem
-from routing.selectors import access_agent, access_queue, presence_for
+from routing.selectors import access_agent, access_queue, offered_work, pending_transfer_item, presence_for
 from tenants.models import Channel, Membership
 
 from ..choices import (
@@ -56,9 +56,9 @@ def route_by_partner(
         if not conversation.is_open:
             raise ConversationClosed()
         session = open_session(conversation)
-        pending_transfer = WorkItem.objects.filter(
-            tenant_id=conversation.tenant_id, reference=str(session.id), is_transfer=True, status=WorkItemStatus.QUEUED
-        ).first()
+        pending_transfer = pending_transfer_item(
+            tenant_id=conversation.tenant_id, reference=str(session.id), statuses=(WorkItemStatus.QUEUED,)
+        )
         item = pending_transfer or _open_item(session)
         if item is None:
             if conversation.routing_owner != Owner.PARTNER:
@@ -198,12 +198,7 @@ def conversation_transfer(
             raise ConversationClosed()
         _require_participant(conversation, agent)
         session = open_session(conversation)
-        pending = WorkItem.objects.filter(
-            tenant_id=conversation.tenant_id,
-            reference=str(session.id),
-            is_transfer=True,
-            status__in=(WorkItemStatus.QUEUED, WorkItemStatus.OFFERED),
-        ).first()
+        pending = pending_transfer_item(tenant_id=conversation.tenant_id, reference=str(session.id))
         if pending is not None:
             raise Conflict("A transfer of this conversation is already under way.", code="transfer_in_progress")
         if bot:
@@ -233,20 +228,20 @@ def conversation_transfer(
             else _direct_transfer_item(conversation, session, agent, target)
         )
         _system_to(conversation, _transfer_note(agent, target, queue_obj, owner), active_agent_ids(conversation))
-        work = item.works.filter(status=WorkStatus.OFFERED).first()
+        work = offered_work(work_item=item)
         return {"work_item_id": str(item.id), "status": item.status, "work_id": str(work.id) if work else None}
 
 
 def _direct_transfer_item(conversation, session, agent, target) -> WorkItem:
-    item = WorkItem.objects.create(
-        tenant_id=conversation.tenant_id,
+    item, _work = routing.work_item_offer_direct(
+        tenant=conversation.tenant,
         reference=str(session.id),
+        agent_id=target.pk,
         channel_type=conversation.channel.channel_type if conversation.channel else "messaging",
         partner=conversation.partner,
         attributes={**_attributes(conversation), "transfer_from": str(agent.pk), "transfer_from_name": agent.name},
         is_transfer=True,
     )
-    routing.work_offer(work_item=item, agent_id=target.pk, engine=Engine.DIRECT)
     return item
 
 
@@ -324,14 +319,15 @@ def conversation_start_outbound(*, agent: Membership, channel_address_id: str, a
                 details={"conversation_id": str(conversation.id)},
             )
         session = open_session(conversation)
-        item = WorkItem.objects.create(
-            tenant_id=conversation.tenant_id,
+        _item, offer = routing.work_item_offer_direct(
+            tenant=conversation.tenant,
             reference=str(session.id),
+            agent_id=agent.pk,
             channel_type=channel.channel_type,
             partner=conversation.partner,
             attributes={**_attributes(conversation), "outbound": True},
         )
-        work = routing.work_accept(work=routing.work_offer(work_item=item, agent_id=agent.pk, engine=Engine.DIRECT))
+        work = routing.work_accept(work=offer)
         Participant.objects.create(tenant_id=conversation.tenant_id, conversation=conversation, agent=agent, work=work)
         conversation.status = ConversationStatus.ACTIVE
         conversation.save(update_fields=["status", "updated_at"])

@@ -15,9 +15,8 @@ from ccp.packages.models import PlatformEventType
 from consent import services as consent
 from consent.errors import ConsentDenied
 from routing import services as routing
-from routing.choices import WorkItemStatus, WorkStatus
 from routing.models import AgentWork, WorkItem
-from routing.selectors import access_queue
+from routing.selectors import access_queue, open_work_item
 from tenants.models import Membership
 
 from ..choices import (
@@ -231,12 +230,7 @@ def open_session(conversation: Conversation) -> Session:
 
 
 def _open_item(session: Session) -> WorkItem | None:
-    return WorkItem.objects.filter(
-        tenant_id=session.tenant_id,
-        reference=str(session.id),
-        status__in=(WorkItemStatus.QUEUED, WorkItemStatus.OFFERED, WorkItemStatus.ASSIGNED),
-        is_transfer=False,
-    ).first()
+    return open_work_item(tenant_id=session.tenant_id, reference=str(session.id))
 
 
 def _first_text(conversation: Conversation) -> str:
@@ -365,12 +359,12 @@ def _close_locked(conversation: Conversation, *, closed_by: str, agent: Membersh
     sessions = list(Session.objects.filter(conversation=conversation, is_open=True))
     agents_before = active_agent_ids(conversation)
     for session in sessions:
-        for item in WorkItem.objects.filter(reference=str(session.id), tenant_id=conversation.tenant_id).exclude(
-            status__in=(WorkItemStatus.DONE, WorkItemStatus.CANCELED)
-        ):
-            for work in item.works.filter(status=WorkStatus.ACCEPTED):
-                routing.work_close(work=work, acw_seconds=acw)
-            routing.work_item_cancel(work_item=item, reason="the conversation was closed")
+        routing.work_items_end(
+            tenant_id=conversation.tenant_id,
+            reference=str(session.id),
+            acw_seconds=acw,
+            reason="the conversation was closed",
+        )
         session.is_open = False
         session.ended_at = now
         session.save(update_fields=["is_open", "ended_at"])
