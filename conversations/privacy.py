@@ -14,7 +14,7 @@ from ccp.core.services import idempotency_redact
 from ccp.events.services import events_redact
 from consent import services as consent
 from routing import services as routing
-from routing.models import WorkItem
+from routing.selectors import work_item_ids
 from tenants.models import Tenant
 
 from .choices import SenderType
@@ -118,10 +118,7 @@ def contact_erase(*, tenant: Tenant, address: str) -> dict:
             conversation.save(update_fields=["end_user_address", "updated_at"])
         Session.objects.filter(conversation__in=conversations).exclude(flow_state={}).update(flow_state={})
         routed = routing.work_items_erase(tenant=tenant, references=sessions, needles=[*identifying, *needles])
-        references.extend(
-            str(pk)
-            for pk in WorkItem.objects.filter(tenant=tenant, reference__in=sessions).values_list("pk", flat=True)
-        )
+        references.extend(str(pk) for pk in work_item_ids(tenant=tenant, references=sessions))
         events = events_redact(tenant=tenant, references=references, identifying=identifying, needles=needles)
         responses = idempotency_redact(references=references, identifying=identifying, needles=needles)
         logged = _admin_log_redact(

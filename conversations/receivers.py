@@ -19,7 +19,7 @@ from tenants.signals import installation_uninstalling
 from . import services
 from .choices import OPEN_STATUSES
 from .models import Conversation
-from .services.common import forget_outbound_types
+from .services.payloads import forget_outbound_types
 
 
 @receiver(installation_uninstalling, dispatch_uid="conversations.open_conversations_block_uninstall")

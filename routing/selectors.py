@@ -11,7 +11,7 @@ from django.utils import timezone
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
 
-from .choices import HOLDING_STATUSES, WorkItemStatus
+from .choices import HOLDING_STATUSES, WorkItemStatus, WorkStatus
 from .errors import AgentNotFound, QueueNotFound, WorkNotFound
 from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, RouteFeedback, WorkItem
 
@@ -241,3 +241,34 @@ def routed_work_item(*, tenant: Tenant, references: list[str]) -> WorkItem:
             "This conversation was never routed: there is no route to give feedback on.", code="not_routed"
         )
     return found
+
+
+# --- a routed thing's work items (e.g. a conversation's session), for the apps that route it -------
+
+OPEN_ITEM_STATUSES = (WorkItemStatus.QUEUED, WorkItemStatus.OFFERED, WorkItemStatus.ASSIGNED)
+
+
+def open_work_item(*, tenant_id, reference: str) -> WorkItem | None:
+    """The reference's first-routing work item (not a transfer) still queued, offered or assigned; or None."""
+    return WorkItem.objects.filter(
+        tenant_id=tenant_id, reference=reference, status__in=OPEN_ITEM_STATUSES, is_transfer=False
+    ).first()
+
+
+def pending_transfer_item(
+    *, tenant_id, reference: str, statuses=(WorkItemStatus.QUEUED, WorkItemStatus.OFFERED)
+) -> WorkItem | None:
+    """The reference's transfer work item in one of `statuses` (default: not yet accepted); or None."""
+    return WorkItem.objects.filter(
+        tenant_id=tenant_id, reference=reference, is_transfer=True, status__in=statuses
+    ).first()
+
+
+def offered_work(*, work_item: WorkItem) -> AgentWork | None:
+    """The work item's active offer, if any."""
+    return work_item.works.filter(status=WorkStatus.OFFERED).first()
+
+
+def work_item_ids(*, tenant: Tenant, references: list[str]) -> list:
+    """The ids of these references' work items (e.g. to redact the events that name them)."""
+    return list(WorkItem.objects.filter(tenant=tenant, reference__in=references).values_list("pk", flat=True))

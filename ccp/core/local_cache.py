@@ -3,7 +3,7 @@
 Each process keeps its own copy, so a change made elsewhere is seen after at most `ttl` seconds;
 the process that makes the change clears its copy at once through model signals (see the users:
 `ccp.packages.selectors.bearer_grant`, `tenants.selectors.channel_for_partner` and
-`membership_for_user`, `conversations.services.common._outbound_event_type`). Values must be
+`membership_for_user`, `conversations.services.payloads.outbound_event_type`). Values must be
 treated as read-only: the same object is handed to every request of the process.
 """
 

@@ -2,8 +2,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..services.common import MAX_ATTACHMENTS
-from ..services.interactions import ENTRY_TYPES, MAX_ENTRIES, RECEIPTS
+from ..services.inbound import ENTRY_TYPES, MAX_ENTRIES, RECEIPTS
+from ..services.payloads import MAX_ATTACHMENTS
 
 # The JSON schemas below state what the message services check, so that a request valid by the
 # OpenAPI schema is one they accept (tests/test_schemathesis.py holds the two together).

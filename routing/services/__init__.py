@@ -2,7 +2,8 @@
 here: `from routing import services` or `from routing.services import work_offer`.
 
 - `presence`: agents' presence and capacity (`presence_set`, `capacity_set`).
-- `work_items`: queueing, cancelling and erasing work items (`work_item_create`, `work_item_cancel`).
+- `work_items`: queueing, cancelling and erasing work items (`work_item_create`, `work_item_offer_direct`,
+  `work_item_cancel`, `work_items_end`).
 - `offers`: routing an item (`work_route`) and the offer lifecycle (offer, accept, decline, expiry,
   close, after-conversation work, release after a transfer).
 - `partner`: partner-owned routing (`partner_route`; `events.partner_routing_request` asks).
@@ -80,6 +81,8 @@ from .sweep import (
 from .work_items import (
     work_item_cancel,
     work_item_create,
+    work_item_offer_direct,
+    work_items_end,
     work_items_erase,
 )
 
@@ -104,6 +107,8 @@ __all__ = [
     "work_expire_many",
     "work_item_cancel",
     "work_item_create",
+    "work_item_offer_direct",
+    "work_items_end",
     "work_items_erase",
     "work_offer",
     "work_release_for_transfer",

@@ -14,9 +14,9 @@ from ..choices import (
     WorkItemStatus,
     WorkStatus,
 )
-from ..models import Queue, RouteDecision, RouteFeedback, WorkItem
+from ..models import AgentWork, Queue, RouteDecision, RouteFeedback, WorkItem
 from .events import partner_routing_request, work_publish
-from .offers import work_finish, work_route_item
+from .offers import work_close, work_finish, work_offer, work_route_item
 
 
 @transaction.atomic
@@ -57,6 +57,42 @@ def work_item_create(
     else:
         work_route_item(item, engine=Engine.PLATFORM, pool=None, created=True)
     return item
+
+
+def work_item_offer_direct(
+    *,
+    tenant: Tenant,
+    reference: str,
+    agent_id,
+    channel_type: str = "messaging",
+    partner=None,
+    attributes: dict | None = None,
+    is_transfer: bool = False,
+) -> tuple[WorkItem, AgentWork]:
+    """Queue a work item for one named agent and offer it to them at once (engine DIRECT): a direct
+    transfer, or the work of an agent who starts a conversation. Runs in the caller's transaction
+    (work_offer's precondition). Returns the item as created and the offer."""
+    item = WorkItem.objects.create(
+        tenant=tenant,
+        reference=reference,
+        channel_type=channel_type,
+        partner=partner,
+        attributes=attributes or {},
+        is_transfer=is_transfer,
+    )
+    return item, work_offer(work_item=item, agent_id=agent_id, engine=Engine.DIRECT)
+
+
+def work_items_end(*, tenant_id, reference: str, acw_seconds: int = 0, reason: str = "") -> None:
+    """The routed thing is over (its conversation closed): accepted work closes (into ACW when
+    `acw_seconds`), and every unfinished work item of the reference is cancelled. Runs in the
+    caller's transaction."""
+    for item in WorkItem.objects.filter(reference=reference, tenant_id=tenant_id).exclude(
+        status__in=(WorkItemStatus.DONE, WorkItemStatus.CANCELED)
+    ):
+        for work in item.works.filter(status=WorkStatus.ACCEPTED):
+            work_close(work=work, acw_seconds=acw_seconds)
+        work_item_cancel(work_item=item, reason=reason)
 
 
 def work_item_cancel(*, work_item: WorkItem, reason: str = "") -> None:

@@ -1,5 +1,5 @@
 """The partner's interactions (FIG 13): entries validated as a whole, stored idempotently with their
-events in one transaction, then the channel flow and routing."""
+events in one transaction, then consent keywords, the channel flow and routing."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ccp.core.errors import Conflict, DomainError, Invalid
-from ccp.packages.choices import Owner
+from ccp.core.errors import DomainError, Invalid
 from ccp.packages.models import Partner
 from consent import services as consent
 from tenants.models import Channel
@@ -33,24 +32,30 @@ from ..errors import (
     InstallationInactive,
     UnknownMessage,
 )
-from ..models import Contact, Conversation, EndUserAddress, Message, Session
-from .common import (
-    _append,
-    _attachment_problems,
-    _close_locked,
-    _open_item,
-    _outbound,
-    _publish,
-    _publish_message,
-    _uuid_or_none,
-    active_agent_ids,
-    conversation_data,
-    message_data,
+from ..models import Contact, Conversation, Message, Session
+from .lifecycle import (
+    conversation_close_locked,
+    conversation_open,
+    end_user_address_get_or_create,
+    message_append,
+    open_conversation_lock,
     open_session,
+    session_open_item,
     start_routing,
+    uuid_or_none,
+)
+from .outbound import outbound_send
+from .payloads import (
+    active_agent_ids,
+    attachment_problems,
+    conversation_data,
+    conversation_publish,
+    message_data,
+    message_publish,
 )
 
 logger = logging.getLogger(__name__)
+
 
 ENTRY_TYPES = ("message", "typing_started", "typing_stopped", "delivered", "read", "delivery_failed")
 
@@ -116,7 +121,7 @@ def parse_entries(raw) -> list[Entry]:
                 codes.append("invalid")
                 text = ""
             entry.text = text
-            entry.attachments = _attachment_problems(item.get("attachments"), f"{where}.attachments", problems, codes)
+            entry.attachments = attachment_problems(item.get("attachments"), f"{where}.attachments", problems, codes)
             if not text.strip() and not item.get("attachments"):
                 problems[where] = ["a message needs text or an attachment"]
                 codes.append("empty_message")
@@ -133,81 +138,11 @@ def parse_entries(raw) -> list[Entry]:
     return out
 
 
-# --- conversation plumbing ----------------------------------------------------------------------
-
-
-def _get_or_create_address(channel: Channel, address: str, name: str) -> EndUserAddress:
-    """The end user's address on this channel (race-safe), with the name filled in if we had none."""
-    found = EndUserAddress.objects.select_related("contact").filter(channel=channel, address=address).first()
-    if found is None:
-        try:
-            with transaction.atomic():
-                contact = Contact.objects.create(tenant_id=channel.tenant_id, name=(name or "")[:200])
-                return EndUserAddress.objects.create(
-                    tenant_id=channel.tenant_id, contact=contact, channel=channel, address=address
-                )
-        except IntegrityError:  # a concurrent first request created it
-            found = EndUserAddress.objects.select_related("contact").get(channel=channel, address=address)
-    if name and not found.contact.name:
-        Contact.objects.filter(pk=found.contact_id).update(name=name[:200])
-        found.contact.name = name[:200]
-    return found
-
-
 def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry]) -> bool:
     """Typing from an end user with no open conversation starts nothing: it is not a message."""
     if any(e.type not in ("typing_started", "typing_stopped") for e in entries):
         return False
     return not Conversation.objects.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).exists()
-
-
-def _lock_open_conversation(channel: Channel, address: str, *, partner: Partner | None = None) -> Conversation | None:
-    """The open conversation of this end user on this channel, locked, with its contact; or None.
-
-    `partner`: the caller's partner (the channel's package's), so that neither it nor the tenant
-    (the channel's) is joined again into the locking query."""
-    query = Conversation.objects.select_for_update(of=("self",)).select_related("contact")
-    if partner is None:
-        query = query.select_related("tenant", "partner")
-    found = query.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).first()
-    if found is not None:
-        found.channel = channel  # the caller's instance, with its installation and package loaded
-        if partner is not None:
-            found.tenant = channel.tenant
-            if found.partner_id == partner.pk:
-                found.partner = partner
-    return found
-
-
-def _open_conversation(channel: Channel, address: EndUserAddress, initiated_by: str) -> tuple[Conversation, bool]:
-    """The open conversation of this end user on this channel, created if none (race-safe)."""
-    for _ in range(3):
-        found = _lock_open_conversation(channel, address.address)
-        if found is not None:
-            return found, False
-        try:
-            with transaction.atomic():
-                conversation = Conversation.objects.create(
-                    tenant_id=channel.tenant_id,
-                    channel=channel,
-                    partner_id=channel.installation.package.partner_id if channel.installation_id else None,
-                    channel_address_id=channel.channel_address_id,
-                    contact_id=address.contact_id,
-                    end_user=address,
-                    end_user_address=address.address,
-                    routing_owner=(
-                        channel.installation.package.channel_definition.routing_owner
-                        if channel.installation_id
-                        else Owner.PLATFORM
-                    ),
-                    initiated_by=initiated_by,
-                )
-                Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
-            conversation.tenant = channel.tenant  # our own uncommitted row: nobody else can lock it yet
-            return conversation, True
-        except IntegrityError:
-            continue  # someone else opened it first: use theirs
-    raise Conflict("The conversation changed under us; retry.", code="conflict")
 
 
 def interaction_receive(*, partner: Partner, to: str, from_address: str, from_name: str = "", entries) -> dict:
@@ -233,10 +168,10 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
             "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
         }
     # An end user writing into an open conversation (the common case) costs one locking query.
-    conversation, created = _lock_open_conversation(channel, from_address, partner=partner), False
+    conversation, created = open_conversation_lock(channel, from_address, partner=partner), False
     if conversation is None:
-        address = _get_or_create_address(channel, from_address, from_name)
-        conversation, created = _open_conversation(channel, address, SenderType.END_USER)
+        address = end_user_address_get_or_create(channel, from_address, from_name)
+        conversation, created = conversation_open(channel, address, SenderType.END_USER)
     elif from_name and not conversation.contact.name:
         Contact.objects.filter(pk=conversation.contact_id).update(name=from_name[:200])
         conversation.contact.name = from_name[:200]
@@ -255,7 +190,7 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
             message = _apply_receipt(conversation, entry)
             results.append({"id": entry.id, "message_id": str(message.id), "duplicate": False})
         else:
-            _publish(
+            conversation_publish(
                 conversation,
                 "typing.started" if entry.type == "typing_started" else "typing.stopped",
                 {**conversation_data(conversation), "who": "end_user"},
@@ -263,10 +198,14 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
             )
             results.append({"id": entry.id, "message_id": None, "duplicate": False})
     if created:
-        _publish(conversation, "conversation.created", {**conversation_data(conversation), "initiated_by": "end_user"})
+        conversation_publish(
+            conversation, "conversation.created", {**conversation_data(conversation), "initiated_by": "end_user"}
+        )
     if new_texts:
         if _consent_keywords(conversation, new_texts) and created:
-            _close_locked(conversation, closed_by="consent_keyword", agent=None)  # a keyword alone needs no agent
+            conversation_close_locked(
+                conversation, closed_by="consent_keyword", agent=None
+            )  # a keyword alone needs no agent
         else:
             _after_inbound(conversation, session, created, new_texts[-1], held=bool(agents))
     return {
@@ -301,13 +240,15 @@ def _confirm_keyword(conversation: Conversation, reply: str) -> None:
     seq, last_message_at = conversation.last_seq, conversation.last_message_at
     try:
         with transaction.atomic():
-            _outbound(conversation, text=reply, sender_type=SenderType.BOT, sender_name="Consent", consent_reply=True)
+            outbound_send(
+                conversation, text=reply, sender_type=SenderType.BOT, sender_name="Consent", consent_reply=True
+            )
         return
     except DomainError as exc:
         conversation.last_seq, conversation.last_message_at = seq, last_message_at  # the savepoint undid them
         reason = f"{exc.code}: {exc.message}"
     logger.warning("consent confirmation for conversation %s not sent (%s)", conversation.pk, reason)
-    message = _append(
+    message = message_append(
         conversation,
         direction=Direction.OUTBOUND,
         sender_type=SenderType.BOT,
@@ -317,7 +258,7 @@ def _confirm_keyword(conversation: Conversation, reply: str) -> None:
         status_changed_at=timezone.now(),
         failure_reason=f"Not sent — {reason}"[:300],
     )
-    _publish(
+    conversation_publish(
         conversation,
         "message.created",
         {**message_data(message), "conversation": conversation_data(conversation)},
@@ -335,7 +276,7 @@ def _store_inbound(
         return existing, True
     try:
         with transaction.atomic():
-            message = _append(
+            message = message_append(
                 conversation,
                 session=session,
                 direction=Direction.INBOUND,
@@ -354,14 +295,14 @@ def _store_inbound(
             partner_entry_id=entry.id,
         )
         return message, True
-    _publish_message(conversation, message, agents=agents)
+    message_publish(conversation, message, agents=agents)
     return message, False
 
 
 def _apply_receipt(conversation: Conversation, entry: Entry) -> Message:
     message = (
         Message.objects.select_for_update()
-        .filter(pk=_uuid_or_none(entry.message_id), conversation=conversation, direction=Direction.OUTBOUND)
+        .filter(pk=uuid_or_none(entry.message_id), conversation=conversation, direction=Direction.OUTBOUND)
         .first()
     )
     if message is None:
@@ -372,7 +313,7 @@ def _apply_receipt(conversation: Conversation, entry: Entry) -> Message:
         message.status_changed_at = entry.timestamp or timezone.now()
         message.failure_reason = entry.reason if new == MessageStatus.FAILED else ""
         message.save(update_fields=["status", "status_changed_at", "failure_reason"])
-        _publish(
+        conversation_publish(
             conversation,
             "message.status_changed",
             {**message_data(message), "conversation": conversation_data(conversation)},
@@ -385,8 +326,8 @@ def _after_inbound(conversation: Conversation, session: Session, created: bool, 
     if created:
         hello = flows.greeting(conversation.channel)
         if hello:
-            _outbound(conversation, text=hello, sender_type=SenderType.BOT, sender_name="Greeting")
-    if held or _open_item(session) is not None:
+            outbound_send(conversation, text=hello, sender_type=SenderType.BOT, sender_name="Greeting")
+    if held or session_open_item(session) is not None:
         return
     decision = flows.decide(channel=conversation.channel, text=text, state=session.flow_state)
     session.save(update_fields=["flow_state"])
@@ -394,15 +335,12 @@ def _after_inbound(conversation: Conversation, session: Session, created: bool, 
         conversation.status = ConversationStatus.WAITING
         conversation.save(update_fields=["status", "updated_at"])
         if decision.reply:
-            _outbound(conversation, text=decision.reply, sender_type=SenderType.BOT, sender_name="Business hours")
+            outbound_send(conversation, text=decision.reply, sender_type=SenderType.BOT, sender_name="Business hours")
         return
     if decision.action == "bot":
         conversation.status = ConversationStatus.BOT
         conversation.save(update_fields=["status", "updated_at"])
         if decision.reply:
-            _outbound(conversation, text=decision.reply, sender_type=SenderType.BOT, sender_name=decision.bot_name)
+            outbound_send(conversation, text=decision.reply, sender_type=SenderType.BOT, sender_name=decision.bot_name)
         return
     start_routing(conversation, session, queue_name=decision.queue)
-
-
-# --- partner-owned routing and partner actions ---------------------------------------------------

@@ -1,5 +1,5 @@
-"""What agents and partners do to a conversation: accept, decline, reply, type, close, transfer
-(FIG 14), partner-owned routing, and agent-initiated outbound (FIG 15)."""
+"""What agents and partners do to a held conversation: accept, decline, reply, type, transfer
+(FIG 14), and partner-owned routing."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ccp.core.errors import Conflict, Invalid, NotFound
+from ccp.core.errors import Conflict, Invalid
 from ccp.packages.choices import Owner
 from ccp.packages.models import Partner
 from routing import services as routing
-from routing.choices import Engine, WorkItemStatus, WorkStatus
+from routing.choices import WorkItemStatus
 from routing.errors import AlreadyOffered, NotRoutingOwner, OfferExpired
 from routing.models import AgentWork, Queue, WorkItem
-from routing.selectors import access_agent, access_queue, presence_for
-from tenants.models import Channel, Membership
+from routing.selectors import (
+    access_agent,
+    access_queue,
+    offered_work,
+    pending_transfer_item,
+    presence_for,
+)
+from tenants.models import Membership
 
 from ..choices import (
     ConversationStatus,
@@ -23,43 +29,36 @@ from ..choices import (
 )
 from ..errors import (
     AgentOffline,
-    ChannelInactive,
     ConversationClosed,
-    InstallationInactive,
     NotAParticipant,
 )
 from ..models import Conversation, Message, Participant
 from ..selectors import access_agent_for_partner
-from .common import (
-    _attachment_problems,
-    _attributes,
-    _close_locked,
-    _lock_conversation,
-    _open_item,
-    _outbound,
-    _publish,
-    _require_participant,
-    _session_of,
-    _system_to,
-    active_agent_ids,
-    conversation_data,
+from .lifecycle import (
+    conversation_lock,
     open_session,
+    participant_require,
+    routing_attributes,
+    session_of_work,
+    session_open_item,
+    system_message,
 )
-from .interactions import _get_or_create_address, _open_conversation
+from .outbound import outbound_send
+from .payloads import active_agent_ids, attachment_problems, conversation_data, conversation_publish
 
 
 def route_by_partner(
     *, partner: Partner, conversation: Conversation, agent_id=None, queue: str | None = None, routing_request_id=None
 ) -> AgentWork | WorkItem:
     with transaction.atomic():
-        conversation = _lock_conversation(conversation)
+        conversation = conversation_lock(conversation)
         if not conversation.is_open:
             raise ConversationClosed()
         session = open_session(conversation)
-        pending_transfer = WorkItem.objects.filter(
-            tenant_id=conversation.tenant_id, reference=str(session.id), is_transfer=True, status=WorkItemStatus.QUEUED
-        ).first()
-        item = pending_transfer or _open_item(session)
+        pending_transfer = pending_transfer_item(
+            tenant_id=conversation.tenant_id, reference=str(session.id), statuses=(WorkItemStatus.QUEUED,)
+        )
+        item = pending_transfer or session_open_item(session)
         if item is None:
             if conversation.routing_owner != Owner.PARTNER:
                 raise NotRoutingOwner()
@@ -76,25 +75,13 @@ def route_by_partner(
         return work if work is not None else item
 
 
-def conversation_close(*, conversation: Conversation, closed_by: str, agent: Membership | None = None) -> Conversation:
-    """Close the conversation and its session; agents' work ends (into ACW when the channel has it)."""
-    with transaction.atomic():
-        conversation = _lock_conversation(conversation)
-        if not conversation.is_open:
-            raise ConversationClosed()
-        if agent is not None and agent.pk not in active_agent_ids(conversation):
-            raise NotAParticipant()
-        _close_locked(conversation, closed_by=closed_by, agent=agent)
-        return conversation
-
-
 def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
     """Accept an offer: the agent joins the conversation; after a transfer the previous agent leaves."""
     with transaction.atomic():
-        session = _session_of(work)
+        session = session_of_work(work)
         if session is None:
             raise OfferExpired()
-        conversation = _lock_conversation(session.conversation)
+        conversation = conversation_lock(session.conversation)
         if not conversation.is_open:
             raise OfferExpired("The conversation was closed before you accepted.")
         work = routing.work_accept(work=work)
@@ -115,10 +102,10 @@ def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
                 if participant.work is not None:
                     routing.work_release_for_transfer(work=participant.work)
             names = ", ".join(p.agent.name for p in previous)
-            _system_to(
+            system_message(
                 conversation, f"Transferred from {names} to {agent.name}.", [agent.pk, *[p.agent_id for p in previous]]
             )
-            _publish(
+            conversation_publish(
                 conversation,
                 "conversation.transferred",
                 {
@@ -129,7 +116,7 @@ def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
                 agents=[agent.pk, *[p.agent_id for p in previous]],
             )
         else:
-            _system_to(conversation, f"{agent.name} joined.", [agent.pk])
+            system_message(conversation, f"{agent.name} joined.", [agent.pk])
         return conversation
 
 
@@ -142,7 +129,7 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
     """An agent's reply: stored, then published to the partner as the package's outbound event type."""
     problems: dict[str, list[str]] = {}
     codes: list[str] = []
-    clean_attachments = _attachment_problems(attachments, "attachments", problems, codes)
+    clean_attachments = attachment_problems(attachments, "attachments", problems, codes)
     if not isinstance(text, str) or len(text) > settings.MESSAGE_MAX_CHARS:
         problems["text"] = [f"must be text of at most {settings.MESSAGE_MAX_CHARS} characters"]
         codes.append("invalid")
@@ -152,7 +139,7 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
     if problems:
         raise Invalid("The message cannot be sent; see details.", code=codes[0], details=problems)
     with transaction.atomic():
-        conversation = _lock_conversation(conversation)
+        conversation = conversation_lock(conversation)
         if not conversation.is_open:
             raise ConversationClosed()
         agents = active_agent_ids(conversation)
@@ -160,7 +147,7 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
             raise NotAParticipant()
         if presence_for(membership=agent).status == "offline":
             raise AgentOffline()
-        return _outbound(
+        return outbound_send(
             conversation,
             text=text,
             sender_type=SenderType.AGENT,
@@ -173,8 +160,8 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
 
 def agent_typing(*, agent: Membership, conversation: Conversation, typing: bool) -> None:
     with transaction.atomic():
-        _require_participant(conversation, agent)
-        _publish(
+        participant_require(conversation, agent)
+        conversation_publish(
             conversation,
             "typing.started" if typing else "typing.stopped",
             {**conversation_data(conversation), "who": "agent", "agent_id": str(agent.pk)},
@@ -193,17 +180,12 @@ def conversation_transfer(
             details={"agent_id": ["give exactly one of agent_id, queue, bot"]},
         )
     with transaction.atomic():
-        conversation = _lock_conversation(conversation)
+        conversation = conversation_lock(conversation)
         if not conversation.is_open:
             raise ConversationClosed()
-        _require_participant(conversation, agent)
+        participant_require(conversation, agent)
         session = open_session(conversation)
-        pending = WorkItem.objects.filter(
-            tenant_id=conversation.tenant_id,
-            reference=str(session.id),
-            is_transfer=True,
-            status__in=(WorkItemStatus.QUEUED, WorkItemStatus.OFFERED),
-        ).first()
+        pending = pending_transfer_item(tenant_id=conversation.tenant_id, reference=str(session.id))
         if pending is not None:
             raise Conflict("A transfer of this conversation is already under way.", code="transfer_in_progress")
         if bot:
@@ -222,7 +204,7 @@ def conversation_transfer(
                 partner=conversation.partner,
                 queue=queue_obj,
                 attributes={
-                    **_attributes(conversation),
+                    **routing_attributes(conversation),
                     "transfer_from": str(agent.pk),
                     "transfer_from_name": agent.name,
                 },
@@ -232,21 +214,25 @@ def conversation_transfer(
             if target is None
             else _direct_transfer_item(conversation, session, agent, target)
         )
-        _system_to(conversation, _transfer_note(agent, target, queue_obj, owner), active_agent_ids(conversation))
-        work = item.works.filter(status=WorkStatus.OFFERED).first()
+        system_message(conversation, _transfer_note(agent, target, queue_obj, owner), active_agent_ids(conversation))
+        work = offered_work(work_item=item)
         return {"work_item_id": str(item.id), "status": item.status, "work_id": str(work.id) if work else None}
 
 
 def _direct_transfer_item(conversation, session, agent, target) -> WorkItem:
-    item = WorkItem.objects.create(
-        tenant_id=conversation.tenant_id,
+    item, _work = routing.work_item_offer_direct(
+        tenant=conversation.tenant,
         reference=str(session.id),
+        agent_id=target.pk,
         channel_type=conversation.channel.channel_type if conversation.channel else "messaging",
         partner=conversation.partner,
-        attributes={**_attributes(conversation), "transfer_from": str(agent.pk), "transfer_from_name": agent.name},
+        attributes={
+            **routing_attributes(conversation),
+            "transfer_from": str(agent.pk),
+            "transfer_from_name": agent.name,
+        },
         is_transfer=True,
     )
-    routing.work_offer(work_item=item, agent_id=target.pk, engine=Engine.DIRECT)
     return item
 
 
@@ -274,66 +260,11 @@ def _transfer_to_bot(conversation, session, agent, bot: str) -> dict:
     session.save(update_fields=["flow_state"])
     conversation.status = ConversationStatus.BOT
     conversation.save(update_fields=["status", "updated_at"])
-    _system_to(conversation, f"{agent.name} transferred the conversation to {bot}.", [agent.pk])
-    _publish(
+    system_message(conversation, f"{agent.name} transferred the conversation to {bot}.", [agent.pk])
+    conversation_publish(
         conversation,
         "conversation.transferred",
         {**conversation_data(conversation), "from_agent_ids": [str(agent.pk)], "to_bot": bot},
         agents=[agent.pk],
     )
     return {"work_item_id": None, "status": "bot", "work_id": None}
-
-
-# --- agent-initiated outbound (FIG 15) -----------------------------------------------------------
-
-
-def conversation_start_outbound(*, agent: Membership, channel_address_id: str, address: str, text: str) -> Message:
-    """An agent starts a conversation with an end user: consent first (in `_outbound`), then the
-    conversation (initiated by the agent, who holds it with capacity), the message, and its publication.
-
-    Refused consent raises ConsentDenied and the transaction rolls back: nothing is stored or sent.
-    """
-    problems = {}
-    if not isinstance(text, str) or not text.strip() or len(text) > settings.MESSAGE_MAX_CHARS:
-        problems["text"] = [f"write 1 to {settings.MESSAGE_MAX_CHARS} characters"]
-    if not isinstance(address, str) or not 0 < len(address.strip()) <= 300:
-        problems["address"] = ["is required: the end user's address on the channel"]
-    if problems:
-        raise Invalid("The message cannot be sent; see details.", details=problems)
-    address = address.strip()
-    channel = (
-        Channel.objects.select_related("installation__package__channel_definition", "tenant")
-        .filter(tenant=agent.tenant, channel_address_id=channel_address_id)
-        .first()
-    )
-    if channel is None:
-        raise NotFound(f"'{channel_address_id}' is not a channel of your tenant.", code="unknown_channel")
-    if channel.installation_id and not channel.installation.is_active:
-        raise InstallationInactive()
-    if not channel.is_active:
-        raise ChannelInactive()
-    with transaction.atomic():
-        if presence_for(membership=agent).status == "offline":
-            raise AgentOffline()
-        end_user = _get_or_create_address(channel, address, "")
-        conversation, created = _open_conversation(channel, end_user, SenderType.AGENT)
-        if not created:
-            raise Conflict(
-                "This end user already has an open conversation on this channel; continue it there.",
-                code="conversation_open",
-                details={"conversation_id": str(conversation.id)},
-            )
-        session = open_session(conversation)
-        item = WorkItem.objects.create(
-            tenant_id=conversation.tenant_id,
-            reference=str(session.id),
-            channel_type=channel.channel_type,
-            partner=conversation.partner,
-            attributes={**_attributes(conversation), "outbound": True},
-        )
-        work = routing.work_accept(work=routing.work_offer(work_item=item, agent_id=agent.pk, engine=Engine.DIRECT))
-        Participant.objects.create(tenant_id=conversation.tenant_id, conversation=conversation, agent=agent, work=work)
-        conversation.status = ConversationStatus.ACTIVE
-        conversation.save(update_fields=["status", "updated_at"])
-        _publish(conversation, "conversation.created", {**conversation_data(conversation), "initiated_by": "agent"})
-        return _outbound(conversation, text=text, sender_type=SenderType.AGENT, sender_name=agent.name, agent=agent)

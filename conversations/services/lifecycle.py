@@ -1,0 +1,259 @@
+"""A conversation's life: locking, appending entries, opening (race-safe, with the end user's address
+and contact), sessions and their routing, participants, and closing. Builds on `payloads`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ccp.core.errors import Conflict
+from ccp.packages.choices import Owner
+from ccp.packages.models import Partner
+from routing import services as routing
+from routing.models import AgentWork, WorkItem
+from routing.selectors import (
+    access_queue,
+    open_work_item,
+)
+from tenants.models import Channel, Membership
+
+from ..choices import (
+    OPEN_STATUSES,
+    ConversationStatus,
+    Direction,
+    SenderType,
+)
+from ..errors import (
+    ConversationClosed,
+    NotAParticipant,
+)
+from ..models import Contact, Conversation, EndUserAddress, Message, Participant, Session
+from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
+
+
+def uuid_or_none(value):
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def conversation_lock(conversation: Conversation) -> Conversation:
+    # The channel's package and definition come along: consent and the outbound event need them.
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("channel__installation__package__channel_definition", "tenant", "partner")
+        .defer("channel__installation__package__manifest")  # the whole manifest: large, unused here
+        .get(pk=conversation.pk)
+    )
+
+
+def message_append(conversation: Conversation, **fields) -> Message:
+    """Add an entry at the end of the conversation. Precondition: the conversation row is locked."""
+    conversation.last_seq += 1
+    now = timezone.now()
+    conversation.last_message_at = now
+    conversation.save(update_fields=["last_seq", "last_message_at", "updated_at"])
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        seq=conversation.last_seq,
+        channel_address_id=conversation.channel_address_id,
+        **fields,
+    )
+
+
+def system_message(conversation: Conversation, text: str, agents) -> Message:
+    message = message_append(conversation, direction=Direction.SYSTEM, sender_type=SenderType.SYSTEM, text=text)
+    conversation_publish(
+        conversation,
+        "message.created",
+        {**message_data(message), "conversation": conversation_data(conversation)},
+        partner=False,
+        agents=agents,
+    )
+    return message
+
+
+def open_session(conversation: Conversation) -> Session:
+    session = Session.objects.filter(conversation=conversation, is_open=True).first()
+    if session is None:
+        session = Session.objects.create(tenant_id=conversation.tenant_id, conversation=conversation)
+    return session
+
+
+def session_open_item(session: Session) -> WorkItem | None:
+    return open_work_item(tenant_id=session.tenant_id, reference=str(session.id))
+
+
+def _first_text(conversation: Conversation) -> str:
+    first = conversation.messages.filter(direction=Direction.INBOUND).order_by("seq").first()
+    return (first.text if first else "")[:280]
+
+
+def routing_attributes(conversation: Conversation) -> dict:
+    channel = conversation.channel
+    return {
+        "conversation_id": str(conversation.id),
+        "contact_id": str(conversation.contact_id),
+        "contact_name": conversation.contact.name or conversation.end_user_address,
+        "end_user": conversation.end_user_address,
+        "channel_address_id": conversation.channel_address_id,
+        "channel_name": channel.name if channel else conversation.channel_address_id,
+        "channel_type": channel.channel_type if channel else "messaging",
+        "first_message": _first_text(conversation),
+    }
+
+
+def start_routing(conversation: Conversation, session: Session, *, queue_name: str | None = None) -> WorkItem | None:
+    """Create the session's WorkItem (unless one is open): routed now, or asked of the partner."""
+    if session_open_item(session) is not None:
+        return None
+    queue = access_queue(tenant=conversation.tenant, name=queue_name) if queue_name else None
+    previous = (
+        Participant.objects.filter(
+            conversation__contact_id=conversation.contact_id, conversation__tenant=conversation.tenant
+        )
+        .exclude(conversation=conversation)
+        .order_by("-joined_at")
+        .values_list("agent_id", flat=True)
+        .first()
+    )
+    conversation.status = ConversationStatus.ROUTING
+    conversation.save(update_fields=["status", "updated_at"])
+    return routing.work_item_create(
+        tenant=conversation.tenant,
+        reference=str(session.id),
+        channel_type=conversation.channel.channel_type if conversation.channel else "messaging",
+        routing_owner=conversation.routing_owner,
+        partner=conversation.partner,
+        queue=queue,
+        attributes=routing_attributes(conversation),
+        preferred_agent=Membership.objects.filter(pk=previous).first() if previous else None,
+    )
+
+
+def participant_require(conversation: Conversation, agent: Membership) -> None:
+    if agent.pk not in active_agent_ids(conversation):
+        raise NotAParticipant()
+
+
+def session_of_work(work: AgentWork) -> Session | None:
+    return Session.objects.select_related("conversation").filter(pk=uuid_or_none(work.work_item.reference)).first()
+
+
+def end_user_address_get_or_create(channel: Channel, address: str, name: str) -> EndUserAddress:
+    """The end user's address on this channel (race-safe), with the name filled in if we had none."""
+    found = EndUserAddress.objects.select_related("contact").filter(channel=channel, address=address).first()
+    if found is None:
+        try:
+            with transaction.atomic():
+                contact = Contact.objects.create(tenant_id=channel.tenant_id, name=(name or "")[:200])
+                return EndUserAddress.objects.create(
+                    tenant_id=channel.tenant_id, contact=contact, channel=channel, address=address
+                )
+        except IntegrityError:  # a concurrent first request created it
+            found = EndUserAddress.objects.select_related("contact").get(channel=channel, address=address)
+    if name and not found.contact.name:
+        Contact.objects.filter(pk=found.contact_id).update(name=name[:200])
+        found.contact.name = name[:200]
+    return found
+
+
+def open_conversation_lock(channel: Channel, address: str, *, partner: Partner | None = None) -> Conversation | None:
+    """The open conversation of this end user on this channel, locked, with its contact; or None.
+
+    `partner`: the caller's partner (the channel's package's), so that neither it nor the tenant
+    (the channel's) is joined again into the locking query."""
+    query = Conversation.objects.select_for_update(of=("self",)).select_related("contact")
+    if partner is None:
+        query = query.select_related("tenant", "partner")
+    found = query.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).first()
+    if found is not None:
+        found.channel = channel  # the caller's instance, with its installation and package loaded
+        if partner is not None:
+            found.tenant = channel.tenant
+            if found.partner_id == partner.pk:
+                found.partner = partner
+    return found
+
+
+def conversation_open(channel: Channel, address: EndUserAddress, initiated_by: str) -> tuple[Conversation, bool]:
+    """The open conversation of this end user on this channel, created if none (race-safe)."""
+    for _ in range(3):
+        found = open_conversation_lock(channel, address.address)
+        if found is not None:
+            return found, False
+        try:
+            with transaction.atomic():
+                conversation = Conversation.objects.create(
+                    tenant_id=channel.tenant_id,
+                    channel=channel,
+                    partner_id=channel.installation.package.partner_id if channel.installation_id else None,
+                    channel_address_id=channel.channel_address_id,
+                    contact_id=address.contact_id,
+                    end_user=address,
+                    end_user_address=address.address,
+                    routing_owner=(
+                        channel.installation.package.channel_definition.routing_owner
+                        if channel.installation_id
+                        else Owner.PLATFORM
+                    ),
+                    initiated_by=initiated_by,
+                )
+                Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
+            conversation.tenant = channel.tenant  # our own uncommitted row: nobody else can lock it yet
+            return conversation, True
+        except IntegrityError:
+            continue  # someone else opened it first: use theirs
+    raise Conflict("The conversation changed under us; retry.", code="conflict")
+
+
+def conversation_close(*, conversation: Conversation, closed_by: str, agent: Membership | None = None) -> Conversation:
+    """Close the conversation and its session; agents' work ends (into ACW when the channel has it)."""
+    with transaction.atomic():
+        conversation = conversation_lock(conversation)
+        if not conversation.is_open:
+            raise ConversationClosed()
+        if agent is not None and agent.pk not in active_agent_ids(conversation):
+            raise NotAParticipant()
+        conversation_close_locked(conversation, closed_by=closed_by, agent=agent)
+        return conversation
+
+
+def conversation_close_locked(conversation: Conversation, *, closed_by: str, agent: Membership | None) -> None:
+    now = timezone.now()
+    acw = (
+        int((conversation.channel.settings or {}).get("acw_seconds", settings.DEFAULT_ACW_SECONDS))
+        if (conversation.channel)
+        else 0
+    )
+    sessions = list(Session.objects.filter(conversation=conversation, is_open=True))
+    agents_before = active_agent_ids(conversation)
+    for session in sessions:
+        routing.work_items_end(
+            tenant_id=conversation.tenant_id,
+            reference=str(session.id),
+            acw_seconds=acw,
+            reason="the conversation was closed",
+        )
+        session.is_open = False
+        session.ended_at = now
+        session.save(update_fields=["is_open", "ended_at"])
+    Participant.objects.filter(conversation=conversation, left_at__isnull=True).update(
+        left_at=now, leave_reason="closed"
+    )
+    by = agent.name if agent is not None else closed_by
+    system_message(conversation, f"Conversation closed by {by}.", agents_before)
+    conversation.status = ConversationStatus.CLOSED
+    conversation.closed_at = now
+    conversation.save(update_fields=["status", "closed_at", "updated_at"])
+    conversation_publish(
+        conversation,
+        "conversation.closed",
+        {**conversation_data(conversation), "closed_by": closed_by, "agent_id": str(agent.pk) if agent else None},
+        agents=agents_before,
+    )
