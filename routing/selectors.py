@@ -79,14 +79,7 @@ def agents_with_capacity(*, tenant: Tenant, among: QuerySet[Membership] | None =
     members = list(
         members_query.select_related("user", "presence").prefetch_related("skills__skill").order_by("user__username")
     )
-    used_rows = (
-        AgentWork.objects.filter(tenant=tenant, status__in=HOLDING_STATUSES)
-        .values("agent_id", "channel_type")
-        .annotate(used=Sum("weight"), n=Count("id"))
-    )
-    used: dict = {}
-    for row in used_rows:
-        used.setdefault(row["agent_id"], {})[row["channel_type"]] = int(row["used"] or 0)
+    used = AgentWork.objects.filter(tenant=tenant).used_capacity()
     out = []
     for m in members:
         presence = getattr(m, "presence", None)
@@ -118,11 +111,21 @@ def agent_with_capacity(*, membership: Membership) -> dict:
 
 
 def open_work_for_agent(*, membership: Membership):
+    return AgentWork.objects.filter(agent=membership).holding().select_related("work_item").order_by("offered_at")
+
+
+def finished_work_for_agent(*, tenant: Tenant, membership: Membership, limit: int) -> QuerySet[AgentWork]:
+    """The agent's work that no longer holds capacity, newest first, with its work item."""
     return (
-        AgentWork.objects.filter(agent=membership, status__in=HOLDING_STATUSES)
+        AgentWork.objects.filter(tenant=tenant, agent=membership)
+        .exclude(status__in=HOLDING_STATUSES)
         .select_related("work_item")
-        .order_by("offered_at")
+        .order_by("-offered_at")[:limit]
     )
+
+
+def queue_names(*, tenant: Tenant) -> list[str]:
+    return list(Queue.objects.filter(tenant=tenant).values_list("name", flat=True))
 
 
 def ab_outcomes(*, tenant: Tenant, since) -> list[dict]:

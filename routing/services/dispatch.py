@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, F, FloatField, Func, Sum, Value, When
+from django.db.models import Case, DateTimeField, F, FloatField, Func, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -24,7 +24,6 @@ from ccp.packages.choices import Owner
 
 from ..ai_services import ai_route_plan
 from ..choices import (
-    HOLDING_STATUSES,
     Engine,
     PresenceStatus,
     QueueOrdering,
@@ -145,12 +144,8 @@ def _lock_loads(tenant_id, agent_ids) -> dict:
         for r in rows
     }
     if loads:
-        for row in (
-            AgentWork.objects.filter(agent_id__in=list(loads), status__in=HOLDING_STATUSES)
-            .values("agent_id", "channel_type")
-            .annotate(total=Sum("weight"))
-        ):
-            loads[row["agent_id"]].used[row["channel_type"]] = int(row["total"] or 0)
+        for agent_id, used in AgentWork.objects.filter(agent_id__in=list(loads)).used_capacity().items():
+            loads[agent_id].used.update(used)
     return loads
 
 
