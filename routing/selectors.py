@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
-from django.db.models import Count, Min, QuerySet, Sum
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
+from ccp.core.ids import parse_id
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
 
@@ -16,17 +16,10 @@ from .errors import AgentNotFound, QueueNotFound, WorkNotFound
 from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, RouteFeedback, WorkItem
 
 
-def _uuid(value):
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None
-
-
 def access_agent(*, tenant: Tenant, agent_id) -> Membership:
     """An agent or supervisor of this tenant; anyone else is AgentNotFound."""
     found = (
-        Membership.objects.filter(tenant=tenant, pk=_uuid(agent_id), role__in=[Role.AGENT, Role.SUPERVISOR])
+        Membership.objects.filter(tenant=tenant, pk=parse_id(agent_id), role__in=[Role.AGENT, Role.SUPERVISOR])
         .select_related("user")
         .first()
     )
@@ -44,7 +37,7 @@ def access_queue(*, tenant: Tenant, name: str) -> Queue:
 
 def access_work(*, tenant: Tenant, work_id, agent: Membership | None = None) -> AgentWork:
     """Work of this tenant (and of this agent, when given); anything else is WorkNotFound."""
-    filters = {"tenant": tenant, "pk": _uuid(work_id)}
+    filters = {"tenant": tenant, "pk": parse_id(work_id)}
     if agent is not None:
         filters["agent"] = agent
     work = AgentWork.objects.select_related("work_item", "agent").filter(**filters).first()
@@ -58,16 +51,6 @@ def presence_for(*, membership: Membership) -> AgentPresence:
         membership=membership, defaults={"tenant_id": membership.tenant_id}
     )
     return presence
-
-
-def used_capacity(*, membership: Membership) -> dict[str, int]:
-    """Capacity in use per channel type, counted in the database from holding work."""
-    rows = (
-        AgentWork.objects.filter(agent=membership, status__in=HOLDING_STATUSES)
-        .values("channel_type")
-        .annotate(used=Sum("weight"))
-    )
-    return {row["channel_type"]: int(row["used"] or 0) for row in rows}
 
 
 def agents_with_capacity(*, tenant: Tenant, among: QuerySet[Membership] | None = None) -> list[dict]:
