@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
+from ccp.core.ids import parse_id
 from ccp.packages.models import Partner
 from routing.errors import AgentNotFound
 from routing.models import AgentWork
@@ -15,14 +15,7 @@ from tenants.models import Membership, Tenant
 from tenants.selectors import partner_agents, partner_tenant_ids
 
 from .errors import ConversationNotFound, NotAParticipant
-from .models import Conversation, Message, Participant, Session
-
-
-def _uuid(value):
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        return None
+from .models import Contact, Conversation, Message, Participant, Session
 
 
 def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Conversation:
@@ -30,7 +23,7 @@ def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Con
     installed (active or not): after the uninstall the partner's access ends. Anything else is NotFound."""
     found = (
         Conversation.objects.select_related("channel__installation", "tenant", "partner", "contact")
-        .filter(pk=_uuid(conversation_id), partner=partner, tenant_id__in=partner_tenant_ids(partner=partner))
+        .filter(pk=parse_id(conversation_id), partner=partner, tenant_id__in=partner_tenant_ids(partner=partner))
         .first()
     )
     if found is None:
@@ -41,7 +34,7 @@ def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Con
 def access_conversation(*, tenant: Tenant, conversation_id, related: bool = True) -> Conversation:
     """The tenant's conversation or NotFound. `related=False`: only its id and tenant, for a caller
     whose service locks and re-reads it anyway (the agent's message send)."""
-    query = Conversation.objects.filter(pk=_uuid(conversation_id), tenant=tenant)
+    query = Conversation.objects.filter(pk=parse_id(conversation_id), tenant=tenant)
     query = query.select_related("channel", "tenant", "partner", "contact") if related else query.only("id", "tenant")
     found = query.first()
     if found is None:
@@ -81,12 +74,27 @@ def access_conversation_as_member(
     return conversation
 
 
+def contact_directory(*, tenant: Tenant, q: str = "", limit: int) -> QuerySet[Contact]:
+    """The tenant's contacts not erased, newest first (or matching `q` by name or address), with their
+    addresses and their conversations (newest first, with the channel) prefetched: three queries."""
+    contacts = Contact.objects.filter(tenant=tenant, erased_at__isnull=True)
+    if q:
+        contacts = contacts.filter(Q(name__icontains=q) | Q(addresses__address__icontains=q)).distinct()
+    return contacts.order_by("-updated_at").prefetch_related(
+        "addresses",
+        Prefetch(
+            "conversations",
+            queryset=Conversation.objects.filter(tenant=tenant).select_related("channel").order_by("-created_at"),
+        ),
+    )[:limit]
+
+
 def conversation_messages(*, conversation: Conversation, after=None, limit: int = 200) -> QuerySet[Message]:
     """Entries oldest first; `after` is a message id (its seq is the cursor)."""
     messages = Message.objects.filter(conversation=conversation).order_by("seq")
     if after:
         anchor = (
-            Message.objects.filter(conversation=conversation, pk=_uuid(after)).values_list("seq", flat=True).first()
+            Message.objects.filter(conversation=conversation, pk=parse_id(after)).values_list("seq", flat=True).first()
         )
         if anchor is None:
             raise ConversationNotFound("No such message in this conversation.", code="message_not_found")
@@ -160,7 +168,7 @@ def access_agent_for_partner(*, partner: Partner, agent_id, tenant: Tenant | Non
     agents = partner_agents(partner=partner)
     if tenant is not None:
         agents = agents.filter(tenant=tenant)
-    membership = agents.filter(pk=_uuid(agent_id)).select_related("tenant", "user").first()
+    membership = agents.filter(pk=parse_id(agent_id)).select_related("tenant", "user").first()
     if membership is None:
         raise AgentNotFound()
     return membership

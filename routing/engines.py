@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Protocol
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from tenants.choices import Role
 from tenants.models import Membership
 
-from .choices import HOLDING_STATUSES, PresenceStatus, Strategy
-from .models import AgentPresence, AgentSkill, AgentWork, WorkItem
+from .choices import PresenceStatus, Strategy
+from .models import AgentPresence, AgentSkill, AgentWork, WorkItem, call_blocks_messaging
 
 
 @dataclass
@@ -125,13 +124,7 @@ def candidate_snapshot(*, tenant_id, channel_type: str, queue=None) -> list[Cand
     if not rows:
         return []
     ids = [r["membership_id"] for r in rows]
-    used: dict = {}
-    for row in (
-        AgentWork.objects.filter(agent_id__in=ids, status__in=HOLDING_STATUSES)
-        .values("agent_id", "channel_type")
-        .annotate(total=Sum("weight"))
-    ):
-        used.setdefault(row["agent_id"], {})[row["channel_type"]] = int(row["total"] or 0)
+    used = AgentWork.objects.filter(agent_id__in=ids).used_capacity()
     skills: dict = {}
     for membership_id, name, level in AgentSkill.objects.filter(membership_id__in=ids).values_list(
         "membership_id", "skill__name", "level"
@@ -140,8 +133,9 @@ def candidate_snapshot(*, tenant_id, channel_type: str, queue=None) -> list[Cand
     out = []
     for row in rows:
         agent_used = used.get(row["membership_id"], {})
-        on_call = agent_used.get("voice", 0) > 0 or agent_used.get("video", 0) > 0
-        if row["voice_blocks_messaging"] and channel_type == "messaging" and on_call:
+        if call_blocks_messaging(
+            voice_blocks_messaging=row["voice_blocks_messaging"], used=agent_used, channel_type=channel_type
+        ):
             continue
         maximum = int((row["capacity"] or {}).get(channel_type, 0) or 0)
         in_use = agent_used.get(channel_type, 0)
@@ -308,9 +302,10 @@ def platform_candidates(*, work_item: WorkItem, now: datetime | None = None) -> 
 
 
 def blocked_by_call(presence: AgentPresence | AgentLoad, used: dict[str, int], channel_type: str) -> bool:
-    """Cross-channel rule: an agent on a voice or video call gets no new messaging work."""
-    on_call = used.get("voice", 0) > 0 or used.get("video", 0) > 0
-    return bool(presence.voice_blocks_messaging and channel_type == "messaging" and on_call)
+    """Cross-channel rule (`call_blocks_messaging`) for a presence or a locked load."""
+    return call_blocks_messaging(
+        voice_blocks_messaging=presence.voice_blocks_messaging, used=used, channel_type=channel_type
+    )
 
 
 def rank_platform(*, work_item: WorkItem, candidates: list[Candidate], strategy_name: str) -> list[Candidate]:

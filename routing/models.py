@@ -11,6 +11,7 @@ from tenants.models import Membership, Tenant
 from .ai.prompts import prompt_template_check
 from .choices import (
     ACTIVE_STATUSES,
+    HOLDING_STATUSES,
     OPEN_ITEM_STATUSES,
     Engine,
     PresenceStatus,
@@ -25,6 +26,13 @@ DEFAULT_CAPACITY = {"messaging": 4, "voice": 1, "video": 1}
 
 def default_capacity() -> dict:
     return dict(DEFAULT_CAPACITY)
+
+
+def call_blocks_messaging(*, voice_blocks_messaging: bool, used: dict[str, int], channel_type: str) -> bool:
+    """Cross-channel rule: an agent on a voice or video call (and whose presence says so) gets no new
+    messaging work. The one place this rule is written."""
+    on_call = used.get("voice", 0) > 0 or used.get("video", 0) > 0
+    return bool(voice_blocks_messaging and channel_type == "messaging" and on_call)
 
 
 class AgentPresence(models.Model):
@@ -154,6 +162,20 @@ class WorkItem(models.Model):
         return f"{self.kind} {self.reference} ({self.status})"
 
 
+class AgentWorkQuerySet(models.QuerySet):
+    def holding(self) -> "AgentWorkQuerySet":
+        """Work that holds capacity: offered, accepted or in after-call work."""
+        return self.filter(status__in=HOLDING_STATUSES)
+
+    def used_capacity(self) -> dict:
+        """Capacity held per agent and channel type, summed in the database (one query):
+        {agent id: {channel type: weight}}; agents holding nothing are absent."""
+        used: dict = {}
+        for row in self.holding().values("agent_id", "channel_type").annotate(total=models.Sum("weight")).order_by():
+            used.setdefault(row["agent_id"], {})[row["channel_type"]] = int(row["total"] or 0)
+        return used
+
+
 class AgentWork(models.Model):
     """An offer or assignment of a work item to an agent, through its whole lifecycle."""
 
@@ -172,6 +194,8 @@ class AgentWork(models.Model):
     acw_ends_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="When capacity was released.")
     reason = models.CharField(max_length=200, blank=True)
+
+    objects = AgentWorkQuerySet.as_manager()
 
     class Meta:
         ordering = ["-offered_at"]

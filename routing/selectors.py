@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
-from django.db.models import Count, Min, QuerySet, Sum
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
+from ccp.core.ids import parse_id
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
 
@@ -16,17 +16,10 @@ from .errors import AgentNotFound, QueueNotFound, WorkNotFound
 from .models import AgentPresence, AgentWork, AiRoutingConfig, Queue, RouteDecision, RouteFeedback, WorkItem
 
 
-def _uuid(value):
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None
-
-
 def access_agent(*, tenant: Tenant, agent_id) -> Membership:
     """An agent or supervisor of this tenant; anyone else is AgentNotFound."""
     found = (
-        Membership.objects.filter(tenant=tenant, pk=_uuid(agent_id), role__in=[Role.AGENT, Role.SUPERVISOR])
+        Membership.objects.filter(tenant=tenant, pk=parse_id(agent_id), role__in=[Role.AGENT, Role.SUPERVISOR])
         .select_related("user")
         .first()
     )
@@ -44,7 +37,7 @@ def access_queue(*, tenant: Tenant, name: str) -> Queue:
 
 def access_work(*, tenant: Tenant, work_id, agent: Membership | None = None) -> AgentWork:
     """Work of this tenant (and of this agent, when given); anything else is WorkNotFound."""
-    filters = {"tenant": tenant, "pk": _uuid(work_id)}
+    filters = {"tenant": tenant, "pk": parse_id(work_id)}
     if agent is not None:
         filters["agent"] = agent
     work = AgentWork.objects.select_related("work_item", "agent").filter(**filters).first()
@@ -60,16 +53,6 @@ def presence_for(*, membership: Membership) -> AgentPresence:
     return presence
 
 
-def used_capacity(*, membership: Membership) -> dict[str, int]:
-    """Capacity in use per channel type, counted in the database from holding work."""
-    rows = (
-        AgentWork.objects.filter(agent=membership, status__in=HOLDING_STATUSES)
-        .values("channel_type")
-        .annotate(used=Sum("weight"))
-    )
-    return {row["channel_type"]: int(row["used"] or 0) for row in rows}
-
-
 def agents_with_capacity(*, tenant: Tenant, among: QuerySet[Membership] | None = None) -> list[dict]:
     """Every agent of the tenant (or of `among`, a narrower set) with status, skills and capacity
     {type: {max, used}} (two queries)."""
@@ -79,14 +62,7 @@ def agents_with_capacity(*, tenant: Tenant, among: QuerySet[Membership] | None =
     members = list(
         members_query.select_related("user", "presence").prefetch_related("skills__skill").order_by("user__username")
     )
-    used_rows = (
-        AgentWork.objects.filter(tenant=tenant, status__in=HOLDING_STATUSES)
-        .values("agent_id", "channel_type")
-        .annotate(used=Sum("weight"), n=Count("id"))
-    )
-    used: dict = {}
-    for row in used_rows:
-        used.setdefault(row["agent_id"], {})[row["channel_type"]] = int(row["used"] or 0)
+    used = AgentWork.objects.filter(tenant=tenant).used_capacity()
     out = []
     for m in members:
         presence = getattr(m, "presence", None)
@@ -118,11 +94,21 @@ def agent_with_capacity(*, membership: Membership) -> dict:
 
 
 def open_work_for_agent(*, membership: Membership):
+    return AgentWork.objects.filter(agent=membership).holding().select_related("work_item").order_by("offered_at")
+
+
+def finished_work_for_agent(*, tenant: Tenant, membership: Membership, limit: int) -> QuerySet[AgentWork]:
+    """The agent's work that no longer holds capacity, newest first, with its work item."""
     return (
-        AgentWork.objects.filter(agent=membership, status__in=HOLDING_STATUSES)
+        AgentWork.objects.filter(tenant=tenant, agent=membership)
+        .exclude(status__in=HOLDING_STATUSES)
         .select_related("work_item")
-        .order_by("offered_at")
+        .order_by("-offered_at")[:limit]
     )
+
+
+def queue_names(*, tenant: Tenant) -> list[str]:
+    return list(Queue.objects.filter(tenant=tenant).values_list("name", flat=True))
 
 
 def ab_outcomes(*, tenant: Tenant, since) -> list[dict]:

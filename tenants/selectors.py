@@ -140,6 +140,27 @@ def connector_origins(*, tenant: Tenant) -> list[str]:
     return sorted(origins)
 
 
+def tenant_channels(*, tenant: Tenant) -> QuerySet[Channel]:
+    """The tenant's channels by name, with their installation, package and channel definition."""
+    return (
+        Channel.objects.filter(tenant=tenant)
+        .select_related("installation__package__channel_definition")
+        .order_by("name")
+    )
+
+
+def access_channel(*, tenant: Tenant, channel_address_id: str) -> Channel:
+    """The tenant's channel at this address (with its package and tenant); anything else is NotFound."""
+    channel = (
+        Channel.objects.select_related("installation__package__channel_definition", "tenant")
+        .filter(tenant=tenant, channel_address_id=channel_address_id)
+        .first()
+    )
+    if channel is None:
+        raise NotFound(f"'{channel_address_id}' is not a channel of your tenant.", code="unknown_channel")
+    return channel
+
+
 def partner_channels(*, partner) -> QuerySet[Channel]:
     """Channels of installations of this partner's packages — all a partner may see of tenants."""
     return (

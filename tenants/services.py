@@ -20,7 +20,6 @@ from .models import (
     Channel,
     ContactCenter,
     CustomObjectDefinition,
-    CustomRecord,
     Membership,
     PackageInstallation,
     Tenant,
@@ -384,6 +383,7 @@ def installation_uninstall(*, installation: PackageInstallation, force: bool = F
 
 
 def custom_record_problems(*, definition: CustomObjectDefinition, data: object) -> dict[str, list[str]]:
+    """Why `data` does not fit the definition's schema, {path: [messages]}; empty when it fits."""
     problems: dict[str, list[str]] = defaultdict(list)
     try:
         errors = untrusted_errors(definition.schema, data)
@@ -393,23 +393,3 @@ def custom_record_problems(*, definition: CustomObjectDefinition, data: object) 
         path = ".".join(str(p) for p in error.absolute_path) or "data"
         problems[path].append(error.message)
     return dict(problems)
-
-
-def custom_record_save(
-    *, tenant: Tenant, definition: CustomObjectDefinition, data: dict, record: CustomRecord | None = None
-) -> CustomRecord:
-    """Create or replace a custom record, validated against its definition."""
-    if definition.tenant_id != tenant.pk or (record is not None and record.tenant_id != tenant.pk):
-        raise NotFound("No such custom object.", code="custom_object_not_found")
-    problems = custom_record_problems(definition=definition, data=data)
-    if problems:
-        raise Invalid(
-            f"The record does not fit {definition.api_name}; see details.",
-            code="invalid_record",
-            details=problems,
-        )
-    if record is None:
-        return CustomRecord.objects.create(tenant=tenant, definition=definition, data=data)
-    record.data = data
-    record.save(update_fields=["data", "updated_at"])
-    return record

@@ -88,10 +88,20 @@ def assert_partner_guarded(
         assert_error(call(partner_client(other), method, url, data), 404)
 
 
+def dispatch_pending(*, tenant_id) -> bool:
+    """Whether a coalesced dispatch task of the tenant is queued and has not started yet (its
+    pending key in Redis, as `routing.services.dispatch_request` sets it)."""
+    from ccp.core.redis import redis_client
+    from routing.services.dispatch import _dispatch_keys
+
+    client = redis_client()
+    return bool(client is not None and client.exists(_dispatch_keys(tenant_id)[0]))
+
+
 def run_requested_dispatch(tenant_id) -> int:
     """Be the Celery worker for a test without one: check that the commit queued a dispatch task for
     the tenant (`routing.services.dispatch_request`) and run that task here. Returns the offers made."""
-    from routing import services, tasks
+    from routing import tasks
 
-    assert services.dispatch_pending(tenant_id=tenant_id), "no dispatch task was queued for this tenant"
+    assert dispatch_pending(tenant_id=tenant_id), "no dispatch task was queued for this tenant"
     return tasks.routing_dispatch_task(str(tenant_id))

@@ -20,7 +20,7 @@ V = TypeVar("V")
 def hot_lookup_ttl() -> float:
     from django.conf import settings
 
-    return float(getattr(settings, "HOT_LOOKUP_CACHE_SECONDS", 0))
+    return float(settings.HOT_LOOKUP_CACHE_SECONDS)
 
 
 class LocalTtlCache(Generic[V]):

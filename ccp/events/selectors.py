@@ -82,14 +82,14 @@ def replay_start(*, partner: Partner, after: int | None) -> int:
     return after
 
 
-def event_page(*, partner: Partner, after: int, limit: int) -> list[Event]:
-    """The partner's events with a replay id above `after`, oldest first.
+def event_page(*, partner: Partner | None = None, partner_id=None, after: int, limit: int) -> list[Event]:
+    """The partner's (given as the row or its id) events with a replay id above `after`, oldest first.
 
     Only events whose replay id was assigned (after their commit) are visible, and ids are assigned in
     commit order, so a cursor never skips an event that commits later (see services/publish.py).
     """
     return list(
-        Event.objects.filter(partner=partner, replay_id__gt=after)
+        Event.objects.filter(partner_id=partner.pk if partner is not None else partner_id, replay_id__gt=after)
         .select_related("tenant")
         .order_by("replay_id")[:limit]
     )

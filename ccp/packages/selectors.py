@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -11,6 +10,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from ccp.core.errors import NotFound
+from ccp.core.ids import parse_id
 from ccp.core.local_cache import LocalTtlCache
 from ccp.core.untrusted_schema import UnsafeSchema, check_untrusted_schema
 
@@ -32,8 +32,8 @@ def package_list(*, partner: Partner) -> QuerySet[CommunicationPackage]:
 def access_package(*, partner: Partner, package_id) -> CommunicationPackage:
     """The partner's package version; another partner's is NotFound, like a missing one."""
     try:
-        return package_list(partner=partner).get(pk=uuid.UUID(str(package_id)))
-    except (CommunicationPackage.DoesNotExist, ValueError):
+        return package_list(partner=partner).get(pk=parse_id(package_id))
+    except CommunicationPackage.DoesNotExist:
         raise NotFound("No such package.", code="package_not_found") from None
 
 

@@ -9,7 +9,6 @@ from routing import selectors as routing_selectors
 from routing import services as routing_services
 from routing.api.serializers import AgentOutput
 from routing.errors import OfferExpired
-from routing.models import Queue
 from tenants.api.base import MemberApi
 from tenants.choices import Role
 
@@ -267,6 +266,6 @@ class AgentDirectoryApi(AgentApi):
         return Response(
             {
                 "agents": AgentOutput(routing_selectors.agents_with_capacity(tenant=self.tenant), many=True).data,
-                "queues": list(Queue.objects.filter(tenant=self.tenant).values_list("name", flat=True)),
+                "queues": routing_selectors.queue_names(tenant=self.tenant),
             }
         )

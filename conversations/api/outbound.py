@@ -5,27 +5,16 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from ccp.core.errors import Invalid, NotFound
+from ccp.core.errors import Invalid
 from ccp.core.schema import NON_EMPTY
 from consent import services as consent_services
 from consent.api.serializers import ConsentInput, ConsentOutput, consent_output
 from consent.choices import ConsentSource
-from tenants.models import Channel
+from tenants import selectors as tenant_selectors
 
 from .. import services
 from .agent import AgentApi
 from .serializers import MessageOutput
-
-
-def _channel(tenant, channel_address_id) -> Channel:
-    channel = (
-        Channel.objects.select_related("installation__package__channel_definition", "tenant")
-        .filter(tenant=tenant, channel_address_id=channel_address_id)
-        .first()
-    )
-    if channel is None:
-        raise NotFound(f"'{channel_address_id}' is not a channel of your tenant.", code="unknown_channel")
-    return channel
 
 
 class AgentOutboundApi(AgentApi):
@@ -70,7 +59,13 @@ class AgentConsentApi(AgentApi):
         to, address = request.query_params.get("to"), request.query_params.get("address")
         if not to or not address:
             raise Invalid("Give the channel (to) and the end user's address.", details={"to": ["is required"]})
-        return Response(ConsentOutput(consent_output(channel=_channel(self.tenant, to), address=address)).data)
+        return Response(
+            ConsentOutput(
+                consent_output(
+                    channel=tenant_selectors.access_channel(tenant=self.tenant, channel_address_id=to), address=address
+                )
+            ).data
+        )
 
     @extend_schema(request=ConsentInput, responses=ConsentOutput, summary="Change consent", tags=["agent"])
     def put(self, request):
@@ -79,7 +74,7 @@ class AgentConsentApi(AgentApi):
         data = ConsentInput(data={**body, "source": ConsentSource.AGENT})
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        channel = _channel(self.tenant, values["to"])
+        channel = tenant_selectors.access_channel(tenant=self.tenant, channel_address_id=values["to"])
         with transaction.atomic():
             consent_services.consent_update(
                 channel=channel,

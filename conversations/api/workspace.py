@@ -1,18 +1,16 @@
 """Read-only lookups for the agent workspace's side panels: channels (and their connectors), contacts
 with their past conversations, and the agent's own recent work. Tenant-scoped through `AgentApi`."""
 
-from django.db.models import Prefetch, Q
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from routing.choices import WorkStatus
-from routing.models import AgentWork
+from routing import selectors as routing_selectors
+from tenants import selectors as tenant_selectors
 from tenants.choices import InstallationStatus
-from tenants.models import Channel
 
-from ..models import Contact, Conversation
+from .. import selectors
 from .agent import AgentApi
 
 CONTACTS_LIMIT = 25
@@ -35,13 +33,8 @@ class ChannelDirectoryApi(AgentApi):
 
     @extend_schema(responses=OutputSerializer(many=True), summary="The tenant's channels", tags=["agent"])
     def get(self, request):
-        channels = (
-            Channel.objects.filter(tenant=self.tenant)
-            .select_related("installation__package__channel_definition")
-            .order_by("name")
-        )
         rows = []
-        for channel in channels:
+        for channel in tenant_selectors.tenant_channels(tenant=self.tenant):
             package = channel.installation.package if channel.installation_id else None
             definition = getattr(package, "channel_definition", None) if package else None
             active = channel.is_active and (
@@ -87,18 +80,7 @@ class ContactDirectoryApi(AgentApi):
     )
     def get(self, request):
         q = (request.query_params.get("q") or "").strip()[:100]
-        contacts = Contact.objects.filter(tenant=self.tenant, erased_at__isnull=True)
-        if q:
-            contacts = contacts.filter(Q(name__icontains=q) | Q(addresses__address__icontains=q)).distinct()
-        contacts = contacts.order_by("-updated_at").prefetch_related(
-            "addresses",
-            Prefetch(
-                "conversations",
-                queryset=Conversation.objects.filter(tenant=self.tenant)
-                .select_related("channel")
-                .order_by("-created_at"),
-            ),
-        )[:CONTACTS_LIMIT]
+        contacts = selectors.contact_directory(tenant=self.tenant, q=q, limit=CONTACTS_LIMIT)
         rows = [
             {
                 "id": str(c.id),
@@ -135,11 +117,8 @@ class WorkHistoryApi(AgentApi):
 
     @extend_schema(responses=OutputSerializer(many=True), summary="Your finished work", tags=["agent"])
     def get(self, request):
-        works = (
-            AgentWork.objects.filter(tenant=self.tenant, agent=self.membership)
-            .exclude(status__in=(WorkStatus.OFFERED, WorkStatus.ACCEPTED, WorkStatus.ACW))
-            .select_related("work_item")
-            .order_by("-offered_at")[:HISTORY_LIMIT]
+        works = routing_selectors.finished_work_for_agent(
+            tenant=self.tenant, membership=self.membership, limit=HISTORY_LIMIT
         )
         rows = [
             {

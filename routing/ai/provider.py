@@ -8,7 +8,7 @@ and the caller hands the work to the platform engine. A summary, on the other ha
 will read: when no provider is configured `summarize` raises instead of inventing one, and the
 caller may show `extractive_summary` (quoted customer sentences) in its place.
 
-Settings (Django settings first, then the environment): AI_PROVIDER_BASE_URL, AI_PROVIDER_MODEL,
+Settings (declared in ccp/settings.py, set from the environment at start-up): AI_PROVIDER_BASE_URL, AI_PROVIDER_MODEL,
 AI_PROVIDER_API_KEY, AI_PROVIDER_TIMEOUT (seconds, default 5).
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -205,18 +204,18 @@ class ProviderClient:
 
 def provider_from_settings() -> ProviderClient | None:
     """The configured provider, or None when AI_PROVIDER_BASE_URL or AI_PROVIDER_MODEL is unset."""
-    base_url = _setting("AI_PROVIDER_BASE_URL")
-    model = _setting("AI_PROVIDER_MODEL")
+    base_url = settings.AI_PROVIDER_BASE_URL
+    model = settings.AI_PROVIDER_MODEL
     if not base_url or not model:
         return None
-    raw_timeout = _setting("AI_PROVIDER_TIMEOUT")
+    raw_timeout = settings.AI_PROVIDER_TIMEOUT
     try:
         timeout = float(raw_timeout) if raw_timeout else DEFAULT_TIMEOUT
     except ValueError:
         logger.warning("AI_PROVIDER_TIMEOUT=%r is not a number; using %s s", raw_timeout, DEFAULT_TIMEOUT)
         timeout = DEFAULT_TIMEOUT
     return ProviderClient(
-        base_url=str(base_url), model=str(model), api_key=str(_setting("AI_PROVIDER_API_KEY") or ""), timeout=timeout
+        base_url=str(base_url), model=str(model), api_key=str(settings.AI_PROVIDER_API_KEY or ""), timeout=timeout
     )
 
 
@@ -311,10 +310,3 @@ def _skills_of(agent: Mapping[str, Any]) -> list[str]:
 
 def _user(prompt: str) -> dict[str, str]:
     return {"role": "user", "content": prompt}
-
-
-def _setting(name: str) -> Any:
-    value = getattr(settings, name, None)
-    if value in (None, ""):
-        value = os.environ.get(name, "")
-    return value

@@ -32,7 +32,7 @@ import copy
 import io
 import random
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -364,11 +364,6 @@ def stratified_split(
         held_out.extend(members[:count])
         train.extend(members[count:])
     return train, held_out
-
-
-def label_counts(*, examples: Iterable[TuningExample]) -> Counter[str]:
-    """Weighted rows per label: what the model will actually learn from."""
-    return Counter(example.label for example in examples if example.weight > 0)
 
 
 def _log_loss(head: LinearHead, x: Any, truth: Sequence[str]) -> float:

@@ -12,8 +12,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
 from ccp.core.errors import Invalid
 
 from ..ai.engine import ai_route_decide
@@ -38,10 +36,6 @@ ARM_AI = "ai"
 
 
 ARM_PLATFORM = "platform"
-
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 # --- the A/B arm --------------------------------------------------------------------------------------

@@ -50,7 +50,6 @@ Celery), else one coalesced `routing_dispatch_task` per tenant (`dispatch_reques
 from .dispatch import (
     DispatchRound,
     dispatch_on_commit,
-    dispatch_pending,
     dispatch_request,
     routing_dispatch,
     routing_dispatch_requested,
@@ -90,7 +89,6 @@ __all__ = [
     "DispatchRound",
     "capacity_set",
     "dispatch_on_commit",
-    "dispatch_pending",
     "dispatch_request",
     "partner_route",
     "presence_set",

@@ -7,24 +7,23 @@ then their candidate agents' presence rows, both `FOR NO KEY UPDATE SKIP LOCKED`
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, F, FloatField, Func, Sum, Value, When
+from django.db.models import Case, DateTimeField, F, FloatField, Func, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ccp.core.bulk import bulk_insert, bulk_update
+from ccp.core.redis import redis_client
 from ccp.events.services import event_publish_many
 from ccp.packages.choices import Owner
 
 from ..ai_services import ai_route_plan
 from ..choices import (
-    HOLDING_STATUSES,
     Engine,
     PresenceStatus,
     QueueOrdering,
@@ -145,12 +144,8 @@ def _lock_loads(tenant_id, agent_ids) -> dict:
         for r in rows
     }
     if loads:
-        for row in (
-            AgentWork.objects.filter(agent_id__in=list(loads), status__in=HOLDING_STATUSES)
-            .values("agent_id", "channel_type")
-            .annotate(total=Sum("weight"))
-        ):
-            loads[row["agent_id"]].used[row["channel_type"]] = int(row["total"] or 0)
+        for agent_id, used in AgentWork.objects.filter(agent_id__in=list(loads)).used_capacity().items():
+            loads[agent_id].used.update(used)
     return loads
 
 
@@ -345,7 +340,7 @@ def dispatch_request(*, tenant_id) -> None:
         _dispatch_safely(tenant_id)
         return
     try:
-        client = _redis()
+        client = redis_client()
         if client is None:
             routing_dispatch_task.delay(str(tenant_id))
             return
@@ -368,7 +363,7 @@ def dispatch_request(*, tenant_id) -> None:
 def routing_dispatch_requested(*, tenant_id) -> int:
     """What `routing_dispatch_task` runs: clear the pending flag, then dispatch, again as long as
     triggers arrived while it ran (see `dispatch_request`). Returns the offers made."""
-    client = _redis()
+    client = redis_client()
     if client is None:
         return routing_dispatch(tenant_id=tenant_id)
     pending, triggers = _dispatch_keys(tenant_id)
@@ -387,34 +382,9 @@ def routing_dispatch_requested(*, tenant_id) -> int:
     return offered
 
 
-def dispatch_pending(*, tenant_id) -> bool:
-    """Whether a coalesced dispatch task of the tenant is queued and has not started yet."""
-    client = _redis()
-    return bool(client is not None and client.exists(_dispatch_keys(tenant_id)[0]))
-
-
 def _dispatch_keys(tenant_id) -> tuple[str, str]:
     prefix = f"{settings.ROUTING_REDIS_PREFIX}:dispatch"
     return f"{prefix}:pending:{tenant_id}", f"{prefix}:triggers:{tenant_id}"
-
-
-_redis_lock = threading.Lock()
-
-
-_redis_clients: dict = {}
-
-
-def _redis():
-    """A Redis client for REDIS_URL (one per process and URL), or None without Redis."""
-    url = settings.REDIS_URL
-    if not url:
-        return None
-    with _redis_lock:
-        if url not in _redis_clients:
-            import redis
-
-            _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=5)
-        return _redis_clients[url]
 
 
 def _dispatch_safely(tenant_id) -> None:

@@ -24,6 +24,7 @@ from routing.choices import HOLDING_STATUSES
 from routing.errors import OfferExpired
 from routing.models import AgentPresence, AgentWork, Queue, RouteDecision, WorkItem
 from tests.factories import MembershipFactory
+from tests.helpers import dispatch_pending
 from tests.servers import wait_for
 
 
@@ -285,7 +286,7 @@ def test_a_burst_of_triggers_queues_one_task_and_the_worker_offers_everything(te
     _run([threading.Thread(target=go_online, args=(a,)) for a in agents])
     assert not errors, errors[:3]
     assert _queued_tasks() == 1
-    assert services.dispatch_pending(tenant_id=tenant.pk)
+    assert dispatch_pending(tenant_id=tenant.pk)
     runs = []
 
     def count(sender=None, **kwargs):
@@ -303,7 +304,7 @@ def test_a_burst_of_triggers_queues_one_task_and_the_worker_offers_everything(te
     finally:
         task_prerun.disconnect(count)
     assert runs == [[str(tenant.pk)]]
-    assert not services.dispatch_pending(tenant_id=tenant.pk)
+    assert not dispatch_pending(tenant_id=tenant.pk)
     assert_capacity_and_single_offers(4)
 
 
@@ -339,7 +340,7 @@ def test_a_trigger_during_a_running_round_is_not_lost(tenant):
     assert snapshot_read.wait(10), "the round never read its candidates"
     with transaction.atomic():
         services.presence_set(membership=late, status="online")  # trigger: on commit
-    assert services.dispatch_pending(tenant_id=tenant.pk)  # a new task is queued too
+    assert dispatch_pending(tenant_id=tenant.pk)  # a new task is queued too
     resume.set()
     thread.join(30)
     assert not errors, errors

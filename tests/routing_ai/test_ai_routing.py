@@ -9,7 +9,6 @@ from routing import ai_services, services
 from routing.ai.tuning import TuningExample
 from routing.engines import CandidatePool
 from routing.models import AgentWork, AiRoutingConfig, RouteDecision, TunedModel, WorkItem
-from routing.selectors import used_capacity
 from tests.routing.test_engine import agent, hold, item
 
 from .fakes import ChatServer, closed_port_url, skill_of, synthetic_rows
@@ -170,7 +169,7 @@ def test_capacity_is_never_exceeded_through_the_ai_arm(tenant, model):
     with transaction.atomic():
         work = services.work_route(work_item=work_item, pool=pool)
     assert work.agent == transfers and work.engine == "platform"
-    assert used_capacity(membership=cards) == {"messaging": 2}
+    assert AgentWork.objects.filter(agent=cards).used_capacity() == {cards.pk: {"messaging": 2}}
     decision = RouteDecision.objects.get(work_item=work_item)
     assert decision.engine == "platform" and "every AI candidate refused" in decision.reason
 

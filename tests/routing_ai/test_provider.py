@@ -167,15 +167,15 @@ def test_unconfigured_summary_raises_instead_of_inventing_text(no_provider_setti
     assert error.value.code == "ai_provider_not_configured"
 
 
-def test_provider_from_settings_and_environment(settings, monkeypatch, no_provider_settings, server):
+def test_provider_from_settings(settings, no_provider_settings, server):
     settings.AI_PROVIDER_BASE_URL = server.url
     settings.AI_PROVIDER_MODEL = "llama-3.1-8b"
-    monkeypatch.setenv("AI_PROVIDER_API_KEY", "sk-env")
+    settings.AI_PROVIDER_API_KEY = "sk-set"
     provider = provider_from_settings()
     assert provider is not None
-    assert (provider.model, provider.timeout, provider.api_key) == ("llama-3.1-8b", 5.0, "sk-env")
-    assert "sk-env" not in repr(provider)
-    monkeypatch.setenv("AI_PROVIDER_TIMEOUT", "0.5")
+    assert (provider.model, provider.timeout, provider.api_key) == ("llama-3.1-8b", 5.0, "sk-set")
+    assert "sk-set" not in repr(provider)
+    settings.AI_PROVIDER_TIMEOUT = 0.5
     assert provider_from_settings().timeout == 0.5
 
     server.content = "The customer lost their card and wants it blocked."

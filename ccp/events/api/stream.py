@@ -33,7 +33,6 @@ from ccp.packages.api.base import PartnerPrincipal, PartnerRateThrottle
 from ccp.packages.selectors import bearer_from_header, bearer_grant, grant_still_allows, grants_still_allowing
 
 from .. import selectors
-from ..models import Event
 from ..services import stream_channel
 
 REQUIRED_SCOPE = "events"
@@ -100,11 +99,7 @@ def _read(partner_id, token_id: int, after: int, limit: int) -> list[str] | None
     is checked after the read: whatever was read committed before the check, so nothing committed
     after a revocation is sent. The connection is closed before the stream waits again."""
     try:
-        events = list(
-            Event.objects.filter(partner_id=partner_id, replay_id__gt=after)
-            .select_related("tenant")
-            .order_by("replay_id")[:limit]
-        )
+        events = selectors.event_page(partner_id=partner_id, after=after, limit=limit)
         if not grant_still_allows(token_id=token_id, scope=REQUIRED_SCOPE):
             return None
         return [

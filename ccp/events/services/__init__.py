@@ -1,7 +1,8 @@
 """Writes of the event bus. Import from here: `from ccp.events.services import event_publish`.
 
 - `publish`: the transactional outbox, replay-id assignment after commit, the on-commit fan-out
-  (signal, agents' websockets, stream wake-ups, relay task). Its docstring explains the ordering.
+  (agents' websockets, stream wake-ups, relay task). Its docstring explains the ordering.
+- `push`: the agents' websocket pushes — the publisher thread, and the catch-up after a Redis outage.
 - `webhooks`: relay into deliveries, signing, POSTing, retries and dead letters, subscriptions.
 - `maintenance`: the Celery beat jobs (outbox sweep, retention pruning).
 - `privacy`: erase requests (a person's data redacted from stored payloads).
@@ -11,7 +12,6 @@ from .maintenance import events_prune, events_sweep
 from .privacy import events_redact
 from .publish import (
     REPLAY_LOCK_KEY,
-    agent_group,
     event_assign_replay_ids,
     event_fan_out,
     event_publish,
@@ -19,6 +19,7 @@ from .publish import (
     stream_channel,
     streams_wake_on_commit,
 )
+from .push import agent_group
 from .webhooks import (
     delivery_attempt,
     delivery_redeliver,

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from ..choices import DeliveryStatus
 from ..models import Delivery, Event, ReplayWatermark
-from .publish import event_fan_out, event_push_pending
+from .publish import event_fan_out
+from .push import event_push_pending
 from .webhooks import _enqueue_deliveries, event_relay
 
 # --- maintenance (Celery beat) --------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Writes of the event bus: publish (the transactional outbox), fan-out, relay, webhook delivery.
+"""Writes of the event bus: publish (the transactional outbox), replay ids, the on-commit fan-out.
+
+The fan-out hands agents' websocket pushes to push.py, wakes SSE streams and queues the relay task;
+relay and webhook delivery are in webhooks.py.
 
 Ordering guarantee — why replay ids are assigned *after* commit
 ---------------------------------------------------------------
@@ -19,16 +22,11 @@ stay unassigned (or unrelayed) and `events_sweep` (Celery beat) finishes the job
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import threading
 import uuid
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -37,7 +35,8 @@ from django.utils import timezone
 
 from ccp.core.db import on_commit_robust
 from ccp.core.errors import Invalid
-from ccp.core.redis_health import redis_failed, redis_recovered, redis_skipping
+from ccp.core.redis import redis_client
+from ccp.core.redis_health import redis_failed, redis_skipping
 from ccp.core.untrusted_schema import UnsafeSchema, untrusted_errors
 from ccp.packages.models import Partner
 from tenants.models import Membership, Tenant
@@ -45,9 +44,8 @@ from tenants.models import Membership, Tenant
 from ..choices import is_custom_type_name, is_standard_type
 from ..models import Event, ReplayWatermark, Subscription
 from ..payloads import payload_check
-from ..selectors import event_envelope
-from ..signals import event_committed
 from ..tasks import events_relay_task
+from .push import push_to_agents
 
 logger = logging.getLogger(__name__)
 
@@ -280,11 +278,7 @@ def _events_with_subscribers(events: list[Event]) -> set[int]:
 
 
 def _notify(events: list[Event], *, relay: list[Event]) -> None:
-    for event in events:
-        for receiver, result in event_committed.send_robust(sender=event.type, event=event):
-            if isinstance(result, Exception):
-                logger.error("event_committed receiver %r failed for %s", receiver, event, exc_info=result)
-    _push_to_agents(events)
+    push_to_agents(events)
     partner_ids = {e.partner_id for e in events if e.partner_id is not None}
     if partner_ids:
         _wake_streams(partner_ids)
@@ -296,172 +290,16 @@ def _notify(events: list[Event], *, relay: list[Event]) -> None:
             logger.warning("could not enqueue the relay of %d events; the sweep will", len(relay))
 
 
-def agent_group(membership_id) -> str:
-    """The Channels group of one agent (a Membership)."""
-    return f"agent.{membership_id}"
-
-
-def _push_to_agents(events: list[Event]) -> None:
-    """One hand-off for the whole batch: group_send per (agent, event), in order."""
-    messages = _agent_messages(events)
-    if not messages:
-        return
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    if isinstance(layer, InMemoryChannelLayer):
-        # The embedded default: the layer lives in the server's own event loop, so hop into it.
-        try:
-            async_to_sync(_send_all)(layer, messages)
-        except Exception:
-            logger.exception("websocket push of %d messages failed", len(messages))
-        return
-    pushed = [e.pk for e in events if e.agent_ids]
-    if redis_skipping():  # Redis down: do not queue pushes that will fail; the sweep sends them later
-        _mark_push_pending(pushed)
-        return
-    _publisher().submit(layer, messages, pushed)
-
-
-def _agent_messages(events: list[Event]) -> list[tuple[str, dict]]:
-    messages: list[tuple[str, dict]] = []
-    for event in events:
-        if event.agent_ids:
-            envelope = event_envelope(event)
-            messages.extend(
-                (agent_group(agent_id), {"type": "ccp.event", "event": envelope}) for agent_id in event.agent_ids
-            )
-    return messages
-
-
-def _mark_push_pending(event_pks: list[int]) -> None:
-    """Remember pushes that could not be sent (Redis down) for `event_push_pending` (the sweep)."""
-    if event_pks:
-        try:
-            Event.objects.filter(pk__in=event_pks).update(push_pending=True)
-        except Exception:  # the database is gone too: the workspace still catches up from replay
-            logger.exception("could not mark %d events for a later push", len(event_pks))
-
-
-def event_push_pending(*, batch: int) -> int:
-    """Push the agents' events whose push failed while Redis was down, in replay order; returns how
-    many were pushed (0 while Redis is still down). Pushes are at least once: the workspace dedupes
-    frames by event id."""
-    events = list(
-        Event.objects.filter(push_pending=True, replay_id__isnull=False)
-        .select_related("tenant")
-        .order_by("replay_id")[:batch]
-    )
-    if not events:
-        return 0
-    layer = get_channel_layer()
-    if layer is not None:
-        messages = _agent_messages(events)
-        try:
-            async_to_sync(_send_all)(layer, messages)
-        except Exception as exc:
-            redis_failed("websocket push (sweep)", exc)
-            return 0
-        redis_recovered()
-    Event.objects.filter(pk__in=[e.pk for e in events]).update(push_pending=False)
-    return len(events)
-
-
-async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
-    for group, message in messages:
-        await layer.group_send(group, message)
-
-
-class _Publisher:
-    """A long-lived event loop in a daemon thread that sends this process's pushes, in order.
-
-    `async_to_sync(group_send)` starts a loop and new Redis connections per call (≈ 6 ms of CPU per
-    request, PERFORMANCE_NOTES.md); here the channel layer's connections stay open on one loop and
-    the request only enqueues. Batches are sent one after another by a single task, so pushes keep
-    commit order. Best effort like every notification: a push lost in a crash is caught up by the
-    workspace from replay. At most `MAX_BACKLOG` batches wait; beyond that a push is dropped, logged.
-    """
-
-    MAX_BACKLOG = 10_000
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.ready = threading.Event()
-        thread = threading.Thread(target=self._run, name="ccp-event-push", daemon=True)
-        thread.start()
-        self.ready.wait(5)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.create_task(self._drain())
-        self.ready.set()
-        self.loop.run_forever()
-
-    async def _drain(self) -> None:
-        while True:
-            layer, messages, event_pks = await self.queue.get()
-            if redis_skipping():
-                await sync_to_async(_mark_push_pending_closing, thread_sensitive=False)(event_pks)
-                continue
-            try:
-                await _send_all(layer, messages)
-            except Exception as exc:
-                redis_failed("websocket push", exc)
-                await sync_to_async(_mark_push_pending_closing, thread_sensitive=False)(event_pks)
-
-    def submit(self, layer, messages: list[tuple[str, dict]], event_pks: list[int]) -> None:
-        if self.queue.qsize() >= self.MAX_BACKLOG:
-            logger.error("websocket push backlog full; %d messages left to the sweep", len(messages))
-            _mark_push_pending(event_pks)
-            return
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, messages, event_pks))
-
-
-def _mark_push_pending_closing(event_pks: list[int]) -> None:
-    try:
-        _mark_push_pending(event_pks)
-    finally:
-        connection.close()  # an executor thread of the publisher's loop: do not keep a connection
-
-
-_publisher_lock = threading.Lock()
-_publisher_instance: _Publisher | None = None
-
-
-def _publisher() -> _Publisher:
-    """This process's publisher (a forked worker starts its own: threads do not survive fork)."""
-    global _publisher_instance
-    current = _publisher_instance
-    if current is None or current.pid != os.getpid():
-        with _publisher_lock:
-            if _publisher_instance is None or _publisher_instance.pid != os.getpid():
-                _publisher_instance = _Publisher()
-            current = _publisher_instance
-    return current
-
-
-_redis_lock = threading.Lock()
-_redis_client = None
-
-
 def stream_channel(partner_id) -> str:
     """The Redis pub/sub channel that wakes a partner's SSE streams."""
     return f"{settings.EVENTS_REDIS_PREFIX}:stream:{partner_id}"
 
 
 def _wake_streams(partner_ids: set) -> None:
-    global _redis_client
     if not settings.REDIS_URL or redis_skipping():
         return  # the embedded default, or Redis down: streams poll at each heartbeat
     try:
-        with _redis_lock:
-            if _redis_client is None:
-                import redis
-
-                _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-        pipe = _redis_client.pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         for partner_id in partner_ids:
             pipe.publish(stream_channel(partner_id), "1")
         pipe.execute()

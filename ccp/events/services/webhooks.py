@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from ccp.core.db import on_commit_robust
 from ccp.core.errors import Conflict, Invalid
+from ccp.core.redis import redis_client
 from ccp.core.redis_health import redis_failed, redis_skipping
 from ccp.packages.models import Partner
 
@@ -408,18 +409,10 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 0
 """
-_slot_redis = None
-_slot_redis_lock = threading.Lock()
 
 
 def _slots_client():
-    global _slot_redis
-    with _slot_redis_lock:
-        if _slot_redis is None:
-            import redis
-
-            _slot_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-        return _slot_redis
+    return redis_client(timeout=2, connect_timeout=2)
 
 
 def _partner_slot_acquire(partner_id) -> str | None:

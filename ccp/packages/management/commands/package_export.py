@@ -1,11 +1,11 @@
 """Write a package version's manifest to a file (or stdout), to keep it in version control."""
 
 import json
-import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
 from ccp.core.commands import domain_errors_as_command_errors
+from ccp.core.ids import parse_id
 from ccp.packages.models import CommunicationPackage
 
 
@@ -33,18 +33,10 @@ def _find(ref: str) -> CommunicationPackage:
         developer_name, version = ref.split("@", 1)
         found = CommunicationPackage.objects.filter(developer_name=developer_name, version=version).first()
     else:
-        found = CommunicationPackage.objects.filter(pk=ref).first() if _is_uuid(ref) else None
+        found = CommunicationPackage.objects.filter(pk=ref).first() if parse_id(ref) else None
         if found is None:
             versions = list(CommunicationPackage.objects.filter(developer_name=ref))
             found = max(versions, key=lambda p: p.version_key) if versions else None
     if found is None:
         raise CommandError(f"No package '{ref}'.")
     return found
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
