@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ccp.core.errors import DomainError, Invalid
+from ccp.core.ids import parse_id
 from ccp.packages.models import Partner
 from consent import services as consent
 from tenants.models import Channel
@@ -42,7 +43,6 @@ from .lifecycle import (
     open_session,
     session_open_item,
     start_routing,
-    uuid_or_none,
 )
 from .outbound import outbound_send
 from .payloads import (
@@ -302,7 +302,7 @@ def _store_inbound(
 def _apply_receipt(conversation: Conversation, entry: Entry) -> Message:
     message = (
         Message.objects.select_for_update()
-        .filter(pk=uuid_or_none(entry.message_id), conversation=conversation, direction=Direction.OUTBOUND)
+        .filter(pk=parse_id(entry.message_id), conversation=conversation, direction=Direction.OUTBOUND)
         .first()
     )
     if message is None:

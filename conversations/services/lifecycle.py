@@ -3,13 +3,12 @@ and contact), sessions and their routing, participants, and closing. Builds on `
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ccp.core.errors import Conflict
+from ccp.core.ids import parse_id
 from ccp.packages.choices import Owner
 from ccp.packages.models import Partner
 from routing import services as routing
@@ -32,13 +31,6 @@ from ..errors import (
 )
 from ..models import Contact, Conversation, EndUserAddress, Message, Participant, Session
 from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
-
-
-def uuid_or_none(value):
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def conversation_lock(conversation: Conversation) -> Conversation:
@@ -142,7 +134,7 @@ def participant_require(conversation: Conversation, agent: Membership) -> None:
 
 
 def session_of_work(work: AgentWork) -> Session | None:
-    return Session.objects.select_related("conversation").filter(pk=uuid_or_none(work.work_item.reference)).first()
+    return Session.objects.select_related("conversation").filter(pk=parse_id(work.work_item.reference)).first()
 
 
 def end_user_address_get_or_create(channel: Channel, address: str, name: str) -> EndUserAddress:
