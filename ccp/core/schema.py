@@ -137,6 +137,17 @@ class CcpAutoSchema(AutoSchema):
         return responses
 
 
+class declared:
+    """`openapi_extra = declared(fn)`: the JSON schema `fn()` builds (from settings) each time the
+    OpenAPI document is made, so the document shows the declaration the view checks with."""
+
+    def __init__(self, build):
+        self.build = build
+
+    def __get__(self, instance, owner=None) -> dict:
+        return self.build()
+
+
 def _merged(schema: dict, extra: dict) -> dict:
     out = copy.deepcopy(schema)
     for key, value in extra.items():

@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from ccp.core.schema import declared
 from routing import selectors as routing_selectors
 from routing import services as routing_services
 from routing.api.serializers import AgentOutput
@@ -13,7 +14,7 @@ from tenants.api.base import MemberApi
 from tenants.choices import Role
 
 from .. import selectors, services
-from .serializers import MESSAGE_SCHEMA, ConversationOutput, MessageOutput, StatusInput, WorkAnswer
+from .serializers import ConversationOutput, MessageOutput, StatusInput, WorkAnswer
 
 
 class AgentApi(MemberApi):
@@ -173,7 +174,7 @@ class AgentMessagesApi(AgentApi):
     class InputSerializer(serializers.Serializer):
         text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         attachments = serializers.JSONField(required=False)
-        openapi_extra = MESSAGE_SCHEMA
+        openapi_extra = declared(services.reply_schema)
 
     @extend_schema(
         parameters=[OpenApiParameter("after", str, description="a message id")],

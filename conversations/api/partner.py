@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from ccp.core.errors import Invalid
-from ccp.core.schema import NON_EMPTY
+from ccp.core.schema import NON_EMPTY, declared
 from ccp.packages.api.base import PartnerApi
 from routing import selectors as routing_selectors
 from routing import services as routing_services
@@ -15,7 +15,7 @@ from routing.models import AgentWork
 from tenants.selectors import channel_for_partner, partner_agents
 
 from .. import selectors, services
-from .serializers import ConversationOutput, EntriesField, MessageOutput, StatusInput
+from .serializers import ConversationOutput, MessageOutput, StatusInput
 
 
 class InteractionApi(PartnerApi):
@@ -23,15 +23,8 @@ class InteractionApi(PartnerApi):
     error_statuses = (404,)  # unknown_channel
 
     class InputSerializer(serializers.Serializer):
-        to = serializers.CharField(max_length=200)
-        from_ = serializers.CharField(max_length=300)
-        from_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        entries = EntriesField()
-
-        def get_fields(self):
-            fields = super().get_fields()
-            fields["from"] = fields.pop("from_")
-            return fields
+        # names the component; the body is declared, and checked, in conversations/services/inputs.py
+        openapi_extra = declared(services.interaction_schema)
 
     class OutputSerializer(serializers.Serializer):
         class EntryResult(serializers.Serializer):
@@ -51,15 +44,12 @@ class InteractionApi(PartnerApi):
         tags=["interactions"],
     )
     def post(self, request):
-        data = request.data if isinstance(request.data, dict) else {}
-        missing = {k: ["is required"] for k in ("to", "from", "entries") if k not in data}
-        if missing:
-            raise Invalid("to, from and entries are required.", code="invalid", details=missing)
+        data = services.interaction_envelope_check(request.data)
         result = services.interaction_receive(
             partner=self.partner,
-            to=str(data["to"]),
-            from_address=data["from"] if isinstance(data["from"], str) else "",
-            from_name=str(data.get("from_name") or ""),
+            to=data["to"],
+            from_address=data["from"],
+            from_name=data.get("from_name") or "",
             entries=data["entries"],
         )
         return Response(result, status=201)

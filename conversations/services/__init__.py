@@ -3,15 +3,17 @@
 Every entry point runs in one database transaction: a partner's interaction stores the contact,
 conversation, session, messages and the outbox events together, and starts routing — or nothing.
 Import from here: `from conversations import services`. The modules, grouped by what they do, depend
-one way (inbound, agent_actions → outbound → lifecycle → payloads):
+one way (inbound, agent_actions → outbound → lifecycle → payloads; inbound, agent_actions → inputs):
 
+- `inputs`: the one declaration of what an end user's message may carry (the JSON schema of
+  POST /interactions/, the agent reply's text and attachments) and its check.
 - `payloads`: the message and conversation payloads, publishing to a conversation's audience, the
-  package's outbound event type, attachment validation.
+  package's outbound event type.
 - `lifecycle`: locking, appending, opening and closing a conversation; sessions and their routing;
   participants.
 - `outbound`: THE one consent-checked path to the end user (`outbound_send`), and an agent
   starting a conversation.
-- `inbound`: the partner's interactions (`interaction_receive`, `parse_entries`).
+- `inbound`: the partner's interactions (`interaction_receive`).
 - `agent_actions`: accept, decline, reply, typing, transfer, partner-owned routing.
 """
 
@@ -23,10 +25,20 @@ from .agent_actions import (
     message_send,
     route_by_partner,
 )
-from .inbound import ENTRY_TYPES, MAX_ENTRIES, RECEIPTS, Entry, interaction_receive, parse_entries
+from .inbound import RECEIPTS, interaction_receive
+from .inputs import (
+    ENTRY_TYPES,
+    MAX_ATTACHMENTS,
+    MAX_ENTRIES,
+    Entry,
+    entries_parse,
+    interaction_envelope_check,
+    interaction_schema,
+    reply_schema,
+)
 from .lifecycle import conversation_close, open_session, start_routing
 from .outbound import conversation_start_outbound
-from .payloads import MAX_ATTACHMENTS, active_agent_ids, conversation_data, message_data
+from .payloads import active_agent_ids, conversation_data, message_data
 
 __all__ = [
     "ENTRY_TYPES",
@@ -42,11 +54,14 @@ __all__ = [
     "conversation_data",
     "conversation_start_outbound",
     "conversation_transfer",
+    "entries_parse",
+    "interaction_envelope_check",
     "interaction_receive",
+    "interaction_schema",
     "message_data",
     "message_send",
     "open_session",
-    "parse_entries",
+    "reply_schema",
     "route_by_partner",
     "start_routing",
 ]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,6 +33,7 @@ from ..errors import (
 )
 from ..models import Conversation, Message, Participant
 from ..selectors import access_agent_for_partner
+from .inputs import attachments_clean, reply_problems
 from .lifecycle import (
     conversation_lock,
     open_session,
@@ -44,7 +44,7 @@ from .lifecycle import (
     system_message,
 )
 from .outbound import outbound_send
-from .payloads import active_agent_ids, attachment_problems, conversation_data, conversation_publish
+from .payloads import active_agent_ids, conversation_data, conversation_publish
 
 
 def route_by_partner(
@@ -129,15 +129,17 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
     """An agent's reply: stored, then published to the partner as the package's outbound event type."""
     problems: dict[str, list[str]] = {}
     codes: list[str] = []
-    clean_attachments = attachment_problems(attachments, "attachments", problems, codes)
-    if not isinstance(text, str) or len(text) > settings.MESSAGE_MAX_CHARS:
-        problems["text"] = [f"must be text of at most {settings.MESSAGE_MAX_CHARS} characters"]
-        codes.append("invalid")
-    elif not text.strip() and not clean_attachments:
-        problems["text"] = ["write something or attach a file"]
-        codes.append("empty_message")
+    for problem in reply_problems(text=text, attachments=attachments):
+        if problem.path == "":  # nothing to send (reported only when the text itself is fine)
+            if "text" not in problems:
+                problems["text"] = ["write something or attach a file"]
+                codes.append("empty_message")
+            continue
+        problems[problem.path] = [problem.sentence]
+        codes.append(problem.code)
     if problems:
         raise Invalid("The message cannot be sent; see details.", code=codes[0], details=problems)
+    clean_attachments = attachments_clean(attachments)
     with transaction.atomic():
         conversation = conversation_lock(conversation)
         if not conversation.is_open:

@@ -4,15 +4,11 @@ events in one transaction, then consent keywords, the channel flow and routing."
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from ccp.core.errors import DomainError, Invalid
+from ccp.core.errors import DomainError
 from ccp.core.ids import parse_id
 from ccp.packages.models import Partner
 from consent import services as consent
@@ -34,6 +30,7 @@ from ..errors import (
     UnknownMessage,
 )
 from ..models import Contact, Conversation, Message, Session
+from .inputs import Entry, entries_parse, interaction_from_check
 from .lifecycle import (
     conversation_close_locked,
     conversation_open,
@@ -47,7 +44,6 @@ from .lifecycle import (
 from .outbound import outbound_send
 from .payloads import (
     active_agent_ids,
-    attachment_problems,
     conversation_data,
     conversation_publish,
     message_data,
@@ -57,85 +53,7 @@ from .payloads import (
 logger = logging.getLogger(__name__)
 
 
-ENTRY_TYPES = ("message", "typing_started", "typing_stopped", "delivered", "read", "delivery_failed")
-
-
 RECEIPTS = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "delivery_failed": MessageStatus.FAILED}
-
-
-MAX_ENTRIES = 100
-
-
-@dataclass
-class Entry:
-    id: str | None
-    type: str
-    text: str = ""
-    attachments: list[dict] = field(default_factory=list)
-    message_id: str | None = None
-    reason: str = ""
-    timestamp: datetime | None = None
-
-
-def parse_entries(raw) -> list[Entry]:
-    """Check every entry before anything is stored; all problems at once, by path."""
-    problems: dict[str, list[str]] = {}
-    codes: list[str] = []
-    if not isinstance(raw, list) or not raw or len(raw) > MAX_ENTRIES:
-        raise Invalid(
-            f"entries must be a list of 1 to {MAX_ENTRIES} entries.",
-            code="invalid",
-            details={"entries": ["must be a non-empty list"]},
-        )
-    out = []
-    for i, item in enumerate(raw):
-        where = f"entries[{i}]"
-        if not isinstance(item, dict):
-            problems[where] = ["must be an object"]
-            codes.append("invalid")
-            continue
-        kind = item.get("type")
-        if kind not in ENTRY_TYPES:
-            problems[f"{where}.type"] = [f"must be one of {', '.join(ENTRY_TYPES)}"]
-            codes.append("invalid")
-            continue
-        entry_id = item.get("id")
-        if entry_id is not None and (not isinstance(entry_id, str) or not 0 < len(entry_id) <= 200):
-            problems[f"{where}.id"] = ["must be a string of 1 to 200 characters"]
-            codes.append("invalid")
-        entry = Entry(id=entry_id, type=kind)
-        stamp = item.get("timestamp")
-        if stamp is not None:
-            parsed = parse_datetime(stamp) if isinstance(stamp, str) else None
-            if parsed is None or parsed.tzinfo is None:
-                problems[f"{where}.timestamp"] = ["must be an ISO 8601 time with a zone, e.g. 2026-11-25T10:00:00Z"]
-                codes.append("invalid")
-            entry.timestamp = parsed
-        if kind == "message":
-            if entry_id is None:
-                problems[f"{where}.id"] = ["is required: it makes re-sending safe"]
-                codes.append("invalid")
-            text = item.get("text", "")
-            if not isinstance(text, str) or len(text) > settings.MESSAGE_MAX_CHARS:
-                problems[f"{where}.text"] = [f"must be text of at most {settings.MESSAGE_MAX_CHARS} characters"]
-                codes.append("invalid")
-                text = ""
-            entry.text = text
-            entry.attachments = attachment_problems(item.get("attachments"), f"{where}.attachments", problems, codes)
-            if not text.strip() and not item.get("attachments"):
-                problems[where] = ["a message needs text or an attachment"]
-                codes.append("empty_message")
-        elif kind in RECEIPTS:
-            if not isinstance(item.get("message_id"), str):
-                problems[f"{where}.message_id"] = ["is required: the id of our outbound message"]
-                codes.append("invalid")
-            entry.message_id = item.get("message_id")
-            entry.reason = str(item.get("reason") or "")[:300]
-        out.append(entry)
-    if problems:
-        code = codes[0] if len(set(codes)) == 1 else next((c for c in codes if c != "invalid"), "invalid")
-        raise Invalid(f"{len(problems)} entry problem(s); see details.", code=code, details=problems)
-    return out
 
 
 def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry]) -> bool:
@@ -152,9 +70,8 @@ def interaction_receive(*, partner: Partner, to: str, from_address: str, from_na
         raise InstallationInactive()
     if not channel.is_active:
         raise ChannelInactive()
-    if not isinstance(from_address, str) or not 0 < len(from_address) <= 300:
-        raise Invalid("from must be the end user's address.", code="invalid", details={"from": ["is required"]})
-    parsed = parse_entries(entries)
+    interaction_from_check(from_address)
+    parsed = entries_parse(entries)
     with transaction.atomic():
         return _receive(channel, from_address, from_name or "", parsed, partner)
 

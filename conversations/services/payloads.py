@@ -1,12 +1,8 @@
 """What conversations publish and what a message carries: the message and conversation payloads,
 publishing to a conversation's audience (partner and current participants), the package's outbound
-event type, and the validation of attachments. Imports nothing else of this package."""
+event type. Imports nothing else of this package."""
 
 from __future__ import annotations
-
-from urllib.parse import urlparse
-
-from django.conf import settings
 
 from ccp.core.local_cache import LocalTtlCache
 from ccp.events.services import event_publish
@@ -114,50 +110,3 @@ def message_publish(conversation: Conversation, message: Message, *, agents=None
     event_publish(
         tenant=conversation.tenant, type=custom.api_name, data=data, partner=conversation.partner, schema=custom.schema
     )
-
-
-MAX_ATTACHMENTS = 10
-
-
-def _is_http_url(url: str) -> bool:
-    try:
-        parts = urlparse(url)
-    except ValueError:  # e.g. "http://[": an unbalanced IPv6 bracket
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def attachment_problems(raw, where: str, problems: dict, codes: list) -> list[dict]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or len(raw) > MAX_ATTACHMENTS:
-        problems[where] = [f"must be a list of at most {MAX_ATTACHMENTS} attachments"]
-        codes.append("invalid")
-        return []
-    clean = []
-    for j, item in enumerate(raw):
-        path = f"{where}[{j}]"
-        if not isinstance(item, dict):
-            problems[path] = ["must be an object with url, content_type, name, size"]
-            codes.append("invalid")
-            continue
-        url = item.get("url")
-        if not isinstance(url, str) or not _is_http_url(url):
-            problems[f"{path}.url"] = ["must be an http(s) URL"]
-            codes.append("invalid")
-        size = item.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            problems[f"{path}.size"] = ["must be a whole number of bytes"]
-            codes.append("invalid")
-        elif isinstance(size, int) and size > settings.ATTACHMENT_MAX_BYTES:
-            problems[f"{path}.size"] = [f"is over the limit of {settings.ATTACHMENT_MAX_BYTES} bytes"]
-            codes.append("attachment_too_large")
-        clean.append(
-            {
-                "url": url,
-                "content_type": str(item.get("content_type") or "application/octet-stream")[:100],
-                "name": str(item.get("name") or "")[:200],
-                "size": size if isinstance(size, int) else None,
-            }
-        )
-    return clean
