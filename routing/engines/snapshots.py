@@ -1,0 +1,75 @@
+"""Snapshots of who is online with room: 3 flat queries per (tenant, queue, channel type). A snapshot
+only proposes: `work_offer` re-checks capacity under the agent's row lock before any offer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tenants.choices import Role
+from tenants.models import Membership
+
+from ..choices import PresenceStatus
+from ..models import AgentPresence, AgentSkill, AgentWork, WorkItem, call_blocks_messaging
+from .candidates import Candidate, eligible
+
+
+def candidate_snapshot(*, tenant_id, channel_type: str, queue=None) -> list[Candidate]:
+    """Online agents of a tenant (and queue) with free capacity for `channel_type`: 3 flat queries."""
+    members = Membership.objects.filter(
+        tenant_id=tenant_id, role__in=[Role.AGENT, Role.SUPERVISOR], presence__status=PresenceStatus.ONLINE
+    )
+    if queue is not None and queue.members.exists():
+        members = members.filter(queues=queue)
+    rows = list(
+        AgentPresence.objects.filter(membership__in=members).values(
+            "membership_id",
+            "capacity",
+            "voice_blocks_messaging",
+            "last_work_ended_at",
+            "status_since",
+            "last_offered_at",
+            "membership__display_name",
+            "membership__user__username",
+        )
+    )
+    if not rows:
+        return []
+    ids = [r["membership_id"] for r in rows]
+    used = AgentWork.objects.filter(agent_id__in=ids).used_capacity()
+    skills: dict = {}
+    for membership_id, name, level in AgentSkill.objects.filter(membership_id__in=ids).values_list(
+        "membership_id", "skill__name", "level"
+    ):
+        skills.setdefault(membership_id, {})[name] = level
+    out = []
+    for row in rows:
+        agent_used = used.get(row["membership_id"], {})
+        if call_blocks_messaging(
+            voice_blocks_messaging=row["voice_blocks_messaging"], used=agent_used, channel_type=channel_type
+        ):
+            continue
+        maximum = int((row["capacity"] or {}).get(channel_type, 0) or 0)
+        in_use = agent_used.get(channel_type, 0)
+        if maximum - in_use <= 0:
+            continue
+        out.append(
+            Candidate(
+                membership_id=row["membership_id"],
+                name=row["membership__display_name"] or row["membership__user__username"],
+                free=maximum - in_use,
+                maximum=maximum,
+                used=in_use,
+                skills=skills.get(row["membership_id"], {}),
+                idle_since=row["last_work_ended_at"] or row["status_since"],
+                last_offered_at=row["last_offered_at"],
+            )
+        )
+    return out
+
+
+def platform_candidates(*, work_item: WorkItem, now: datetime | None = None) -> list[Candidate]:
+    """Who could take this work item now (a fresh snapshot)."""
+    snapshot = candidate_snapshot(
+        tenant_id=work_item.tenant_id, channel_type=work_item.channel_type, queue=work_item.queue
+    )
+    return eligible(work_item=work_item, snapshot=snapshot, now=now)
