@@ -3,7 +3,6 @@ from django.contrib import admin, messages
 from ccp.core.errors import DomainError
 from tenants.admin_scoping import TenantScopedAdmin
 
-from .ai_services import tuned_model_train
 from .models import (
     AgentPresence,
     AgentSkill,
@@ -17,6 +16,7 @@ from .models import (
     TunedModel,
     WorkItem,
 )
+from .services import tuned_model_train
 
 
 @admin.register(Skill)

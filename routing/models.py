@@ -310,7 +310,7 @@ class TunedModel(models.Model):
     source = models.CharField(max_length=16, default="history", help_text="history (route decisions) or dataset")
     metrics = models.JSONField(default=dict, blank=True)
     rows = models.PositiveIntegerField(default=0)
-    data = models.BinaryField(help_text="routing.ai.tuning.TunedModel.to_bytes(); only bytes this platform wrote.")
+    data = models.BinaryField(help_text="routing.ai.tuning.TuningLayer.to_bytes(); only bytes this platform wrote.")
     training_seconds = models.FloatField(default=0)
     notes = models.TextField(blank=True)
 

@@ -67,15 +67,15 @@ def routing_sweep_task() -> None:
 @shared_task(name="routing.tasks.tuned_model_train_task", ignore_result=True)
 def tuned_model_train_task(tenant_id: int, force: bool = False) -> str:
     """Retrain one tenant's tuned model when enough new feedback arrived since its last model (FIG 17)."""
-    from . import ai_services
+    from . import services
 
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return "no such tenant"
-    if not force and not ai_services.tuned_model_train_due(tenant=tenant):
+    if not force and not services.tuned_model_train_due(tenant=tenant):
         return "skipped: not enough new feedback since the last model"
     try:
-        return ai_services.tuned_model_train(tenant=tenant).summary
+        return services.tuned_model_train(tenant=tenant).summary
     except Invalid as exc:  # too little history yet: try again tomorrow
         logger.info("tuned model of %s not trained: %s", tenant.slug, exc.message)
         return f"not trained: {exc.message}"

@@ -49,8 +49,8 @@ def _services_modules(app_dir: Path) -> list[Path]:
 def test_tasks_import_the_services_only_inside_their_bodies(app):
     tree = ast.parse((APPS[app] / "tasks.py").read_text())
     reaching = [(inside, _reached(m, lvl, n, app, depth=1)) for m, lvl, n, inside in _imports(tree)]
-    module_level = [names for inside, names in reaching if not inside and names & {"services", "ai_services"}]
-    in_bodies = [names for inside, names in reaching if inside and names & {"services", "ai_services"}]
+    module_level = [names for inside, names in reaching if not inside and names & {"services"}]
+    in_bodies = [names for inside, names in reaching if inside and names & {"services"}]
     assert module_level == [], f"{app}.tasks imports services at module level: {module_level}"
     assert in_bodies, f"{app}.tasks calls no service at all?"
 

@@ -9,8 +9,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from ccp.packages.api.base import PartnerApi
-from routing import ai_services
 from routing import selectors as routing_selectors
+from routing import services as routing_services
 from routing.models import RouteFeedback
 
 from .. import selectors
@@ -38,7 +38,7 @@ def _record(conversation, data: dict, source: str) -> dict:
     work_item = routing_selectors.routed_work_item(
         tenant=conversation.tenant, references=[str(pk) for pk in conversation.sessions.values_list("pk", flat=True)]
     )
-    feedback = ai_services.route_feedback_record(
+    feedback = routing_services.route_feedback_record(
         tenant=conversation.tenant,
         work_item=work_item,
         source=source,
@@ -117,5 +117,5 @@ class AgentConversationSummaryApi(AgentApi):
             if m.text and m.direction != Direction.SYSTEM
         ]
         return Response(
-            self.OutputSerializer(ai_services.conversation_summary(tenant=self.tenant, messages=messages)).data
+            self.OutputSerializer(routing_services.conversation_summary(tenant=self.tenant, messages=messages)).data
         )

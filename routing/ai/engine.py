@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from .prompts import DEFAULT_ROUTING_TEMPLATE, FIRST_MESSAGES, customer_texts
 from .provider import ProviderClient
-from .tuning import Prediction, TunedModel
+from .tuning import Prediction, TuningLayer
 
 #: Below this probability the tuned model's skill is not trusted and the platform engine decides.
 DEFAULT_MIN_PROBABILITY = 0.5
@@ -40,7 +40,7 @@ def ai_route_decide(
     *,
     conversation: Mapping[str, Any],
     agents: Sequence[Mapping[str, Any]],
-    model: TunedModel | None,
+    model: TuningLayer | None,
     provider: ProviderClient | None,
     template: str = DEFAULT_ROUTING_TEMPLATE,
     min_probability: float = DEFAULT_MIN_PROBABILITY,

@@ -129,7 +129,7 @@ class Features:
         return sparse.hstack([vectorizer.transform(texts) for vectorizer in self.vectorizers], format="csr")
 
 
-class TunedModel:
+class TuningLayer:
     """A trained tuning layer with its version and held-out metrics; `to_bytes` for a versioned DB record."""
 
     def __init__(
@@ -184,7 +184,7 @@ class TunedModel:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, *, data: bytes) -> TunedModel:
+    def from_bytes(cls, *, data: bytes) -> TuningLayer:
         """Restore a model; refuses another format or scikit-learn version rather than mispredicting."""
         import joblib
         import sklearn
@@ -218,7 +218,7 @@ def tune(
     max_rounds: int = 20,
     alpha: float = 1e-5,
     version: str | None = None,
-) -> TunedModel:
+) -> TuningLayer:
     """Train the tuning layer from weighted examples; metrics are measured on held-out rows.
 
     Without `validation`, a seeded split stratified by intent (else label) holds out
@@ -276,7 +276,7 @@ def tune(
         if loss <= loss_threshold or (len(losses) > 1 and losses[-2] - loss < min_delta):
             break
     assert best is not None
-    model = TunedModel(
+    model = TuningLayer(
         version=version or datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ"),
         metrics={},
         features=features,
@@ -298,7 +298,7 @@ def tune(
     return model
 
 
-def evaluate(*, model: TunedModel, examples: Sequence[TuningExample]) -> dict[str, Any]:
+def evaluate(*, model: TuningLayer, examples: Sequence[TuningExample]) -> dict[str, Any]:
     """Accuracy, macro-F1 and log loss of `model` on weighted rows — e.g. to re-measure the active
     model on a candidate's held-out set before `should_activate` compares them."""
     from sklearn.metrics import accuracy_score, f1_score

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from ccp.packages.api.base import PartnerApi
 
-from .. import ai_services
+from .. import services as routing_services
 
 
 class PackageDraftApi(PartnerApi):
@@ -38,5 +38,7 @@ class PackageDraftApi(PartnerApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         client_ids = set(self.partner.connected_apps.values_list("application__client_id", flat=True))
-        draft = ai_services.package_draft(description=data.validated_data["description"], partner_client_ids=client_ids)
+        draft = routing_services.package_draft(
+            description=data.validated_data["description"], partner_client_ids=client_ids
+        )
         return Response(self.OutputSerializer(draft).data)

@@ -11,8 +11,15 @@ here: `from routing import services` or `from routing.services import work_offer
 - `timers`: tasks run at a given time after commit (offer expiry, end of ACW).
 - `sweep`: the safety net behind the timers (`routing_sweep`).
 - `events`: the routing events' payloads and their publishing.
+- `ai_plan`: the AI arm of a route (A/B split, active tuned model, `ai_route_plan`).
+- `ai_training`: route feedback and training tuned models (`tuned_model_train`).
+- `ai_text`: generated text (`conversation_summary`, `package_draft`).
 
-Modules depend one way: sweep, partner, work_items → offers → presence → dispatch → events, timers
+The Django-free AI code these call (provider, prompts, the tuning layer, offline evaluation) is
+`routing.ai`; these modules are where it meets the database.
+
+Modules depend one way: sweep, partner, work_items → offers → presence → dispatch → events, timers,
+ai_training, ai_text → ai_plan
 (and on routing.tasks, imported at module level; tasks import services inside their bodies).
 
 Lock order — every transaction that locks routing rows takes them in this order, and never waits
@@ -47,6 +54,26 @@ for a round after commit through `dispatch_on_commit`: inline on the embedded de
 Celery), else one coalesced `routing_dispatch_task` per tenant (`dispatch_request`).
 """
 
+from .ai_plan import (
+    ARM_AI,
+    ARM_PLATFORM,
+    AiPlan,
+    ab_arm,
+    active_tuned_model,
+    ai_config_for,
+    ai_route_plan,
+    conversation_characteristics,
+)
+from .ai_text import conversation_summary, package_draft
+from .ai_training import (
+    TrainingResult,
+    route_feedback_record,
+    skill_groups_of,
+    training_examples,
+    tuned_model_train,
+    tuned_model_train_due,
+    tuned_model_train_from_csv,
+)
 from .dispatch import (
     DispatchRound,
     dispatch_on_commit,
@@ -86,16 +113,33 @@ from .work_items import (
 )
 
 __all__ = [
+    "ARM_AI",
+    "ARM_PLATFORM",
+    "AiPlan",
     "DispatchRound",
+    "TrainingResult",
+    "ab_arm",
+    "active_tuned_model",
+    "ai_config_for",
+    "ai_route_plan",
     "capacity_set",
+    "conversation_characteristics",
+    "conversation_summary",
     "dispatch_on_commit",
     "dispatch_request",
+    "package_draft",
     "partner_route",
     "presence_set",
+    "route_feedback_record",
     "routing_dispatch",
     "routing_dispatch_requested",
     "routing_dispatch_round",
     "routing_sweep",
+    "skill_groups_of",
+    "training_examples",
+    "tuned_model_train",
+    "tuned_model_train_due",
+    "tuned_model_train_from_csv",
     "work_accept",
     "work_acw_end",
     "work_acw_extend",

@@ -22,7 +22,6 @@ from ccp.core.redis import redis_client
 from ccp.events.services import event_publish_many
 from ccp.packages.choices import Owner
 
-from ..ai_services import ai_route_plan
 from ..choices import (
     Engine,
     PresenceStatus,
@@ -38,6 +37,7 @@ from ..engines import (
 )
 from ..models import AgentPresence, AgentWork, AiRoutingConfig, RouteDecision, WorkItem
 from ..tasks import routing_dispatch_task, work_expire_batch_task
+from .ai_plan import ai_route_plan
 from .events import work_data
 from .timers import timer_start
 

@@ -18,7 +18,6 @@ from ccp.events.services import event_publish
 from ccp.packages.choices import Owner
 from tenants.models import Membership
 
-from ..ai_services import ai_route_plan
 from ..choices import (
     ACTIVE_STATUSES,
     Engine,
@@ -42,6 +41,7 @@ from ..errors import (
 )
 from ..models import AgentPresence, AgentWork, RouteDecision, WorkItem
 from ..tasks import work_acw_end_task, work_expire_task
+from .ai_plan import ai_route_plan
 from .dispatch import dispatch_on_commit, route_decision_inputs
 from .events import agent_capacity_used, partner_routing_request, work_publish
 from .presence import presence_lock
@@ -54,7 +54,7 @@ def work_route(
     """Route one work item: the AI arm's candidates first when AI routing is on, then the platform's.
 
     Candidates are ranked by the queue's strategy; with AI routing enabled for the tenant, the A/B arm
-    of the item decides whether the AI engine proposes who goes first (`ai_services.ai_route_plan`).
+    of the item decides whether the AI engine proposes who goes first (`ai_plan.ai_route_plan`).
     Either way every offer goes through `work_offer` (capacity under the agent's lock), and when the
     AI's agents all refuse, the platform's ranking continues — an AI failure never strands the work.
     Logs a RouteDecision either way. Returns the offer, or None (the item stays queued and is

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.db import transaction
 
-from routing import ai_services, services
+from routing import services
 from routing.ai.tuning import TuningExample
 from routing.engines import CandidatePool
 from routing.models import AgentWork, AiRoutingConfig, RouteDecision, TunedModel, WorkItem
@@ -20,7 +20,7 @@ def examples(per_intent=8):
 
 @pytest.fixture
 def model(tenant):
-    result = ai_services.tuned_model_train(tenant=tenant, examples=examples(), max_rounds=5)
+    result = services.tuned_model_train(tenant=tenant, examples=examples(), max_rounds=5)
     assert result.activated and result.record.status == TunedModel.Status.ACTIVE
     return result.record
 
@@ -142,11 +142,11 @@ def test_a_skill_group_mapped_to_a_queue_routes_to_its_members(tenant, model):
 
 def test_the_ab_split_is_deterministic_and_respects_the_share():
     ids = [uuid.UUID(int=i * 7919 + 1) for i in range(2000)]
-    arms = [ai_services.ab_arm(work_item_id=i, share=30) for i in ids]
-    assert arms == [ai_services.ab_arm(work_item_id=i, share=30) for i in ids]
+    arms = [services.ab_arm(work_item_id=i, share=30) for i in ids]
+    assert arms == [services.ab_arm(work_item_id=i, share=30) for i in ids]
     assert 0.26 < arms.count("ai") / len(ids) < 0.34
-    assert {ai_services.ab_arm(work_item_id=i, share=0) for i in ids} == {"platform"}
-    assert {ai_services.ab_arm(work_item_id=i, share=100) for i in ids} == {"ai"}
+    assert {services.ab_arm(work_item_id=i, share=0) for i in ids} == {"platform"}
+    assert {services.ab_arm(work_item_id=i, share=100) for i in ids} == {"ai"}
 
 
 def test_the_platform_arm_is_routed_by_the_platform_and_logged(tenant, team, model):

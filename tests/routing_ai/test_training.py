@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from routing import ai_services, services
+from routing import services
 from routing.models import AgentWork, AiRoutingConfig, RouteFeedback, TunedModel
 from routing.tasks import tuned_model_train_task
 from tests.routing.test_engine import agent, item
@@ -41,7 +41,7 @@ def conversation(tenant, text, *, skill=None, resolved=None, transfer_to=None):
         with transaction.atomic():
             services.work_close(work=work)
     if resolved is not None:
-        ai_services.route_feedback_record(tenant=tenant, work_item=work_item, source="agent", resolved=resolved)
+        services.route_feedback_record(tenant=tenant, work_item=work_item, source="agent", resolved=resolved)
     return work_item
 
 
@@ -55,7 +55,7 @@ def test_the_label_is_the_group_that_finally_served_the_conversation(tenant, tea
     conversation(tenant, "my transfer failed", skill="transfers")  # no feedback: half weight
     conversation(tenant, "lost my card", skill="transfers", resolved=True, transfer_to="cards")
     conversation(tenant, "top up declined", skill="top_up", resolved=False)
-    rows = {e.text: (e.label, e.weight) for e in ai_services.training_examples(tenant=tenant)}
+    rows = {e.text: (e.label, e.weight) for e in services.training_examples(tenant=tenant)}
     assert rows == {
         "my card was stolen": ("cards", 1.0),
         "my transfer failed": ("transfers", 0.5),
@@ -67,7 +67,7 @@ def test_the_label_is_the_group_that_finally_served_the_conversation(tenant, tea
 def test_without_a_required_skill_the_agents_highest_group_skill_is_the_label(tenant):
     agent(tenant, "Both", skills={"cards": 2, "transfers": 4})
     conversation(tenant, "payment to my friend was rejected", resolved=True)
-    assert [(e.label, e.weight) for e in ai_services.training_examples(tenant=tenant)] == [("transfers", 1.0)]
+    assert [(e.label, e.weight) for e in services.training_examples(tenant=tenant)] == [("transfers", 1.0)]
 
 
 def test_unresolved_routes_are_ignored_so_the_model_learns_what_resolved(tenant, team):
@@ -75,19 +75,19 @@ def test_unresolved_routes_are_ignored_so_the_model_learns_what_resolved(tenant,
     lost = ["I lost my card", "my card was stolen", "block my card please", "someone took my card"]
     for text in lost[:3]:  # went to transfers and stayed unresolved
         conversation(tenant, text, skill="transfers", resolved=False)
-    result = ai_services.tuned_model_train(tenant=tenant, max_rounds=5)
+    result = services.tuned_model_train(tenant=tenant, max_rounds=5)
     assert result.record.metrics["rows_ignored"] == 3
-    model = ai_services.active_tuned_model(tenant_id=tenant.pk)
+    model = services.active_tuned_model(tenant_id=tenant.pk)
     assert model.predict(text="I lost my card")[0].label == "cards"
 
 
 def test_training_activates_only_a_better_model(tenant, team):
     history(tenant)
-    first = ai_services.tuned_model_train(tenant=tenant, max_rounds=5)
+    first = services.tuned_model_train(tenant=tenant, max_rounds=5)
     assert first.activated and first.record.status == "active" and first.active_metrics is None
     assert first.record.rows > 0 and first.record.metrics["accuracy"] > 0.5 and bytes(first.record.data)
 
-    again = ai_services.tuned_model_train(tenant=tenant, max_rounds=5)  # same data: not better
+    again = services.tuned_model_train(tenant=tenant, max_rounds=5)  # same data: not better
     assert not again.activated and again.record.status == "candidate"
     assert again.active_metrics is not None
     assert TunedModel.objects.get(pk=first.record.pk).status == "active"
@@ -97,9 +97,9 @@ def test_training_activates_only_a_better_model(tenant, team):
     from routing.ai.tuning import TuningExample
 
     noisy = [TuningExample(text=t, label=["cards", "transfers"][n % 2]) for n, (t, _i) in enumerate(synthetic_rows())]
-    worse = ai_services.tuned_model_train(tenant=tenant, examples=noisy, max_rounds=1)
+    worse = services.tuned_model_train(tenant=tenant, examples=noisy, max_rounds=1)
     assert worse.activated  # no active model: any measured candidate wins
-    better = ai_services.tuned_model_train(tenant=tenant, max_rounds=5)
+    better = services.tuned_model_train(tenant=tenant, max_rounds=5)
     assert better.activated
     assert TunedModel.objects.get(pk=worse.record.pk).status == "retired"
     assert TunedModel.objects.filter(tenant=tenant, status="active").count() == 1
@@ -110,7 +110,7 @@ def test_too_little_history_is_a_clear_error(tenant, team):
 
     conversation(tenant, "my card was stolen", skill="cards", resolved=True)
     with pytest.raises(Invalid) as error:
-        ai_services.tuned_model_train(tenant=tenant)
+        services.tuned_model_train(tenant=tenant)
     assert error.value.code == "invalid_tuning_data"
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from ccp.core.errors import Invalid
 from routing.ai.tuning import (
-    TunedModel,
     TuningExample,
+    TuningLayer,
     evaluate,
     feedback_weight,
     should_activate,
@@ -132,7 +132,7 @@ def test_serialization_round_trip():
     model = tune(examples=examples(), version="2026-11-25.1")
     data = model.to_bytes()
     assert isinstance(data, bytes)
-    restored = TunedModel.from_bytes(data=data)
+    restored = TuningLayer.from_bytes(data=data)
     assert (restored.version, restored.metrics, restored.labels, restored.intents) == (
         model.version,
         model.metrics,
@@ -148,12 +148,12 @@ def test_bytes_from_elsewhere_are_refused():
     buffer = io.BytesIO()
     joblib.dump({"format": 1, "sklearn": "0.0.1", "version": "x", "metrics": {}}, buffer)
     with pytest.raises(Invalid) as error:
-        TunedModel.from_bytes(data=buffer.getvalue())
+        TuningLayer.from_bytes(data=buffer.getvalue())
     assert error.value.code == "model_incompatible"
     buffer = io.BytesIO()
     joblib.dump(["not", "a", "model"], buffer)
     with pytest.raises(Invalid):
-        TunedModel.from_bytes(data=buffer.getvalue())
+        TuningLayer.from_bytes(data=buffer.getvalue())
 
 
 def test_stratified_split_is_seeded_and_keeps_singletons_in_training():

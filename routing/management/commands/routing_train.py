@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ccp.core.commands import domain_errors_as_command_errors
-from routing import ai_services
+from routing import services
 from tenants.models import Tenant
 
 
@@ -31,13 +31,13 @@ class Command(BaseCommand):
         common = {"validation_share": options["validation_share"], "max_rounds": options["max_rounds"]}
         with domain_errors_as_command_errors():
             if options["dataset"]:
-                result = ai_services.tuned_model_train_from_csv(
+                result = services.tuned_model_train_from_csv(
                     tenant=tenant, dataset=options["dataset"], mapping=options["mapping"], **common
                 )
             else:
                 if options["mapping"]:
                     raise CommandError("--mapping goes with --dataset.")
-                result = ai_services.tuned_model_train(tenant=tenant, **common)
+                result = services.tuned_model_train(tenant=tenant, **common)
         metrics = result.record.metrics
         self.stdout.write(f"{tenant.slug}: {result.summary}")
         self.stdout.write(

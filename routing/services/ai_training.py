@@ -18,8 +18,7 @@ from ccp.core.errors import Invalid
 from tenants.models import Tenant
 
 from ..ai.evaluation import load_mapping, load_rows
-from ..ai.tuning import TunedModel as TuningLayer
-from ..ai.tuning import TuningExample, evaluate, feedback_weight, should_activate, stratified_split, tune
+from ..ai.tuning import TuningExample, TuningLayer, evaluate, feedback_weight, should_activate, stratified_split, tune
 from ..choices import WorkStatus
 from ..models import (
     AgentSkill,
@@ -30,7 +29,7 @@ from ..models import (
     TunedModel,
     WorkItem,
 )
-from .plan import ai_config_for, skill_group_target
+from .ai_plan import ai_config_for, skill_group_target
 
 
 @transaction.atomic

@@ -21,7 +21,7 @@ from ..ai.summary import extractive_summary
 from ..models import (
     PromptTemplate,
 )
-from .plan import prompt_template_text
+from .ai_plan import prompt_template_text
 
 
 def conversation_summary(*, tenant: Tenant, messages: Sequence[dict]) -> dict:

@@ -19,7 +19,7 @@ from ..ai.prompts import (
     DEFAULT_ROUTING_TEMPLATE,
 )
 from ..ai.provider import ProviderClient, provider_from_settings
-from ..ai.tuning import TunedModel as TuningLayer
+from ..ai.tuning import TuningLayer
 from ..engines import Candidate
 from ..models import (
     AiRoutingConfig,
