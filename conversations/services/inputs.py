@@ -46,16 +46,17 @@ def text_schema() -> dict:
 
 def attachments_schema() -> dict:
     return {
-        "type": ["array", "null"],
+        "type": "array",
+        "nullable": True,
         "maxItems": MAX_ATTACHMENTS,
         "items": {
             "type": "object",
             "required": ["url"],
             "properties": {
                 "url": {"type": "string", "pattern": HTTP_URL},
-                "content_type": {"type": ["string", "null"], "description": "default application/octet-stream"},
-                "name": {"type": ["string", "null"]},
-                "size": {"type": ["integer", "null"], "minimum": 0, "maximum": settings.ATTACHMENT_MAX_BYTES},
+                "content_type": {"type": "string", "nullable": True, "description": "default application/octet-stream"},
+                "name": {"type": "string", "nullable": True},
+                "size": {"type": "integer", "nullable": True, "minimum": 0, "maximum": settings.ATTACHMENT_MAX_BYTES},
             },
         },
     }
@@ -69,8 +70,14 @@ def something_to_send() -> list[dict]:
     ]
 
 
-_ENTRY_ID = {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "description": "Your id of the entry"}
-_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+_ENTRY_ID = {
+    "type": "string",
+    "nullable": True,
+    "minLength": 1,
+    "maxLength": 200,
+    "description": "Your id of the entry",
+}
+_TIMESTAMP = {"type": "string", "nullable": True, "format": "date-time"}
 
 
 def entry_schemas() -> list[dict]:
@@ -81,7 +88,7 @@ def entry_schemas() -> list[dict]:
             "required": ["type", "id"],
             "properties": {
                 "type": {"type": "string", "enum": ["message"]},
-                "id": {**_ENTRY_ID, "type": "string"},
+                "id": {**_ENTRY_ID, "nullable": False},
                 "timestamp": _TIMESTAMP,
                 "text": text_schema(),
                 "attachments": attachments_schema(),
@@ -125,7 +132,11 @@ def interaction_schema() -> dict:
         "properties": {
             "to": {"type": "string", "description": "One of your channel_address_ids"},
             "from": {"type": "string", "minLength": 1, "maxLength": 300, "description": "The end user's address"},
-            "from_name": {"type": ["string", "null"], "description": "The end user's name, kept to 200 characters"},
+            "from_name": {
+                "type": "string",
+                "nullable": True,
+                "description": "The end user's name, kept to 200 characters",
+            },
             "entries": entries_schema(),
         },
     }
@@ -134,7 +145,7 @@ def interaction_schema() -> dict:
 def reply_schema() -> dict:
     """The agent's reply: text and attachments as an end user's message has them."""
     # attachments first: their problem's code is the one a reply answers with
-    attachments = {**attachments_schema(), "type": "array"}  # the reply's serializer refuses null
+    attachments = {**attachments_schema(), "nullable": False}  # the reply's serializer refuses null
     return {"properties": {"attachments": attachments, "text": text_schema()}, "anyOf": something_to_send()}
 
 
@@ -189,9 +200,19 @@ def _valid_time(value) -> bool:
 
 _formats = FormatChecker(formats=())
 _formats.checks("date-time", raises=(ValueError, TypeError))(_valid_time)
+
+
+def _type(validator, types, instance, schema):
+    """`type`, with OpenAPI 3.0's `nullable` (the document is OpenAPI 3.0: no type lists)."""
+    if instance is None and schema.get("nullable"):
+        return
+    yield from Draft202012Validator.VALIDATORS["type"](validator, types, instance, schema)
+
+
 # JSON has one number type; an integer here is an int, not 1.0 (nor true)
 _Validator = validators.extend(
     Draft202012Validator,
+    validators={"type": _type},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)
     ),
