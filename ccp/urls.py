@@ -14,8 +14,8 @@ SWAGGER_CDN = "https://cdn.jsdelivr.net"
 SWAGGER_CSP = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN], "img-src": [SWAGGER_CDN]})
 
 api_v1 = [
-    path("", include("routing.api.urls")),  # first: its packages/draft/ must win over packages/<id>/
     path("", include("ccp.packages.api.urls")),
+    path("", include("routing.api.urls")),
     path("", include("tenants.api.urls")),
     path("", include("ccp.events.api.urls")),
     path("", include("consent.api.urls")),

@@ -4,11 +4,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from ccp.ai.prompts import prompt_template_check
 from ccp.core.errors import Invalid
 from ccp.packages.choices import Owner
 from tenants.models import Membership, Tenant
 
-from .ai.prompts import prompt_template_check
 from .choices import (
     ACTIVE_STATUSES,
     HOLDING_STATUSES,
@@ -310,7 +310,7 @@ class TunedModel(models.Model):
     source = models.CharField(max_length=16, default="history", help_text="history (route decisions) or dataset")
     metrics = models.JSONField(default=dict, blank=True)
     rows = models.PositiveIntegerField(default=0)
-    data = models.BinaryField(help_text="routing.ai.tuning.TuningLayer.to_bytes(); only bytes this platform wrote.")
+    data = models.BinaryField(help_text="ccp.ai.tuning.TuningLayer.to_bytes(); only bytes this platform wrote.")
     training_seconds = models.FloatField(default=0)
     notes = models.TextField(blank=True)
 

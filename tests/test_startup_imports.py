@@ -1,7 +1,7 @@
 """What a server process loads at startup, and the development server that no longer comes from daphne's app.
 
 Every gunicorn worker, daphne and Celery worker imports the project at startup; a module-level import
-of numpy / SciPy / scikit-learn there (routing.ai) cost ~95 MB of RSS in each of them, and daphne's
+of numpy / SciPy / scikit-learn there (ccp.ai) cost ~95 MB of RSS in each of them, and daphne's
 app in INSTALLED_APPS put Twisted into the WSGI and Celery processes (docs/performance.md, Memory).
 """
 

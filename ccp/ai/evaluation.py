@@ -6,7 +6,7 @@ The same seeded, stratified split feeds every engine, so their figures are compa
 
 - `skills_baseline` — classic skills routing: per-skill keyword lists (the most distinctive words of
   each skill's training rows), the skill whose keywords match best wins, no match → the busiest skill;
-- `tuned_model` — the tuning layer (routing.ai.tuning), skill group and intent;
+- `tuned_model` — the tuning layer (ccp.ai.tuning), skill group and intent;
 - `generative` — the configured chat-completions provider choosing among one agent per skill group
   (skipped when none is configured; each fallback counts as a miss).
 
@@ -324,7 +324,7 @@ def _result(
     train_seconds: float | None,
     note: str = "",
 ) -> EngineResult:
-    import numpy as np  # lazily, like routing.ai.tuning: not at django.setup()
+    import numpy as np  # lazily, like ccp.ai.tuning: not at django.setup()
     from sklearn.metrics import accuracy_score, f1_score
 
     return EngineResult(

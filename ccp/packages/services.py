@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 
+from ccp.ai.prompts import DEFAULT_PACKAGE_DRAFT_TEMPLATE, draft_prompt_fill
+from ccp.ai.provider import SYSTEM_MESSAGE, ProviderNotConfigured, provider_from_settings
 from ccp.core.errors import Conflict, Invalid
 
 from .choices import PackageStatus
@@ -281,3 +286,45 @@ def package_publish(*, package: CommunicationPackage) -> CommunicationPackage:
     package.published_at = timezone.now()
     package.save(update_fields=["status", "published_at", "updated_at"])
     return package
+
+
+def package_draft(*, description: str, partner_client_ids: set[str]) -> dict:
+    """A draft package manifest generated from a partner's description (0115), validated, never created.
+
+    Raises ProviderNotConfigured (503) without a provider, ProviderUnavailable (503) when it fails.
+    The answer says what is wrong with the draft, so a person reviews it before creating a package.
+    """
+    provider = provider_from_settings()
+    if provider is None:
+        raise ProviderNotConfigured(
+            "No generative model is configured, so a package cannot be drafted: set AI_PROVIDER_BASE_URL and "
+            "AI_PROVIDER_MODEL, or write the manifest yourself (PARTNER_API.md)."
+        )
+    prompt = draft_prompt_fill(template=DEFAULT_PACKAGE_DRAFT_TEMPLATE, description=description)
+    completion = provider.complete(
+        messages=[{"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": prompt}]
+    )
+    manifest = _first_json_object(completion)
+    if manifest is None:
+        problems = {"manifest": ["the model's answer holds no JSON object; try again or describe the channel more"]}
+    else:
+        problems = validate_manifest(manifest, partner_client_ids=partner_client_ids)
+    return {
+        "manifest": manifest,
+        "problems": problems,
+        "valid": manifest is not None and not problems,
+        "model": provider.model,
+    }
+
+
+def _first_json_object(text: str) -> dict | None:
+    decoder = json.JSONDecoder()
+    for match in [m.group(1) for m in re.finditer(r"```(?:json|JSON)?\s*(.*?)```", text, re.DOTALL)] + [text]:
+        for start in [i for i, char in enumerate(match) if char == "{"]:
+            try:
+                value, _end = decoder.raw_decode(match, start)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='tunedmodel',
             name='data',
-            field=models.BinaryField(help_text='routing.ai.tuning.TuningLayer.to_bytes(); only bytes this platform wrote.'),
+            field=models.BinaryField(help_text='ccp.ai.tuning.TuningLayer.to_bytes(); only bytes this platform wrote.'),
         ),
     ]

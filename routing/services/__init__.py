@@ -13,10 +13,10 @@ here: `from routing import services` or `from routing.services import work_offer
 - `events`: the routing events' payloads and their publishing.
 - `ai_plan`: the AI arm of a route (A/B split, active tuned model, `ai_route_plan`).
 - `ai_training`: route feedback and training tuned models (`tuned_model_train`).
-- `ai_text`: generated text (`conversation_summary`, `package_draft`).
+- `ai_text`: generated text (`conversation_summary`).
 
 The Django-free AI code these call (provider, prompts, the tuning layer, offline evaluation) is
-`routing.ai`; these modules are where it meets the database.
+`ccp.ai`; these modules are where it meets the database.
 
 Modules depend one way: sweep, partner, work_items → offers → presence → dispatch → events, timers,
 ai_training, ai_text → ai_plan
@@ -64,7 +64,7 @@ from .ai_plan import (
     ai_route_plan,
     conversation_characteristics,
 )
-from .ai_text import conversation_summary, package_draft
+from .ai_text import conversation_summary
 from .ai_training import (
     TrainingResult,
     route_feedback_record,
@@ -127,7 +127,6 @@ __all__ = [
     "conversation_summary",
     "dispatch_on_commit",
     "dispatch_request",
-    "package_draft",
     "partner_route",
     "presence_set",
     "route_feedback_record",

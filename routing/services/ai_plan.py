@@ -12,14 +12,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ccp.core.errors import Invalid
-
-from ..ai.engine import ai_route_decide
-from ..ai.prompts import (
+from ccp.ai.engine import ai_route_decide
+from ccp.ai.prompts import (
     DEFAULT_ROUTING_TEMPLATE,
 )
-from ..ai.provider import ProviderClient, provider_from_settings
-from ..ai.tuning import TuningLayer
+from ccp.ai.provider import ProviderClient, provider_from_settings
+from ccp.ai.tuning import TuningLayer
+from ccp.core.errors import Invalid
+
 from ..engines import Candidate
 from ..models import (
     AiRoutingConfig,

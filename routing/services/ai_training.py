@@ -14,11 +14,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ccp.ai.evaluation import load_mapping, load_rows
+from ccp.ai.tuning import TuningExample, TuningLayer, evaluate, feedback_weight, should_activate, stratified_split, tune
 from ccp.core.errors import Invalid
 from tenants.models import Tenant
 
-from ..ai.evaluation import load_mapping, load_rows
-from ..ai.tuning import TuningExample, TuningLayer, evaluate, feedback_weight, should_activate, stratified_split, tune
 from ..choices import WorkStatus
 from ..models import (
     AgentSkill,
@@ -251,6 +251,3 @@ def tuned_model_train_due(*, tenant: Tenant, now: datetime | None = None) -> boo
     if since is not None:
         feedback = feedback.filter(created_at__gt=since)
     return feedback.count() >= int(settings.AI_TRAINING_MIN_NEW_FEEDBACK)
-
-
-# --- generated text: summaries and package drafts ----------------------------------------------------

@@ -5,8 +5,8 @@ import uuid
 import pytest
 from django.db import transaction
 
+from ccp.ai.tuning import TuningExample
 from routing import services
-from routing.ai.tuning import TuningExample
 from routing.engines import CandidatePool
 from routing.models import AgentWork, AiRoutingConfig, RouteDecision, TunedModel, WorkItem
 from tests.routing.test_engine import agent, hold, item

@@ -2,9 +2,9 @@
 
 import pytest
 
-from routing.ai.engine import ai_route_decide, best_agent_for
-from routing.ai.provider import ProviderClient
-from routing.ai.tuning import TuningExample, tune
+from ccp.ai.engine import ai_route_decide, best_agent_for
+from ccp.ai.provider import ProviderClient
+from ccp.ai.tuning import TuningExample, tune
 
 from .fakes import ChatServer, closed_port_url, skill_of, synthetic_rows
 

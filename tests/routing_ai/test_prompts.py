@@ -2,15 +2,15 @@
 
 import pytest
 
-from ccp.core.errors import Invalid
-from routing.ai.prompts import (
+from ccp.ai.prompts import (
     DEFAULT_ROUTING_TEMPLATE,
     DEFAULT_SUMMARY_TEMPLATE,
     prompt_fill,
     template_placeholders,
     template_validate,
 )
-from routing.ai.summary import extractive_summary
+from ccp.ai.summary import extractive_summary
+from ccp.core.errors import Invalid
 
 CONVERSATION = {
     "tenant": "Acme Bank",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from routing.ai.provider import (
+from ccp.ai.provider import (
     ProviderClient,
     ProviderNotConfigured,
     ProviderUnavailable,

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from routing.ai.evaluation import DEFAULT_MAPPING, load_mapping
+from ccp.ai.evaluation import DEFAULT_MAPPING, load_mapping
 
 from .fakes import INTENTS, ChatServer, synthetic_rows
 

@@ -94,7 +94,7 @@ def test_training_activates_only_a_better_model(tenant, team):
 
     # a model trained on one round of noisy labels is worse; a clearly better one replaces it
     TunedModel.objects.filter(pk=first.record.pk).update(status="retired")
-    from routing.ai.tuning import TuningExample
+    from ccp.ai.tuning import TuningExample
 
     noisy = [TuningExample(text=t, label=["cards", "transfers"][n % 2]) for n, (t, _i) in enumerate(synthetic_rows())]
     worse = services.tuned_model_train(tenant=tenant, examples=noisy, max_rounds=1)

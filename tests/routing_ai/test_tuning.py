@@ -5,8 +5,7 @@ import io
 import joblib
 import pytest
 
-from ccp.core.errors import Invalid
-from routing.ai.tuning import (
+from ccp.ai.tuning import (
     TuningExample,
     TuningLayer,
     evaluate,
@@ -15,6 +14,7 @@ from routing.ai.tuning import (
     stratified_split,
     tune,
 )
+from ccp.core.errors import Invalid
 
 from .fakes import skill_of, synthetic_rows
 

@@ -84,3 +84,34 @@ class PackagePublishApi(PartnerApi):
     def post(self, request, package_id):
         package = selectors.access_package(partner=self.partner, package_id=package_id)
         return Response(PackageOutput(services.package_publish(package=package)).data)
+
+
+# POST /api/v1/packages/draft/: a generative model drafts a package manifest from a description
+# (0115). Nothing is created: the partner reviews the draft and its problems, then creates the
+# package through POST /api/v1/packages/ as usual.
+class PackageDraftApi(PartnerApi):
+    required_scopes = ["packages"]
+
+    class InputSerializer(serializers.Serializer):
+        description = serializers.CharField(max_length=4000)
+
+    class OutputSerializer(serializers.Serializer):
+        manifest = serializers.DictField(allow_null=True, help_text="The draft; null when the answer held no JSON")
+        problems = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()), help_text="validate_manifest's findings"
+        )
+        valid = serializers.BooleanField()
+        model = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        summary="Draft a package manifest with the generative model (nothing is created)",
+        tags=["packages"],
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        client_ids = set(self.partner.connected_apps.values_list("application__client_id", flat=True))
+        draft = services.package_draft(description=data.validated_data["description"], partner_client_ids=client_ids)
+        return Response(self.OutputSerializer(draft).data)

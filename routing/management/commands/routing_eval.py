@@ -6,9 +6,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from ccp.ai.evaluation import evaluate_routing, format_report, load_mapping, load_rows
+from ccp.ai.provider import provider_from_settings
 from ccp.core.commands import domain_errors_as_command_errors
-from routing.ai.evaluation import evaluate_routing, format_report, load_mapping, load_rows
-from routing.ai.provider import provider_from_settings
 
 
 class Command(BaseCommand):
