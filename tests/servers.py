@@ -45,23 +45,30 @@ def test_database_url(application_name: str = SERVER_APPLICATION_NAME) -> str:
 
 
 @contextlib.contextmanager
-def daphne_server(*, log_path: Path | None = None, **extra_env: str) -> Iterator[str]:
+def daphne_server(
+    *, log_path: Path | None = None, env: dict[str, str] | None = None, **extra_env: str
+) -> Iterator[str]:
     """daphne serving ccp.asgi (HTTP + websockets + SSE) on the test database; yields its base URL.
 
     Needs a transactional test (`django_db(transaction=True)`) so the server sees committed rows.
     Its output goes to `log_path` when given (kept), else to a temporary file removed afterwards —
     a file, not a pipe: a pipe nobody reads fills up and then blocks the server mid-request.
+    `env` replaces the whole environment (e.g. the embedded default's, without the test database).
     """
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DB_CONN_MAX_AGE": "0",  # as deployed under ASGI (ccp/settings.py)
-        "LOG_LEVEL": "WARNING",
-        "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),  # verify secrets hashed by this process
-        **extra_env,
-    }
+    env = (
+        {**env, **extra_env}
+        if env is not None
+        else {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "DB_CONN_MAX_AGE": "0",  # as deployed under ASGI (ccp/settings.py)
+            "LOG_LEVEL": "WARNING",
+            "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),  # verify secrets hashed by this process
+            **extra_env,
+        }
+    )
     keep = log_path is not None or bool(os.environ.get("CCP_KEEP_SERVER_LOGS"))  # set it to read the logs
     if log_path is None:
         log_path = Path(tempfile.NamedTemporaryFile(prefix="ccp-daphne-", suffix=".log", delete=False).name)  # noqa: SIM115

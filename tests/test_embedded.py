@@ -22,7 +22,7 @@ import pytest
 import requests
 from websockets.sync.client import connect as ws_connect
 
-from tests.servers import ROOT, free_port, stop_process, wait_for
+from tests.servers import ROOT, daphne_server, wait_for
 
 ROUNDS = 15  # per conversation and writer: 15 replies, 15 typing pairs, 15 end-user messages
 STRIPPED = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "DJANGO_SETTINGS_MODULE")
@@ -58,28 +58,17 @@ def embedded(tmp_path_factory):
     env = _embedded_env(db_path)
     _manage(env, "migrate", "--no-input", "-v", "0")
     demo = json.loads(_manage(env, "ccp_demo", "--json"))
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ccp.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        assert process.poll() is None, process.stderr.read().decode()[-3000:]
-        try:
-            return requests.get(f"{base}/accounts/login/", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_for(up, timeout=60, what="embedded daphne to answer")
+    with daphne_server(env=env) as base:
+        # listening is not serving yet: the first page proves the app (and its SQLite file) is up
+        wait_for(lambda: _answers(f"{base}/accounts/login/"), timeout=60, what="embedded daphne to answer")
         yield base, demo, db_path
-    finally:
-        stop_process(process)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
 
 
 def _journal_mode(db_path) -> str:

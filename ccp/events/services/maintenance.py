@@ -13,7 +13,7 @@ from ..choices import DeliveryStatus
 from ..models import Delivery, Event, ReplayWatermark
 from .publish import event_fan_out
 from .push import event_push_pending
-from .webhooks import _enqueue_deliveries, event_relay
+from .webhooks import deliveries_enqueue, event_relay
 
 # --- maintenance (Celery beat) --------------------------------------------------------------------
 
@@ -52,7 +52,7 @@ def events_sweep() -> dict:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch]
     ]
-    _enqueue_deliveries(stuck)
+    deliveries_enqueue(stuck)
     pushed = event_push_pending(batch=batch)
     return {"numbered": len(numbered), "relayed_deliveries": len(relayed), "requeued": len(stuck), "pushed": pushed}
 

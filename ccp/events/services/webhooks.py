@@ -89,7 +89,7 @@ def event_relay(*, event_pks: list[int], deliver_now: bool = False) -> list[str]
             rest = [str(d.pk) for d in created if d.claimed_until is None]
             on_commit_robust(_deliver_inline, mine, rest)
         else:
-            on_commit_robust(_enqueue_deliveries, [str(d.pk) for d in created])
+            on_commit_robust(deliveries_enqueue, [str(d.pk) for d in created])
     return [str(d.pk) for d in created]
 
 
@@ -113,10 +113,10 @@ def _deliver_inline(claimed: list[Delivery], rest: list[str]) -> None:
             Delivery.objects.filter(pk__in=left).update(claimed_until=None)
             rest = [str(pk) for pk in left] + rest
             break
-    _enqueue_deliveries(rest)
+    deliveries_enqueue(rest)
 
 
-def _enqueue_deliveries(delivery_ids: list[str], countdown: float | None = None) -> None:
+def deliveries_enqueue(delivery_ids: list[str], countdown: float | None = None) -> None:
     if countdown is not None and delivery_attempt_task.app.conf.task_always_eager:
         # Eager Celery (the embedded default) ignores countdowns: retrying inline would spin on a
         # dead endpoint. The retry stays due in the database and the sweep picks it up.
@@ -393,7 +393,7 @@ def _defer(delivery: Delivery) -> Delivery:
     delivery.claimed_until = None
     delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     Delivery.objects.filter(pk=delivery.pk).update(claimed_until=None, next_attempt_at=delivery.next_attempt_at)
-    _enqueue_deliveries([str(delivery.pk)], delay)
+    deliveries_enqueue([str(delivery.pk)], delay)
     return delivery
 
 
@@ -473,7 +473,7 @@ def _record(delivery: Delivery, attempted_at, status_code: int | None, error: st
             delivery.next_attempt_at = finished + timedelta(seconds=delay)
         delivery.save(update_fields=["attempt_count", "claimed_until", "status", "delivered_at", "next_attempt_at"])
         if delay is not None:
-            on_commit_robust(_enqueue_deliveries, [str(delivery.pk)], delay)
+            on_commit_robust(deliveries_enqueue, [str(delivery.pk)], delay)
     return delivery
 
 
@@ -493,7 +493,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
         locked.window_started_at = now
         locked.claimed_until = None
         locked.save(update_fields=["status", "next_attempt_at", "window_started_at", "claimed_until"])
-        on_commit_robust(_enqueue_deliveries, [str(locked.pk)])
+        on_commit_robust(deliveries_enqueue, [str(locked.pk)])
     return locked
 
 
