@@ -3,13 +3,16 @@
 With no configuration the platform runs on an embedded default: a SQLite file, the in-memory
 channel layer and eager Celery. `DATABASE_URL` switches to PostgreSQL (psycopg 3) and `REDIS_URL`
 to channels-redis plus a real Celery broker.
+
+Variables are read with django-environ (`env.bool`, `env.int`, `env.float`, `env.str`, `env.list`)
+after the environment, `.env` and then `var/local.env` are loaded, the first one setting a name winning.
 """
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
@@ -21,26 +24,41 @@ load_dotenv(BASE_DIR / ".env", override=False)
 load_dotenv(BASE_DIR / "var" / "local.env", override=False)
 
 
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class Env(environ.Env):
+    """django-environ's typed reading (`env.bool`, `env.int`, `env.float`, `env.str`, `env.list`),
+    keeping how ccp has always read its environment: only 1/true/yes/on (any case) are true, an
+    empty switch or whole number is unset (its default), a number reads as Python reads it, and a
+    value is taken as written — never as a `$OTHER` reference, since a secret may start with "$"."""
+
+    BOOLEAN_TRUE_STRINGS = ("1", "true", "yes", "on")
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        value = self.ENVIRON.get(var)
+        if value is None or (value == "" and cast in (bool, int)):
+            if default is self.NOTSET:
+                raise ImproperlyConfigured(f"Set the {var} environment variable")
+            return default
+        return self.parse_value(value, cast)
+
+    @classmethod
+    def parse_value(cls, value, cast):
+        if cast is bool:
+            return value.strip().lower() in cls.BOOLEAN_TRUE_STRINGS
+        if cast is float:  # environ's float drops what is not a digit: 2.5e2 would read as 2.52
+            return float(value)
+        return super().parse_value(value, cast)
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+env = Env()
 
-
-DEBUG = env_bool("DEBUG", False)
+DEBUG = env.bool("DEBUG", default=False)
 # Signs sessions, CSRF tokens and password-reset links. Without DEBUG there is no fallback: a key
 # everyone can read in this file would let anyone forge a session (`make run` keeps one in var/).
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env.str("SECRET_KEY", default="")
 # Salts the SHA-256 that replaces an erased end user's address in the kept consent history
 # (docs/consent.md): a secret of its own, so that rotating SECRET_KEY does not orphan the hashes and
 # phone numbers cannot be brute-forced from the hashes by anyone who knows a default.
-CONSENT_ERASE_SALT = os.environ.get("CONSENT_ERASE_SALT", "")
+CONSENT_ERASE_SALT = env.str("CONSENT_ERASE_SALT", default="")
 if DEBUG:
     SECRET_KEY = SECRET_KEY or "insecure-dev-key-only-with-DEBUG-0123456789-abcdefghijklmnopqrstuvwxyz"
     CONSENT_ERASE_SALT = CONSENT_ERASE_SALT or "insecure-dev-salt-only-with-DEBUG"
@@ -56,19 +74,19 @@ for _name in ("SECRET_KEY", "CONSENT_ERASE_SALT"):
                 else ""
             )
         )
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+ALLOWED_HOSTS = [h.strip() for h in env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env.list("CSRF_TRUSTED_ORIGINS", default=[]) if o.strip()]
 
 # --- transport security (docs/deployment in README): all off by default so that plain-http local runs
 # work; behind TLS set them in the environment. SECURE_PROXY_SSL_HEADER is "HEADER,value", e.g.
 # "HTTP_X_FORWARDED_PROTO,https", and only when the proxy strips that header from clients' requests.
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-_proxy_ssl_header = [p.strip() for p in os.environ.get("SECURE_PROXY_SSL_HEADER", "").split(",") if p.strip()]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+_proxy_ssl_header = [p.strip() for p in env.list("SECURE_PROXY_SSL_HEADER", default=[]) if p.strip()]
 if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
     raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https.")
 SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
@@ -92,7 +110,7 @@ _csp = {
     "base-uri": [SELF],
     "form-action": [SELF],
 }
-if env_bool("CSP_REPORT_ONLY", False):
+if env.bool("CSP_REPORT_ONLY", default=False):
     CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp}
 else:
     CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp}
@@ -155,9 +173,9 @@ TEMPLATES = [
 ]
 
 # --- database -------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DATABASE_URL = env.str("DATABASE_URL", default="")
 # Without DATABASE_URL (SQLite): how long a transaction waits for the write lock before it fails.
-SQLITE_BUSY_TIMEOUT_SECONDS = env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30)
+SQLITE_BUSY_TIMEOUT_SECONDS = env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -165,7 +183,7 @@ if DATABASE_URL:
             # connections there are never reused, only piled up until PostgreSQL refuses new
             # clients (measured by the bench). WSGI workers (gunicorn) may set DB_CONN_MAX_AGE=60.
             DATABASE_URL,
-            conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+            conn_max_age=env.int("DB_CONN_MAX_AGE", default=0),
             conn_health_checks=True,
         )
     }
@@ -177,7 +195,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "NAME": env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": {
                 "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
                 "transaction_mode": "IMMEDIATE",
@@ -189,11 +207,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A write whose transaction lost a deadlock or serialization conflict is run again this many times,
 # after a jittered exponential backoff starting at this many seconds, then answers 503 retry_later
 # (ccp/core/db.py).
-DB_CONFLICT_RETRIES = env_int("DB_CONFLICT_RETRIES", 3)
-DB_CONFLICT_BACKOFF_SECONDS = float(os.environ.get("DB_CONFLICT_BACKOFF_SECONDS", "0.05"))
+DB_CONFLICT_RETRIES = env.int("DB_CONFLICT_RETRIES", default=3)
+DB_CONFLICT_BACKOFF_SECONDS = env.float("DB_CONFLICT_BACKOFF_SECONDS", default=0.05)
 
 # --- redis: channel layer + celery ------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -202,14 +220,14 @@ if REDIS_URL:
                 # redis-py's 5 s socket timeout equals channels-redis's blocking read and kills
                 # idle consumers; its default pool cap fails with many websockets.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 1000}],
-                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "ccp"),
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="ccp"),
                 "capacity": 1000,
                 "expiry": 60,
             },
         }
     }
-    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-    CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+    CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = "memory://"
@@ -218,7 +236,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "ccp")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="ccp")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
@@ -226,43 +244,43 @@ CELERY_BEAT_SCHEDULE: dict = {}
 # --- event bus (ccp.events; docs/events.md) ----------------------------------------------------
 # Check every standard event's payload against its declaration (ccp/events/payloads.py) on publish.
 # The test suite turns it on; in production it costs a schema validation per event for no change.
-EVENTS_VALIDATE_PAYLOADS = env_bool("EVENTS_VALIDATE_PAYLOADS", False)
-EVENTS_RETENTION = timedelta(hours=env_int("EVENTS_RETENTION_HOURS", 72))
-EVENTS_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("EVENTS_STREAM_HEARTBEAT_SECONDS", "15"))
+EVENTS_VALIDATE_PAYLOADS = env.bool("EVENTS_VALIDATE_PAYLOADS", default=False)
+EVENTS_RETENTION = timedelta(hours=env.int("EVENTS_RETENTION_HOURS", default=72))
+EVENTS_STREAM_HEARTBEAT_SECONDS = env.float("EVENTS_STREAM_HEARTBEAT_SECONDS", default=15.0)
 EVENTS_STREAM_PAGE = 200
 # An open stream re-checks its token (revoked, expired, scope removed, app deactivated) before each
 # page it sends and at least this often when idle, and then closes (docs/events.md).
-EVENTS_STREAM_RECHECK_SECONDS = float(os.environ.get("EVENTS_STREAM_RECHECK_SECONDS", "2"))
+EVENTS_STREAM_RECHECK_SECONDS = env.float("EVENTS_STREAM_RECHECK_SECONDS", default=2.0)
 # Concurrent streams per partner (each holds a Redis connection); one more is refused with 429
 # too_many_streams. A stream's slot is a lease in Redis renewed at each re-check, so the slot of a
 # server that died frees itself after EVENTS_STREAM_LEASE_SECONDS.
-EVENTS_STREAM_MAX_PER_PARTNER = env_int("EVENTS_STREAM_MAX_PER_PARTNER", 5)
-EVENTS_STREAM_LEASE_SECONDS = env_int("EVENTS_STREAM_LEASE_SECONDS", 30)
-EVENTS_REDIS_PREFIX = os.environ.get("EVENTS_REDIS_PREFIX", "ccp:events")
-EVENTS_SWEEP_INTERVAL_SECONDS = env_int("EVENTS_SWEEP_INTERVAL_SECONDS", 30)
-EVENTS_SWEEP_GRACE_SECONDS = env_int("EVENTS_SWEEP_GRACE_SECONDS", 30)
+EVENTS_STREAM_MAX_PER_PARTNER = env.int("EVENTS_STREAM_MAX_PER_PARTNER", default=5)
+EVENTS_STREAM_LEASE_SECONDS = env.int("EVENTS_STREAM_LEASE_SECONDS", default=30)
+EVENTS_REDIS_PREFIX = env.str("EVENTS_REDIS_PREFIX", default="ccp:events")
+EVENTS_SWEEP_INTERVAL_SECONDS = env.int("EVENTS_SWEEP_INTERVAL_SECONDS", default=30)
+EVENTS_SWEEP_GRACE_SECONDS = env.int("EVENTS_SWEEP_GRACE_SECONDS", default=30)
 EVENTS_SWEEP_BATCH = 5000
 EVENTS_DELIVERY_CONNECT_TIMEOUT = 3
 EVENTS_DELIVERY_READ_TIMEOUT = 10
 # One total deadline per webhook attempt: connect, send, headers and body. A receiver trickling its
 # answer is cut here (the per-read timeouts above never fire on a trickle); the attempt is a failure.
-EVENTS_DELIVERY_DEADLINE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_DEADLINE_SECONDS", "15"))
+EVENTS_DELIVERY_DEADLINE_SECONDS = env.float("EVENTS_DELIVERY_DEADLINE_SECONDS", default=15.0)
 # Webhook attempts in flight per partner across all workers (0: no limit); beyond it a delivery waits
 # EVENTS_DELIVERY_PARTNER_DEFER_SECONDS (×1–2, jittered) unattempted, so a slow partner holds at most
 # this many worker threads. Keep it below the workers' concurrency.
-EVENTS_DELIVERY_PARTNER_CONCURRENCY = env_int("EVENTS_DELIVERY_PARTNER_CONCURRENCY", 2)
-EVENTS_DELIVERY_PARTNER_DEFER_SECONDS = float(os.environ.get("EVENTS_DELIVERY_PARTNER_DEFER_SECONDS", "1"))
+EVENTS_DELIVERY_PARTNER_CONCURRENCY = env.int("EVENTS_DELIVERY_PARTNER_CONCURRENCY", default=2)
+EVENTS_DELIVERY_PARTNER_DEFER_SECONDS = env.float("EVENTS_DELIVERY_PARTNER_DEFER_SECONDS", default=1.0)
 # ... after waiting this long in the worker for one of the partner's slots to free (a prompt partner's
 # slot frees within milliseconds; a slow partner's does not, and then the thread is given back).
-EVENTS_DELIVERY_PARTNER_WAIT_SECONDS = float(os.environ.get("EVENTS_DELIVERY_PARTNER_WAIT_SECONDS", "0.05"))
+EVENTS_DELIVERY_PARTNER_WAIT_SECONDS = env.float("EVENTS_DELIVERY_PARTNER_WAIT_SECONDS", default=0.05)
 # How long a worker owns a delivery it is sending; after that (a killed worker) the sweep resends it.
 # Keep it above EVENTS_DELIVERY_DEADLINE_SECONDS, or a slow but live attempt may be sent twice.
-EVENTS_DELIVERY_CLAIM_SECONDS = env_int("EVENTS_DELIVERY_CLAIM_SECONDS", 75)
-EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_BASE_SECONDS", "10"))
-EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("EVENTS_DELIVERY_BACKOFF_MAX_SECONDS", "3600"))
-EVENTS_DELIVERY_RETRY_WINDOW = timedelta(hours=env_int("EVENTS_DELIVERY_RETRY_HOURS", 24))
+EVENTS_DELIVERY_CLAIM_SECONDS = env.int("EVENTS_DELIVERY_CLAIM_SECONDS", default=75)
+EVENTS_DELIVERY_BACKOFF_BASE_SECONDS = env.float("EVENTS_DELIVERY_BACKOFF_BASE_SECONDS", default=10.0)
+EVENTS_DELIVERY_BACKOFF_MAX_SECONDS = env.float("EVENTS_DELIVERY_BACKOFF_MAX_SECONDS", default=3600.0)
+EVENTS_DELIVERY_RETRY_WINDOW = timedelta(hours=env.int("EVENTS_DELIVERY_RETRY_HOURS", default=24))
 # Webhooks may target 127.0.0.1 / localhost only in development, tests and the demo.
-WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", DEBUG)
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=DEBUG)
 CELERY_BEAT_SCHEDULE.update(
     {
         "events-sweep": {
@@ -275,16 +293,16 @@ CELERY_BEAT_SCHEDULE.update(
 # --- end event bus -----------------------------------------------------------------------------
 
 # --- routing (docs/routing.md) -----------------------------------------------------------------
-ROUTING_OFFER_TIMEOUT = env_int("ROUTING_OFFER_TIMEOUT", 30)
-ROUTING_DEFAULT_STRATEGY = os.environ.get("ROUTING_DEFAULT_STRATEGY", "most_available")
-ROUTING_AWAY_AFTER_IGNORED = env_int("ROUTING_AWAY_AFTER_IGNORED", 3)
+ROUTING_OFFER_TIMEOUT = env.int("ROUTING_OFFER_TIMEOUT", default=30)
+ROUTING_DEFAULT_STRATEGY = env.str("ROUTING_DEFAULT_STRATEGY", default="most_available")
+ROUTING_AWAY_AFTER_IGNORED = env.int("ROUTING_AWAY_AFTER_IGNORED", default=3)
 ROUTING_EXCLUDE_RECENT = 5
 ROUTING_DISPATCH_BATCH = 200  # queued items one dispatch round locks and offers at most
 ROUTING_DISPATCH_PENDING_SECONDS = 10  # a queued dispatch task that never started is retried after this
 ROUTING_DISPATCH_MAX_PASSES = 20  # dispatch passes of one task while triggers keep arriving
 ROUTING_REDIS_PREFIX = "ccp:routing"  # Redis keys of the coalesced dispatch requests
-PARTNER_ROUTING_DEADLINE_SECONDS = env_int("PARTNER_ROUTING_DEADLINE_SECONDS", 60)
-ROUTING_SWEEP_INTERVAL_SECONDS = env_int("ROUTING_SWEEP_INTERVAL_SECONDS", 5)
+PARTNER_ROUTING_DEADLINE_SECONDS = env.int("PARTNER_ROUTING_DEADLINE_SECONDS", default=60)
+ROUTING_SWEEP_INTERVAL_SECONDS = env.int("ROUTING_SWEEP_INTERVAL_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE["routing-sweep"] = {
     "task": "routing.tasks.routing_sweep_task",
     "schedule": timedelta(seconds=ROUTING_SWEEP_INTERVAL_SECONDS),
@@ -293,14 +311,14 @@ CELERY_BEAT_SCHEDULE["routing-sweep"] = {
 # --- AI routing (docs/ai-routing.md) --------------------------------------------------------------
 # An OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, hosted). Unset: no generative
 # step; routing uses the tuned model or the platform, summaries are extractive, drafts answer 503.
-AI_PROVIDER_BASE_URL = os.environ.get("AI_PROVIDER_BASE_URL", "")
-AI_PROVIDER_MODEL = os.environ.get("AI_PROVIDER_MODEL", "")
-AI_PROVIDER_API_KEY = os.environ.get("AI_PROVIDER_API_KEY", "")
-AI_PROVIDER_TIMEOUT = float(os.environ.get("AI_PROVIDER_TIMEOUT", "5"))
+AI_PROVIDER_BASE_URL = env.str("AI_PROVIDER_BASE_URL", default="")
+AI_PROVIDER_MODEL = env.str("AI_PROVIDER_MODEL", default="")
+AI_PROVIDER_API_KEY = env.str("AI_PROVIDER_API_KEY", default="")
+AI_PROVIDER_TIMEOUT = env.float("AI_PROVIDER_TIMEOUT", default=5.0)
 # Daily retraining of each AI-enabled tenant's tuned model, only with enough new feedback since the last.
-AI_TRAINING_ENABLED = env_bool("AI_TRAINING_ENABLED", True)
-AI_TRAINING_HOUR_UTC = env_int("AI_TRAINING_HOUR_UTC", 3)
-AI_TRAINING_MIN_NEW_FEEDBACK = env_int("AI_TRAINING_MIN_NEW_FEEDBACK", 50)
+AI_TRAINING_ENABLED = env.bool("AI_TRAINING_ENABLED", default=True)
+AI_TRAINING_HOUR_UTC = env.int("AI_TRAINING_HOUR_UTC", default=3)
+AI_TRAINING_MIN_NEW_FEEDBACK = env.int("AI_TRAINING_MIN_NEW_FEEDBACK", default=50)
 if AI_TRAINING_ENABLED:
     CELERY_BEAT_SCHEDULE["routing-ai-training"] = {
         "task": "routing.tasks.tuned_model_train_all_task",
@@ -308,25 +326,25 @@ if AI_TRAINING_ENABLED:
     }
 
 # --- conversations -------------------------------------------------------------------------------
-ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
 MESSAGE_MAX_CHARS = 10_000
-DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
+DEFAULT_ACW_SECONDS = env.int("DEFAULT_ACW_SECONDS", default=0)
 # An open agent websocket re-checks its session and membership this often (and at once on logout,
 # membership removal or deactivation) and closes with 4401 when either has ended (docs/workspace.md).
-AGENT_SOCKET_RECHECK_SECONDS = float(os.environ.get("AGENT_SOCKET_RECHECK_SECONDS", "5"))
+AGENT_SOCKET_RECHECK_SECONDS = env.float("AGENT_SOCKET_RECHECK_SECONDS", default=5.0)
 
 # Requests per partner (all its tokens together), counted in the shared cache; over it → 429.
-PARTNER_RATE_LIMIT = os.environ.get("PARTNER_RATE_LIMIT", "60000/min")
+PARTNER_RATE_LIMIT = env.str("PARTNER_RATE_LIMIT", default="60000/min")
 # Per-process caches of hot lookups (ccp/core/local_cache.py: partner tokens, channels, a package's
 # outbound event type, an agent's membership): a change made in another process is seen within this
 # many seconds (at once in the process that made it). 0 turns them off.
-HOT_LOOKUP_CACHE_SECONDS = float(os.environ.get("HOT_LOOKUP_CACHE_SECONDS", "5"))
+HOT_LOOKUP_CACHE_SECONDS = env.float("HOT_LOOKUP_CACHE_SECONDS", default=5.0)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "ccp"),
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="ccp"),
         }
     }
     # Sessions are read from Redis (written to both): one query less on every agent request.
@@ -336,8 +354,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- auth -------------------------------------------------------------------------------------
-if os.environ.get("PASSWORD_HASHERS"):  # e.g. a test server that must read the test suite's fast hashes
-    PASSWORD_HASHERS = [h.strip() for h in os.environ["PASSWORD_HASHERS"].split(",") if h.strip()]
+if env.str("PASSWORD_HASHERS", default=""):  # e.g. a test server that must read the test suite's fast hashes
+    PASSWORD_HASHERS = [h.strip() for h in env.list("PASSWORD_HASHERS") if h.strip()]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -349,15 +367,15 @@ AUTHENTICATION_BACKENDS = [
 # passwords for one username from one address, /accounts/login/ and /admin/login/ refuse that pair
 # (429) until AXES_COOLOFF_MINUTES pass without another try, or an operator lifts it
 # (`manage.py axes_reset_username <name>`, or the admin's Access attempts).
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 # POST /o/token/ requests per client id and client address (refused ones count); over it → 429.
-OAUTH_TOKEN_RATE_LIMIT = os.environ.get("OAUTH_TOKEN_RATE_LIMIT", "20/min")
+OAUTH_TOKEN_RATE_LIMIT = env.str("OAUTH_TOKEN_RATE_LIMIT", default="20/min")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/agent/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -407,7 +425,7 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": list(PARTNER_SCOPES),
     "SCOPES_BACKEND_CLASS": "ccp.packages.oauth.ConnectedAppScopes",
     "OAUTH2_VALIDATOR_CLASS": "ccp.packages.oauth.ConnectedAppValidator",
-    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 3600),
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("ACCESS_TOKEN_EXPIRE_SECONDS", default=3600),
     "PKCE_REQUIRED": False,
     # Access and refresh tokens are stored as their SHA-256 only (the `token` column stays blank):
     # a database dump or backup holds no usable bearer token. Lookups go by `token_checksum`.
@@ -421,7 +439,7 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 
 # Idempotency-Key rows answer retries for 24 h, then are ignored and pruned (docs/partner-api.md).
-IDEMPOTENCY_KEY_TTL = timedelta(hours=env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
+IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 CELERY_BEAT_SCHEDULE["core-idempotency-prune"] = {
     "task": "core.idempotency_prune",
     "schedule": timedelta(hours=1),
@@ -430,34 +448,34 @@ CELERY_BEAT_SCHEDULE["core-idempotency-prune"] = {
 # --- the API edge (ccp/core/edge.py; docs/partner-api.md "Limits") ----------------------------------
 # A request body larger than this answers 413 payload_too_large before anything reads it (attachments
 # are references, never inline bytes; 2.5 MiB is Django's own default); Django's form-body limit follows.
-API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2_621_440)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2_621_440)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # JSON nested deeper than this (objects and arrays) answers 400 invalid, before the parser recurses.
-API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 
 # --- partner-supplied JSON schemas (ccp/core/untrusted_schema.py) -----------------------------------
-PARTNER_SCHEMA_MAX_BYTES = env_int("PARTNER_SCHEMA_MAX_BYTES", 64 * 1024)
+PARTNER_SCHEMA_MAX_BYTES = env.int("PARTNER_SCHEMA_MAX_BYTES", default=64 * 1024)
 # JSON levels of a record's schema (the object whose properties are the fields); below API_MAX_JSON_DEPTH.
-PARTNER_SCHEMA_MAX_DEPTH = env_int("PARTNER_SCHEMA_MAX_DEPTH", 20)
-PARTNER_SCHEMA_PATTERN_MAX_CHARS = env_int("PARTNER_SCHEMA_PATTERN_MAX_CHARS", 1000)
+PARTNER_SCHEMA_MAX_DEPTH = env.int("PARTNER_SCHEMA_MAX_DEPTH", default=20)
+PARTNER_SCHEMA_PATTERN_MAX_CHARS = env.int("PARTNER_SCHEMA_PATTERN_MAX_CHARS", default=1000)
 # The memory re2 may use for one compiled pattern; a pattern that needs more is refused at creation.
-PARTNER_SCHEMA_PATTERN_MAX_MEM = env_int("PARTNER_SCHEMA_PATTERN_MAX_MEM", 1024 * 1024)
+PARTNER_SCHEMA_PATTERN_MAX_MEM = env.int("PARTNER_SCHEMA_PATTERN_MAX_MEM", default=1024 * 1024)
 
 # --- degraded mode (docs/events.md "When Redis or PostgreSQL fail") -------------------------------
 # Retry-After (seconds) of the 503 `service_unavailable` answered while PostgreSQL (or, where the
 # request cannot do without it, Redis) is unreachable.
-SERVICE_UNAVAILABLE_RETRY_AFTER = env_int("SERVICE_UNAVAILABLE_RETRY_AFTER", 2)
+SERVICE_UNAVAILABLE_RETRY_AFTER = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER", default=2)
 # After a Redis failure, Redis-carried side effects (websocket push, relay enqueue, stream wake-ups,
 # rate-limit counting) are skipped for this many seconds instead of being retried on every request;
 # the outbox sweep catches them up when Redis is back.
-REDIS_DOWN_BACKOFF_SECONDS = float(os.environ.get("REDIS_DOWN_BACKOFF_SECONDS", "2"))
+REDIS_DOWN_BACKOFF_SECONDS = env.float("REDIS_DOWN_BACKOFF_SECONDS", default=2.0)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # axes logs every login at INFO; lockouts (WARNING) still show
     "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
