@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
@@ -241,11 +242,52 @@ def _problem(parts: list, keyword: str, known: dict) -> Problem:
     return Problem(_path(parts), row[0].format(**known), row[1])
 
 
-def problems(schema: dict, value, *, at: tuple = ()) -> list[Problem]:
-    """Every problem of `value` against `schema`, by path (one per path, the first), in schema order."""
-    known = limits()
+@dataclass(frozen=True)
+class _Checks:
+    """The declaration's parts compiled into validators, once per settings values."""
+
+    required: tuple
+    envelope: Draft202012Validator
+    from_: Draft202012Validator
+    entries: Draft202012Validator
+    by_type: dict
+    reply: Draft202012Validator
+    known: dict
+
+
+def _compile(schema: dict) -> Draft202012Validator:
+    return _Validator(schema, format_checker=_formats)
+
+
+@lru_cache(maxsize=8)
+def _checks_for(_max_chars: int, _max_bytes: int) -> _Checks:
+    body = interaction_schema()
+    entries = body["properties"]["entries"]
+    return _Checks(
+        required=tuple(body["required"]),
+        envelope=_compile({"type": "object", "properties": {k: body["properties"][k] for k in ("to", "from_name")}}),
+        from_=_compile(body["properties"]["from"]),
+        entries=_compile({k: v for k, v in entries.items() if k != "items"}),
+        by_type={
+            kind: _compile(schema)
+            for schema in entries["items"]["oneOf"]
+            for kind in schema["properties"]["type"]["enum"]
+        },
+        reply=_compile(reply_schema()),
+        known=limits(),
+    )
+
+
+def _checks() -> _Checks:
+    # keyed by the settings the declaration is built from: a changed setting gets its own validators
+    return _checks_for(settings.MESSAGE_MAX_CHARS, settings.ATTACHMENT_MAX_BYTES)
+
+
+def problems(validator: Draft202012Validator, value, *, at: tuple = ()) -> list[Problem]:
+    """Every problem of `value` by path (one per path, the first), in schema order."""
+    known = _checks().known
     found: list[tuple[list, str]] = []
-    for error in _Validator(schema, format_checker=_formats).iter_errors(value):
+    for error in validator.iter_errors(value):
         parts = [*at, *error.absolute_path]
         keyword = error.validator
         if keyword == "required":
@@ -267,41 +309,36 @@ def problems(schema: dict, value, *, at: tuple = ()) -> list[Problem]:
 
 def _entry_problems(item, index: int) -> list[Problem]:
     at = ("entries", index)
+    checks = _checks()
     if not isinstance(item, dict):
-        return [_problem(list(at), "type", limits())]
-    by_type = {kind: schema for schema in entry_schemas() for kind in schema["properties"]["type"]["enum"]}
-    schema = by_type.get(item.get("type"))
-    if schema is None:
-        return [_problem([*at, "type"], "enum", limits())]
-    return problems(schema, item, at=at)
+        return [_problem(list(at), "type", checks.known)]
+    validator = checks.by_type.get(item.get("type"))
+    if validator is None:
+        return [_problem([*at, "type"], "enum", checks.known)]
+    return problems(validator, item, at=at)
 
 
 # --- the three checks, and what they hand on ----------------------------------------------------
-
-
-def _subschema(name: str) -> dict:
-    return interaction_schema()["properties"][name]
 
 
 def interaction_envelope_check(data) -> dict:
     """The body is an object with `to`, `from` and `entries` (types are the later checks' business,
     but for `to` and `from_name`). Returns the body."""
     body = data if isinstance(data, dict) else {}
-    schema = interaction_schema()
-    missing = [name for name in schema["required"] if name not in body]
+    checks = _checks()
+    missing = [name for name in checks.required if name not in body]
     if missing:
         raise Invalid(
             "to, from and entries are required.", code="invalid", details={k: ["is required"] for k in missing}
         )
-    envelope = {"type": "object", "properties": {k: schema["properties"][k] for k in ("to", "from_name")}}
-    found = problems(envelope, body)
+    found = problems(checks.envelope, body)
     if found:
         raise Invalid("to and from_name must be text.", code="invalid", details={p.path: [p.sentence] for p in found})
     return body
 
 
 def interaction_from_check(from_address) -> None:
-    if problems(_subschema("from"), from_address):
+    if problems(_checks().from_, from_address):
         raise Invalid("from must be the end user's address.", code="invalid", details={"from": ["is required"]})
 
 
@@ -331,8 +368,7 @@ def attachments_clean(raw) -> list[dict]:
 
 def entries_parse(raw) -> list[Entry]:
     """Check every entry before anything is stored; all problems at once, by path."""
-    schema = entries_schema()
-    if problems({k: v for k, v in schema.items() if k != "items"}, raw):
+    if problems(_checks().entries, raw):
         raise Invalid(
             f"entries must be a list of 1 to {MAX_ENTRIES} entries.",
             code="invalid",
@@ -363,4 +399,4 @@ def _entry(item: dict) -> Entry:
 def reply_problems(*, text, attachments) -> list[Problem]:
     """The agent's reply, by the same declaration; the caller words the empty case its own way."""
     body = {"text": text} if attachments is None else {"text": text, "attachments": attachments}
-    return problems(reply_schema(), body)
+    return problems(_checks().reply, body)
