@@ -142,6 +142,7 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         "end_user": conversation.end_user_address,
         "contact": {"id": str(conversation.contact_id), "name": conversation.contact.name},
         "routing_owner": conversation.routing_owner,
+        "subject": conversation.subject,
         "initiated_by": conversation.initiated_by,
         "session_id": str(session.id) if session else None,
         "participants": participants,

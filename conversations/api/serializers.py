@@ -59,6 +59,17 @@ ENTRIES_SCHEMA = {
                     "text": TEXT_SCHEMA,
                     "attachments": ATTACHMENTS_SCHEMA,
                     "timestamp": _TIMESTAMP,
+                    "subject": {
+                        "type": "string",
+                        "maxLength": settings.MESSAGE_SUBJECT_MAX_CHARS,
+                        "description": "An e-mail's subject line; the conversation keeps the first one.",
+                    },
+                    "html": {
+                        "type": "string",
+                        "maxLength": settings.MESSAGE_HTML_MAX_CHARS,
+                        "description": "An e-mail's HTML body; sanitized to a safe subset on arrival. Send the "
+                        "plain text too: `text` is the fallback and what search and routing read.",
+                    },
                 },
                 "anyOf": SOMETHING_TO_SEND,
             },
@@ -117,6 +128,8 @@ class MessageOutput(serializers.Serializer):
     failure_reason = serializers.CharField(allow_blank=True)
     partner_entry_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
+    subject = serializers.CharField(allow_blank=True, help_text="An e-mail's subject line; empty for chat.")
+    html = serializers.CharField(allow_blank=True, help_text="An e-mail's HTML body, sanitized on arrival.")
 
 
 class ParticipantOutput(serializers.Serializer):
@@ -154,6 +167,7 @@ class ConversationOutput(serializers.Serializer):
     end_user = serializers.CharField()
     contact = ContactOutput()
     routing_owner = serializers.CharField()
+    subject = serializers.CharField(allow_blank=True, help_text="An e-mail conversation's subject; empty for chat.")
     initiated_by = serializers.CharField()
     session_id = serializers.CharField(allow_null=True)
     participants = ParticipantOutput(many=True)

@@ -34,6 +34,7 @@ from ..errors import (
     UnknownMessage,
 )
 from ..models import Contact, Conversation, Message, Session
+from ..sanitize import html_sanitize
 from .lifecycle import (
     conversation_close_locked,
     conversation_open,
@@ -75,6 +76,8 @@ class Entry:
     message_id: str | None = None
     reason: str = ""
     timestamp: datetime | None = None
+    subject: str = ""
+    html: str = ""
 
 
 def parse_entries(raw) -> list[Entry]:
@@ -121,6 +124,7 @@ def parse_entries(raw) -> list[Entry]:
                 codes.append("invalid")
                 text = ""
             entry.text = text
+            entry.subject, entry.html = _email_fields(item, where, problems, codes)
             entry.attachments = attachment_problems(item.get("attachments"), f"{where}.attachments", problems, codes)
             if not text.strip() and not item.get("attachments"):
                 problems[where] = ["a message needs text or an attachment"]
@@ -136,6 +140,20 @@ def parse_entries(raw) -> list[Entry]:
         code = codes[0] if len(set(codes)) == 1 else next((c for c in codes if c != "invalid"), "invalid")
         raise Invalid(f"{len(problems)} entry problem(s); see details.", code=code, details=problems)
     return out
+
+
+def _email_fields(item: dict, where: str, problems: dict, codes: list) -> tuple[str, str]:
+    """A message's optional `subject` and `html` (an e-mail's); the HTML is sanitized here, on arrival."""
+    subject, html = item.get("subject", ""), item.get("html", "")
+    if subject is None or not isinstance(subject, str) or len(subject) > settings.MESSAGE_SUBJECT_MAX_CHARS:
+        problems[f"{where}.subject"] = [f"must be text of at most {settings.MESSAGE_SUBJECT_MAX_CHARS} characters"]
+        codes.append("invalid")
+        subject = ""
+    if html is None or not isinstance(html, str) or len(html) > settings.MESSAGE_HTML_MAX_CHARS:
+        problems[f"{where}.html"] = [f"must be HTML of at most {settings.MESSAGE_HTML_MAX_CHARS} characters"]
+        codes.append("invalid")
+        html = ""
+    return " ".join(subject.split()), html_sanitize(html)
 
 
 def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry]) -> bool:
@@ -286,7 +304,12 @@ def _store_inbound(
                 attachments=entry.attachments,
                 partner_entry_id=entry.id,
                 sent_at=entry.timestamp,
+                subject=entry.subject,
+                html=entry.html,
             )
+            if entry.subject and not conversation.subject:
+                conversation.subject = entry.subject[:998]
+                conversation.save(update_fields=["subject", "updated_at"])
     except IntegrityError:  # the same entry in a concurrent request won
         conversation.refresh_from_db(fields=["last_seq"])
         message = Message.objects.get(
