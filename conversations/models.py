@@ -67,13 +67,16 @@ class Conversation(models.Model):
     subject = models.CharField(
         max_length=998, blank=True, help_text="An e-mail's subject: the first inbound message's that has one."
     )
+    thread_key = models.CharField(
+        max_length=200, blank=True, default="", help_text="The partner's thread key (an e-mail thread); empty for chat."
+    )
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "status"]), models.Index(fields=["partner", "-created_at"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "end_user_address"],
+                fields=["channel", "end_user_address", "thread_key"],
                 condition=Q(status__in=OPEN_STATUSES),
                 name="one_open_conversation_per_address",
             )

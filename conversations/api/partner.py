@@ -26,6 +26,13 @@ class InteractionApi(PartnerApi):
         to = serializers.CharField(max_length=200)
         from_ = serializers.CharField(max_length=300)
         from_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        thread = serializers.CharField(
+            max_length=200,
+            required=False,
+            allow_blank=True,
+            help_text="Your thread key (e.g. an e-mail thread's first Message-ID): one open conversation per "
+            "(to, from, thread). Leave it out for one conversation per end user (chat).",
+        )
         entries = EntriesField()
 
         def get_fields(self):
@@ -61,6 +68,7 @@ class InteractionApi(PartnerApi):
             from_address=data["from"] if isinstance(data["from"], str) else "",
             from_name=str(data.get("from_name") or ""),
             entries=data["entries"],
+            thread=data.get("thread", ""),
         )
         return Response(result, status=201)
 

@@ -168,6 +168,7 @@ class ConversationOutput(serializers.Serializer):
     contact = ContactOutput()
     routing_owner = serializers.CharField()
     subject = serializers.CharField(allow_blank=True, help_text="An e-mail conversation's subject; empty for chat.")
+    thread = serializers.CharField(allow_blank=True, help_text="The partner's thread key it was opened with, if any.")
     initiated_by = serializers.CharField()
     session_id = serializers.CharField(allow_null=True)
     participants = ParticipantOutput(many=True)

@@ -156,15 +156,22 @@ def _email_fields(item: dict, where: str, problems: dict, codes: list) -> tuple[
     return " ".join(subject.split()), html_sanitize(html)
 
 
-def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry]) -> bool:
+def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry], thread: str) -> bool:
     """Typing from an end user with no open conversation starts nothing: it is not a message."""
     if any(e.type not in ("typing_started", "typing_stopped") for e in entries):
         return False
-    return not Conversation.objects.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).exists()
+    return not Conversation.objects.filter(
+        channel=channel, end_user_address=address, thread_key=thread, status__in=OPEN_STATUSES
+    ).exists()
 
 
-def interaction_receive(*, partner: Partner, to: str, from_address: str, from_name: str = "", entries) -> dict:
-    """Store a partner's batch of entries for (to, from) and start routing if nobody holds it."""
+def interaction_receive(
+    *, partner: Partner, to: str, from_address: str, from_name: str = "", entries, thread: str = ""
+) -> dict:
+    """Store a partner's batch of entries for (to, from[, thread]) and start routing if nobody holds it.
+
+    `thread`: the partner's own thread key (an e-mail thread's first Message-ID): an end user may have
+    one open conversation per thread on a channel; chat partners leave it out (one per address)."""
     channel = channel_for_partner(partner=partner, channel_address_id=to)
     if not channel.installation.is_active:
         raise InstallationInactive()
@@ -172,13 +179,19 @@ def interaction_receive(*, partner: Partner, to: str, from_address: str, from_na
         raise ChannelInactive()
     if not isinstance(from_address, str) or not 0 < len(from_address) <= 300:
         raise Invalid("from must be the end user's address.", code="invalid", details={"from": ["is required"]})
+    if not isinstance(thread, str) or len(thread) > 200:
+        raise Invalid(
+            "thread must be text of at most 200 characters.", code="invalid", details={"thread": ["too long"]}
+        )
     parsed = parse_entries(entries)
     with transaction.atomic():
-        return _receive(channel, from_address, from_name or "", parsed, partner)
+        return _receive(channel, from_address, from_name or "", parsed, partner, thread)
 
 
-def _receive(channel: Channel, from_address: str, from_name: str, entries: list[Entry], partner: Partner) -> dict:
-    if _only_typing_without_conversation(channel, from_address, entries):
+def _receive(
+    channel: Channel, from_address: str, from_name: str, entries: list[Entry], partner: Partner, thread: str = ""
+) -> dict:
+    if _only_typing_without_conversation(channel, from_address, entries, thread):
         return {
             "conversation_id": None,
             "session_id": None,
@@ -186,10 +199,10 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
             "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
         }
     # An end user writing into an open conversation (the common case) costs one locking query.
-    conversation, created = open_conversation_lock(channel, from_address, partner=partner), False
+    conversation, created = open_conversation_lock(channel, from_address, partner=partner, thread=thread), False
     if conversation is None:
         address = end_user_address_get_or_create(channel, from_address, from_name)
-        conversation, created = conversation_open(channel, address, SenderType.END_USER)
+        conversation, created = conversation_open(channel, address, SenderType.END_USER, thread=thread)
     elif from_name and not conversation.contact.name:
         Contact.objects.filter(pk=conversation.contact_id).update(name=from_name[:200])
         conversation.contact.name = from_name[:200]
