@@ -181,7 +181,9 @@ def interaction_receive(
         raise Invalid("from must be the end user's address.", code="invalid", details={"from": ["is required"]})
     if not isinstance(thread, str) or len(thread) > 200:
         raise Invalid(
-            "thread must be text of at most 200 characters.", code="invalid", details={"thread": ["too long"]}
+            "thread must be text of at most 200 characters.",
+            code="invalid",
+            details={"thread": ["must be text of at most 200 characters"]},
         )
     parsed = parse_entries(entries)
     with transaction.atomic():
