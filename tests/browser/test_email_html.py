@@ -23,8 +23,10 @@ HOSTILE = """<html><head><style>body { background: url("javascript:window.pwned=
 <p onclick="window.pwned='click'" style="color: expression(window.pwned='expr')">Hello <b>support</b>, see below.</p>
 <img src="x" onerror="window.pwned='img'; alert('img')">
 <a id="js-link" href="javascript:window.pwned='link'">click me</a> <a href="https://example.com/docs">the docs</a>
-<iframe src="javascript:parent.pwned='iframe'"></iframe><iframe srcdoc="<script>parent.pwned='srcdoc'</script>"></iframe>
-<svg onload="window.pwned='svg'"><script>window.pwned='svg-script'</script><a href="javascript:alert(1)"><text>x</text></a></svg>
+<iframe src="javascript:parent.pwned='iframe'"></iframe>
+<iframe srcdoc="<script>parent.pwned='srcdoc'</script>"></iframe>
+<svg onload="window.pwned='svg'"><script>window.pwned='svg-script'</script>
+<a href="javascript:alert(1)"><text>x</text></a></svg>
 <math><mtext><table><mglyph><style><img src=x onerror="window.pwned='mxss'"></style></mglyph></table></mtext></math>
 <object data="javascript:window.pwned='object'"></object><embed src="javascript:window.pwned='embed'">
 <form action="javascript:window.pwned='form'"><button>Send</button></form>
