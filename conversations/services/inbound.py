@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -109,7 +109,7 @@ def parse_entries(raw) -> list[Entry]:
         entry = Entry(id=entry_id, type=kind)
         stamp = item.get("timestamp")
         if stamp is not None:
-            parsed = parse_datetime(stamp) if isinstance(stamp, str) else None
+            parsed = _utc(parse_datetime(stamp)) if isinstance(stamp, str) else None
             if parsed is None or parsed.tzinfo is None:
                 problems[f"{where}.timestamp"] = ["must be an ISO 8601 time with a zone, e.g. 2026-11-25T10:00:00Z"]
                 codes.append("invalid")
@@ -140,6 +140,17 @@ def parse_entries(raw) -> list[Entry]:
         code = codes[0] if len(set(codes)) == 1 else next((c for c in codes if c != "invalid"), "invalid")
         raise Invalid(f"{len(problems)} entry problem(s); see details.", code=code, details=problems)
     return out
+
+
+def _utc(stamp: datetime | None) -> datetime | None:
+    """The time in UTC (PostgreSQL refuses zone offsets past ±15:59, ISO 8601 allows up to ±23:59);
+    None when it is not a time with a zone or falls outside the representable years."""
+    if stamp is None or stamp.tzinfo is None:
+        return None
+    try:
+        return stamp.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _email_fields(item: dict, where: str, problems: dict, codes: list) -> tuple[str, str]:

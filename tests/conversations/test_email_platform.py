@@ -159,3 +159,12 @@ def test_a_queue_with_a_longer_timeout_wins_over_the_channel_default(tenant, api
     short = Queue.objects.create(tenant=tenant, name="fast", offer_timeout_seconds=10)
     item = work_item_create(tenant=tenant, reference="ref-2", channel_type="email", queue=short)
     assert item.offer_timeout() == settings.ROUTING_CHANNEL_TYPES["email"]["offer_timeout_seconds"]
+
+
+def test_an_entry_time_with_an_offset_postgresql_cannot_hold_is_stored_in_utc(api, email_channel):
+    # ISO 8601 allows offsets up to ±23:59 (a Date header may carry one); PostgreSQL only ±15:59
+    response = send(api, message("hi", "tz", timestamp="2026-12-20T13:56:00+23:20"))
+    assert response.status_code == 201, response.content
+    assert Message.objects.get().sent_at.isoformat() == "2026-12-19T14:36:00+00:00"
+    error = assert_error(send(api, message("hi", "tz2", timestamp="0001-01-01T00:10:00+23:00")), 400, "invalid")
+    assert "entries[0].timestamp" in error["details"]
