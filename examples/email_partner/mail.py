@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -181,8 +182,7 @@ def reply_compose(
         msg["In-Reply-To"] = in_reply_to
     if references:
         msg["References"] = " ".join(references[-20:])  # RFC 5322 lets us trim the middle of a long chain
-    if date is not None:
-        msg["Date"] = format_datetime(date)
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Auto-Submitted"] = "no"
     msg.set_content(text)
     return msg
@@ -196,6 +196,7 @@ def bounce_compose(*, from_address: str, to: str, original: ParsedMail, reasons:
     msg["To"] = to
     msg["Subject"] = reply_subject(original.subject)
     msg["Message-ID"] = message_id
+    msg["Date"] = format_datetime(datetime.now(UTC))
     msg["In-Reply-To"] = original.message_id
     msg["References"] = " ".join([*original.references[-19:], original.message_id])
     msg["Auto-Submitted"] = "auto-replied"

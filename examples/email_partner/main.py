@@ -42,6 +42,7 @@ def _relay() -> tuple[str, int] | None:
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s email-partner %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
     demo = json.loads(os.environ.get("CCP_DEMO_JSON") or "{}")
     root = Path(__file__).resolve().parents[2]
     smtp_port = int(os.environ.get("EMAIL_SMTP_PORT", "2525"))

@@ -116,3 +116,4 @@ def test_the_reply_threads_under_the_customers_mail():
     assert parsed["In-Reply-To"] == "<m2@x>" and parsed["References"] == "<m1@x> <m2@x>"
     assert parsed["From"] == '"Alice (Support)" <support@acme.example>'
     assert parsed.get_body(("plain",)).get_content().strip() == "Please unplug it."
+    assert parsed["Date"].datetime.tzinfo is not None  # RFC 5322 requires it
