@@ -294,6 +294,12 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- routing (docs/routing.md) -----------------------------------------------------------------
 ROUTING_OFFER_TIMEOUT = env.int("ROUTING_OFFER_TIMEOUT", default=30)
+# Routing defaults per channel type (docs/routing.md, "Asynchronous channels"): the capacity bucket
+# its work counts against (one unit, as a chat) and the offer timeout when no queue sets a longer one.
+# An e-mail waits in the agent's list for hours anyway: an offer need not expire in 30 seconds.
+ROUTING_CHANNEL_TYPES = {
+    "email": {"capacity": "messaging", "offer_timeout_seconds": env.int("ROUTING_EMAIL_OFFER_TIMEOUT", default=300)},
+}
 ROUTING_DEFAULT_STRATEGY = env.str("ROUTING_DEFAULT_STRATEGY", default="most_available")
 ROUTING_AWAY_AFTER_IGNORED = env.int("ROUTING_AWAY_AFTER_IGNORED", default=3)
 ROUTING_EXCLUDE_RECENT = 5
@@ -327,7 +333,11 @@ if AI_TRAINING_ENABLED:
 
 # --- conversations -------------------------------------------------------------------------------
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
-MESSAGE_MAX_CHARS = 10_000
+# Long bodies (docs/partner-api.md, "Limits"): an e-mail's text part is often tens of thousands of
+# characters; its sanitized HTML, its subject (RFC 5322's line limit) and the request body are capped too.
+MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=100_000)
+MESSAGE_HTML_MAX_CHARS = env.int("MESSAGE_HTML_MAX_CHARS", default=1_000_000)
+MESSAGE_SUBJECT_MAX_CHARS = 998
 DEFAULT_ACW_SECONDS = env.int("DEFAULT_ACW_SECONDS", default=0)
 # An open agent websocket re-checks its session and membership this often (and at once on logout,
 # membership removal or deactivation) and closes with 4401 when either has ended (docs/workspace.md).

@@ -64,13 +64,19 @@ class Conversation(models.Model):
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_seq = models.BigIntegerField(default=0, help_text="The seq of the newest message.")
     closed_at = models.DateTimeField(null=True, blank=True)
+    subject = models.CharField(
+        max_length=998, blank=True, help_text="An e-mail's subject: the first inbound message's that has one."
+    )
+    thread_key = models.CharField(
+        max_length=200, blank=True, default="", help_text="The partner's thread key (an e-mail thread); empty for chat."
+    )
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "status"]), models.Index(fields=["partner", "-created_at"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "end_user_address"],
+                fields=["channel", "end_user_address", "thread_key"],
                 condition=Q(status__in=OPEN_STATUSES),
                 name="one_open_conversation_per_address",
             )
@@ -128,6 +134,8 @@ class Message(models.Model):
         null=True, blank=True, help_text="When the partner says it was sent (entry timestamp)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    subject = models.CharField(max_length=998, blank=True, help_text="An e-mail's subject line.")
+    html = models.TextField(blank=True, help_text="The HTML body as sanitized on arrival (conversations.html).")
 
     class Meta:
         ordering = ["conversation", "seq"]

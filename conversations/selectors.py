@@ -142,6 +142,8 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         "end_user": conversation.end_user_address,
         "contact": {"id": str(conversation.contact_id), "name": conversation.contact.name},
         "routing_owner": conversation.routing_owner,
+        "subject": conversation.subject,
+        "thread": conversation.thread_key,
         "initiated_by": conversation.initiated_by,
         "session_id": str(session.id) if session else None,
         "participants": participants,

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -143,6 +144,9 @@ class WorkItem(models.Model):
     is_transfer = models.BooleanField(default=False)
     routing_request_id = models.UUIDField(null=True, blank=True)
     routing_deadline = models.DateTimeField(null=True, blank=True)
+    offer_timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The channel type's offer timeout (settings.ROUTING_CHANNEL_TYPES), if any."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
@@ -160,6 +164,12 @@ class WorkItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reference} ({self.status})"
+
+    def offer_timeout(self) -> int:
+        """How long an offer of this item waits for an answer: its queue's timeout, or the channel
+        type's default (an asynchronous channel's is longer) when that is longer or there is no queue."""
+        default = self.offer_timeout_seconds or settings.ROUTING_OFFER_TIMEOUT
+        return max(self.queue.offer_timeout_seconds, self.offer_timeout_seconds or 0) if self.queue_id else default
 
 
 class AgentWorkQuerySet(models.QuerySet):

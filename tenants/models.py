@@ -161,7 +161,7 @@ class Channel(models.Model):
     @property
     def entity(self) -> str:
         """The FIG 8 808 database entity this channel is: a messaging channel or a call center."""
-        return "messaging channel" if self.channel_type == ChannelType.MESSAGING else "call center"
+        return "call center" if self.channel_type in (ChannelType.VOICE, ChannelType.VIDEO) else "messaging channel"
 
 
 class CustomObjectDefinition(models.Model):

@@ -66,6 +66,7 @@ CONVERSATION: dict[str, Field] = {
     "end_user": _s("The end user's address on the channel."),
     "contact_id": _id("The CRM contact of the end user."),
     "routing_owner": _s("Who routes it: platform or partner.", enum=["platform", "partner"]),
+    "subject": _s("An e-mail conversation's subject (its first inbound subject); empty otherwise."),
 }
 
 ATTACHMENT = _object(
@@ -96,6 +97,8 @@ MESSAGE: dict[str, Field] = {
     "failure_reason": _s("Why delivery failed (empty otherwise)."),
     "partner_entry_id": _nullable(_s("The partner's entry id of an inbound message (its idempotency key).")),
     "created_at": _ts("When it was stored."),
+    "subject": _s("An e-mail's subject line (empty for chat messages)."),
+    "html": _s("An e-mail's HTML body as sanitized on arrival to a safe subset (empty when there is none)."),
     "conversation": (_object(CONVERSATION), "The conversation, as in conversation.* events."),
 }
 
@@ -108,7 +111,7 @@ ROUTING_ATTRIBUTES = _object(
         "end_user": _s("The end user's address."),
         "channel_address_id": _s("The channel's address id."),
         "channel_name": _s("The channel's name."),
-        "channel_type": _s("messaging, voice or video."),
+        "channel_type": _s("messaging, voice, video or email."),
         "first_message": _s("The first words of the end user, for the offer."),
         "transfer_from": _id("After a transfer: the agent who transferred it."),
         "transfer_from_name": _s("After a transfer: that agent's name."),

@@ -17,6 +17,7 @@ class ChannelType(models.TextChoices):
     MESSAGING = "messaging", "Messaging"
     VOICE = "voice", "Voice"
     VIDEO = "video", "Video"
+    EMAIL = "email", "E-mail"
 
 
 class Owner(models.TextChoices):

@@ -351,14 +351,18 @@ class Client:
         from_name: str | None = None,
         *,
         idempotency_key: str | None = None,
+        thread: str | None = None,
     ) -> InteractionResult:
         """`POST /api/v1/interactions/`: entries from end user `from_` on channel `to`.
 
         The platform stores entries idempotently on their `id`; give each a stable id of yours.
+        `thread`: your thread key (an e-mail thread): one open conversation per (to, from, thread).
         """
         body: dict[str, Any] = {"to": to, "from": from_, "entries": [dict(e) for e in entries]}
         if from_name is not None:
             body["from_name"] = from_name
+        if thread is not None:
+            body["thread"] = thread
         return self.request("POST", "/api/v1/interactions/", json=body, idempotency_key=idempotency_key)
 
     def send_message(

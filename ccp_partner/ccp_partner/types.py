@@ -78,6 +78,7 @@ class Attachment(TypedDict, total=False):
     url: str
     content_type: str
     name: str
+    size: int
 
 
 class Entry(TypedDict, total=False):
@@ -87,6 +88,9 @@ class Entry(TypedDict, total=False):
     attachments: list[Attachment]
     timestamp: str
     message_id: str
+    reason: str
+    subject: str  # an e-mail's subject line
+    html: str  # an e-mail's HTML body (sanitized by the platform on arrival)
 
 
 class EntryResult(TypedDict, total=False):
@@ -107,6 +111,8 @@ class Conversation(TypedDict, total=False):
     channel_address_id: str
     end_user: Any
     routing_owner: str
+    subject: str
+    thread: str
     session_id: str
     participants: list[Any]
     work: Any

@@ -71,6 +71,7 @@ class AgentStateApi(AgentOnlyApi):
             contact_id = serializers.CharField()
             contact_name = serializers.CharField()
             routing_owner = serializers.CharField()
+            subject = serializers.CharField(allow_blank=True)
             last_message_at = serializers.DateTimeField(allow_null=True)
 
         agent = AgentOutput()

@@ -51,6 +51,7 @@ class InteractionApi(PartnerApi):
             from_address=data["from"],
             from_name=data.get("from_name") or "",
             entries=data["entries"],
+            thread=data.get("thread", ""),
         )
         return Response(result, status=201)
 

@@ -24,6 +24,8 @@ class MessageOutput(serializers.Serializer):
     failure_reason = serializers.CharField(allow_blank=True)
     partner_entry_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
+    subject = serializers.CharField(allow_blank=True, help_text="An e-mail's subject line; empty for chat.")
+    html = serializers.CharField(allow_blank=True, help_text="An e-mail's HTML body, sanitized on arrival.")
 
 
 class ParticipantOutput(serializers.Serializer):
@@ -61,6 +63,8 @@ class ConversationOutput(serializers.Serializer):
     end_user = serializers.CharField()
     contact = ContactOutput()
     routing_owner = serializers.CharField()
+    subject = serializers.CharField(allow_blank=True, help_text="An e-mail conversation's subject; empty for chat.")
+    thread = serializers.CharField(allow_blank=True, help_text="The partner's thread key it was opened with, if any.")
     initiated_by = serializers.CharField()
     session_id = serializers.CharField(allow_null=True)
     participants = ParticipantOutput(many=True)

@@ -30,6 +30,10 @@ class ChannelDirectoryApi(AgentApi):
         is_active = serializers.BooleanField()
         package = serializers.CharField(allow_blank=True)
         connector_url = serializers.CharField(allow_blank=True)
+        capabilities = serializers.DictField(
+            child=serializers.BooleanField(),
+            help_text="The package's channel capabilities; `typing: false` / `receipts: false` hide those indicators.",
+        )
 
     @extend_schema(responses=OutputSerializer(many=True), summary="The tenant's channels", tags=["agent"])
     def get(self, request):
@@ -50,6 +54,7 @@ class ChannelDirectoryApi(AgentApi):
                     "is_active": active,
                     "package": package.name if package else "",
                     "connector_url": definition.connector_url if definition else "",
+                    "capabilities": definition.capabilities if definition else {},
                 }
             )
         return Response(self.OutputSerializer(rows, many=True).data)

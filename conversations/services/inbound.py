@@ -30,7 +30,7 @@ from ..errors import (
     UnknownMessage,
 )
 from ..models import Contact, Conversation, Message, Session
-from .inputs import Entry, entries_parse, interaction_from_check
+from .inputs import Entry, entries_parse, interaction_from_check, interaction_thread_check
 from .lifecycle import (
     conversation_close_locked,
     conversation_open,
@@ -56,28 +56,38 @@ logger = logging.getLogger(__name__)
 RECEIPTS = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "delivery_failed": MessageStatus.FAILED}
 
 
-def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry]) -> bool:
+def _only_typing_without_conversation(channel: Channel, address: str, entries: list[Entry], thread: str) -> bool:
     """Typing from an end user with no open conversation starts nothing: it is not a message."""
     if any(e.type not in ("typing_started", "typing_stopped") for e in entries):
         return False
-    return not Conversation.objects.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).exists()
+    return not Conversation.objects.filter(
+        channel=channel, end_user_address=address, thread_key=thread, status__in=OPEN_STATUSES
+    ).exists()
 
 
-def interaction_receive(*, partner: Partner, to: str, from_address: str, from_name: str = "", entries) -> dict:
-    """Store a partner's batch of entries for (to, from) and start routing if nobody holds it."""
+def interaction_receive(
+    *, partner: Partner, to: str, from_address: str, from_name: str = "", entries, thread: str = ""
+) -> dict:
+    """Store a partner's batch of entries for (to, from[, thread]) and start routing if nobody holds it.
+
+    `thread`: the partner's own thread key (an e-mail thread's first Message-ID): an end user may have
+    one open conversation per thread on a channel; chat partners leave it out (one per address)."""
     channel = channel_for_partner(partner=partner, channel_address_id=to)
     if not channel.installation.is_active:
         raise InstallationInactive()
     if not channel.is_active:
         raise ChannelInactive()
     interaction_from_check(from_address)
+    interaction_thread_check(thread)
     parsed = entries_parse(entries)
     with transaction.atomic():
-        return _receive(channel, from_address, from_name or "", parsed, partner)
+        return _receive(channel, from_address, from_name or "", parsed, partner, thread)
 
 
-def _receive(channel: Channel, from_address: str, from_name: str, entries: list[Entry], partner: Partner) -> dict:
-    if _only_typing_without_conversation(channel, from_address, entries):
+def _receive(
+    channel: Channel, from_address: str, from_name: str, entries: list[Entry], partner: Partner, thread: str = ""
+) -> dict:
+    if _only_typing_without_conversation(channel, from_address, entries, thread):
         return {
             "conversation_id": None,
             "session_id": None,
@@ -85,10 +95,10 @@ def _receive(channel: Channel, from_address: str, from_name: str, entries: list[
             "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
         }
     # An end user writing into an open conversation (the common case) costs one locking query.
-    conversation, created = open_conversation_lock(channel, from_address, partner=partner), False
+    conversation, created = open_conversation_lock(channel, from_address, partner=partner, thread=thread), False
     if conversation is None:
         address = end_user_address_get_or_create(channel, from_address, from_name)
-        conversation, created = conversation_open(channel, address, SenderType.END_USER)
+        conversation, created = conversation_open(channel, address, SenderType.END_USER, thread=thread)
     elif from_name and not conversation.contact.name:
         Contact.objects.filter(pk=conversation.contact_id).update(name=from_name[:200])
         conversation.contact.name = from_name[:200]
@@ -203,7 +213,12 @@ def _store_inbound(
                 attachments=entry.attachments,
                 partner_entry_id=entry.id,
                 sent_at=entry.timestamp,
+                subject=entry.subject,
+                html=entry.html,
             )
+            if entry.subject and not conversation.subject:
+                conversation.subject = entry.subject[:998]
+                conversation.save(update_fields=["subject", "updated_at"])
     except IntegrityError:  # the same entry in a concurrent request won
         conversation.refresh_from_db(fields=["last_seq"])
         message = Message.objects.get(

@@ -17,7 +17,7 @@ Entries are told apart by `type` (each schema in `entry_schemas()` names its typ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.conf import settings
@@ -25,6 +25,8 @@ from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator, FormatChecker, validators
 
 from ccp.core.errors import Invalid
+
+from ..sanitize import html_sanitize
 
 RECEIPT_TYPES = ("delivered", "read", "delivery_failed")
 TYPING_TYPES = ("typing_started", "typing_stopped")
@@ -93,6 +95,17 @@ def entry_schemas() -> list[dict]:
                 "timestamp": _TIMESTAMP,
                 "text": text_schema(),
                 "attachments": attachments_schema(),
+                "subject": {
+                    "type": "string",
+                    "maxLength": settings.MESSAGE_SUBJECT_MAX_CHARS,
+                    "description": "An e-mail's subject line; the conversation keeps the first one.",
+                },
+                "html": {
+                    "type": "string",
+                    "maxLength": settings.MESSAGE_HTML_MAX_CHARS,
+                    "description": "An e-mail's HTML body; sanitized to a safe subset on arrival. Send the "
+                    "plain text too: `text` is the fallback and what search and routing read.",
+                },
             },
             "anyOf": something_to_send(),
         },
@@ -138,6 +151,12 @@ def interaction_schema() -> dict:
                 "nullable": True,
                 "description": "The end user's name, kept to 200 characters",
             },
+            "thread": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "Your thread key (e.g. an e-mail thread's first Message-ID): one open conversation "
+                "per (to, from, thread). Leave it out for one conversation per end user (chat).",
+            },
             "entries": entries_schema(),
         },
     }
@@ -168,6 +187,8 @@ PROBLEMS: dict[tuple[str, str], tuple[str, str]] = {
     ("url", "*"): ("must be an http(s) URL", "invalid"),
     ("size", "maximum"): ("is over the limit of {max_bytes} bytes", "attachment_too_large"),
     ("size", "*"): ("must be a whole number of bytes", "invalid"),
+    ("subject", "*"): ("must be text of at most {max_subject} characters", "invalid"),
+    ("html", "*"): ("must be HTML of at most {max_html} characters", "invalid"),
     ("message_id", "*"): ("is required: the id of our outbound message", "invalid"),
     ("*", "required"): ("is required", "invalid"),
     ("*", "*"): ("must be text", "invalid"),  # to, from_name, content_type, name: a string (or null but to)
@@ -182,6 +203,8 @@ def limits() -> dict:
         "max_chars": settings.MESSAGE_MAX_CHARS,
         "max_attachments": MAX_ATTACHMENTS,
         "max_bytes": settings.ATTACHMENT_MAX_BYTES,
+        "max_subject": settings.MESSAGE_SUBJECT_MAX_CHARS,
+        "max_html": settings.MESSAGE_HTML_MAX_CHARS,
     }
 
 
@@ -195,8 +218,19 @@ class Problem:
 def _valid_time(value) -> bool:
     if value is None:
         return True
-    parsed = parse_datetime(value)  # ValueError (a well-formed but impossible time) is a failure too
-    return parsed is not None and parsed.tzinfo is not None
+    # ValueError (a well-formed but impossible time) is a failure too
+    return _utc(parse_datetime(value)) is not None
+
+
+def _utc(stamp: datetime | None) -> datetime | None:
+    """The time in UTC (PostgreSQL refuses zone offsets past ±15:59, ISO 8601 allows up to ±23:59);
+    None when it is not a time with a zone or falls outside the representable years."""
+    if stamp is None or stamp.tzinfo is None:
+        return None
+    try:
+        return stamp.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 _formats = FormatChecker(formats=())
@@ -249,6 +283,7 @@ class _Checks:
     required: tuple
     envelope: Draft202012Validator
     from_: Draft202012Validator
+    thread: Draft202012Validator
     entries: Draft202012Validator
     by_type: dict
     reply: Draft202012Validator
@@ -260,13 +295,14 @@ def _compile(schema: dict) -> Draft202012Validator:
 
 
 @lru_cache(maxsize=8)
-def _checks_for(_max_chars: int, _max_bytes: int) -> _Checks:
+def _checks_for(_max_chars: int, _max_bytes: int, _max_subject: int, _max_html: int) -> _Checks:
     body = interaction_schema()
     entries = body["properties"]["entries"]
     return _Checks(
         required=tuple(body["required"]),
         envelope=_compile({"type": "object", "properties": {k: body["properties"][k] for k in ("to", "from_name")}}),
         from_=_compile(body["properties"]["from"]),
+        thread=_compile(body["properties"]["thread"]),
         entries=_compile({k: v for k, v in entries.items() if k != "items"}),
         by_type={
             kind: _compile(schema)
@@ -280,7 +316,12 @@ def _checks_for(_max_chars: int, _max_bytes: int) -> _Checks:
 
 def _checks() -> _Checks:
     # keyed by the settings the declaration is built from: a changed setting gets its own validators
-    return _checks_for(settings.MESSAGE_MAX_CHARS, settings.ATTACHMENT_MAX_BYTES)
+    return _checks_for(
+        settings.MESSAGE_MAX_CHARS,
+        settings.ATTACHMENT_MAX_BYTES,
+        settings.MESSAGE_SUBJECT_MAX_CHARS,
+        settings.MESSAGE_HTML_MAX_CHARS,
+    )
 
 
 def problems(validator: Draft202012Validator, value, *, at: tuple = ()) -> list[Problem]:
@@ -342,6 +383,15 @@ def interaction_from_check(from_address) -> None:
         raise Invalid("from must be the end user's address.", code="invalid", details={"from": ["is required"]})
 
 
+def interaction_thread_check(thread) -> None:
+    if problems(_checks().thread, thread):
+        raise Invalid(
+            "thread must be text of at most 200 characters.",
+            code="invalid",
+            details={"thread": ["must be text of at most 200 characters"]},
+        )
+
+
 @dataclass
 class Entry:
     id: str | None
@@ -351,6 +401,8 @@ class Entry:
     message_id: str | None = None
     reason: str = ""
     timestamp: datetime | None = None
+    subject: str = ""
+    html: str = ""
 
 
 def attachments_clean(raw) -> list[dict]:
@@ -386,10 +438,13 @@ def entries_parse(raw) -> list[Entry]:
 
 def _entry(item: dict) -> Entry:
     stamp = item.get("timestamp")
-    entry = Entry(id=item.get("id"), type=item["type"], timestamp=parse_datetime(stamp) if stamp else None)
+    entry = Entry(id=item.get("id"), type=item["type"], timestamp=_utc(parse_datetime(stamp)) if stamp else None)
     if entry.type == "message":
         entry.text = item.get("text", "")
         entry.attachments = attachments_clean(item.get("attachments"))
+        # an e-mail's: the subject on one line, the HTML sanitized here, on arrival
+        entry.subject = " ".join(item.get("subject", "").split())
+        entry.html = html_sanitize(item.get("html", ""))
     elif entry.type in RECEIPT_TYPES:
         entry.message_id = item["message_id"]
         entry.reason = str(item.get("reason") or "")[:300]

@@ -155,15 +155,18 @@ def end_user_address_get_or_create(channel: Channel, address: str, name: str) ->
     return found
 
 
-def open_conversation_lock(channel: Channel, address: str, *, partner: Partner | None = None) -> Conversation | None:
-    """The open conversation of this end user on this channel, locked, with its contact; or None.
+def open_conversation_lock(
+    channel: Channel, address: str, *, partner: Partner | None = None, thread: str = ""
+) -> Conversation | None:
+    """The open conversation of this end user (and partner's thread key) on this channel, locked, with
+    its contact; or None.
 
     `partner`: the caller's partner (the channel's package's), so that neither it nor the tenant
     (the channel's) is joined again into the locking query."""
     query = Conversation.objects.select_for_update(of=("self",)).select_related("contact")
     if partner is None:
         query = query.select_related("tenant", "partner")
-    found = query.filter(channel=channel, end_user_address=address, status__in=OPEN_STATUSES).first()
+    found = query.filter(channel=channel, end_user_address=address, thread_key=thread, status__in=OPEN_STATUSES).first()
     if found is not None:
         found.channel = channel  # the caller's instance, with its installation and package loaded
         if partner is not None:
@@ -173,10 +176,12 @@ def open_conversation_lock(channel: Channel, address: str, *, partner: Partner |
     return found
 
 
-def conversation_open(channel: Channel, address: EndUserAddress, initiated_by: str) -> tuple[Conversation, bool]:
-    """The open conversation of this end user on this channel, created if none (race-safe)."""
+def conversation_open(
+    channel: Channel, address: EndUserAddress, initiated_by: str, *, thread: str = ""
+) -> tuple[Conversation, bool]:
+    """The open conversation of this end user (and thread key) on this channel, created if none (race-safe)."""
     for _ in range(3):
-        found = open_conversation_lock(channel, address.address)
+        found = open_conversation_lock(channel, address.address, thread=thread)
         if found is not None:
             return found, False
         try:
@@ -195,6 +200,7 @@ def conversation_open(channel: Channel, address: EndUserAddress, initiated_by: s
                         else Owner.PLATFORM
                     ),
                     initiated_by=initiated_by,
+                    thread_key=thread,
                 )
                 Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
             conversation.tenant = channel.tenant  # our own uncommitted row: nobody else can lock it yet

@@ -30,6 +30,8 @@ def message_data(message: Message) -> dict:
         "failure_reason": message.failure_reason,
         "partner_entry_id": message.partner_entry_id,
         "created_at": message.created_at,
+        "subject": message.subject,
+        "html": message.html,
     }
 
 
@@ -41,6 +43,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "end_user": conversation.end_user_address,
         "contact_id": str(conversation.contact_id),
         "routing_owner": conversation.routing_owner,
+        "subject": conversation.subject,
     }
 
 
@@ -104,6 +107,8 @@ def message_publish(conversation: Conversation, message: Message, *, agents=None
         "sender_type": message.sender_type,
         "sender_name": message.sender_name,
     }
+    if conversation.subject:  # an e-mail's: the partner answers "Re: <subject>"
+        payload["subject"] = conversation.subject
     fields = {"channel_address_id": conversation.channel_address_id, "recipient": conversation.end_user_address}
     fields["payload"] = payload
     data = {k: v for k, v in fields.items() if k in custom.fields}

@@ -239,7 +239,7 @@ def _write_offers(assignments: list[_Assignment], loads: dict, *, now, started: 
     works = []
     for a in assignments:
         item = a.item
-        timeout = item.queue.offer_timeout_seconds if item.queue_id else settings.ROUTING_OFFER_TIMEOUT
+        timeout = item.offer_timeout()
         works.append(
             AgentWork(
                 tenant_id=item.tenant_id,

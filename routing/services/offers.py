@@ -200,7 +200,7 @@ def _offer(
             f"{item.channel_type} capacity."
         )
     if timeout_seconds is None:
-        timeout_seconds = item.queue.offer_timeout_seconds if item.queue_id else settings.ROUTING_OFFER_TIMEOUT
+        timeout_seconds = item.offer_timeout()
     now = timezone.now()
     # The item row is locked and queued, so it has no active work; the partial unique constraint
     # one_active_work_per_item fails this transaction should that invariant ever break.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +18,14 @@ from ..choices import (
 from ..models import AgentWork, Queue, RouteDecision, RouteFeedback, WorkItem
 from .events import partner_routing_request, work_publish
 from .offers import work_close, work_finish, work_offer, work_route_item
+
+
+def channel_type_defaults(channel_type: str) -> tuple[str, int | None]:
+    """A channel type's routing defaults (settings.ROUTING_CHANNEL_TYPES): the capacity bucket its work
+    counts against and its offer timeout. An e-mail is messaging work that may wait longer for an
+    answer; a type without an entry is its own bucket with the usual timeout."""
+    defaults = settings.ROUTING_CHANNEL_TYPES.get(channel_type) or {}
+    return defaults.get("capacity", channel_type), defaults.get("offer_timeout_seconds")
 
 
 @transaction.atomic
@@ -37,11 +46,13 @@ def work_item_create(
     excluded_agents: list | None = None,
 ) -> WorkItem:
     """Queue a routable unit. Platform-owned work is routed now; partner-owned work asks the partner."""
+    channel_type, offer_timeout = channel_type_defaults(channel_type)
     item = WorkItem.objects.create(
         tenant=tenant,
         kind=kind,
         reference=reference,
         channel_type=channel_type,
+        offer_timeout_seconds=offer_timeout,
         routing_owner=routing_owner,
         partner=partner,
         queue=queue,
@@ -72,10 +83,12 @@ def work_item_offer_direct(
     """Queue a work item for one named agent and offer it to them at once (engine DIRECT): a direct
     transfer, or the work of an agent who starts a conversation. Runs in the caller's transaction
     (work_offer's precondition). Returns the item as created and the offer."""
+    channel_type, offer_timeout = channel_type_defaults(channel_type)
     item = WorkItem.objects.create(
         tenant=tenant,
         reference=reference,
         channel_type=channel_type,
+        offer_timeout_seconds=offer_timeout,
         partner=partner,
         attributes=attributes or {},
         is_transfer=is_transfer,

@@ -18,6 +18,8 @@ from tenants import services as tenant_services
 from tenants.choices import Role
 from tenants.models import Membership, PackageInstallation, Tenant
 
+from ._demo_email import install_demo_email
+
 DEMO_PARTNER = {"partner_identifier": "acme-webchat", "name": "Acme Web Chat (demo partner)"}
 DEMO_TENANT = {"slug": "acme", "name": "Acme Inc."}
 DEMO_ADMIN = {"username": "acme-admin", "password": "demo-admin-pass", "display_name": "Ada Admin"}
@@ -71,6 +73,7 @@ class Command(BaseCommand):
             ],
             "admin": {"username": admin.user.username, "password": DEMO_ADMIN["password"]},
         }
+        out["email"] = install_demo_email(partner, tenant)  # examples/email_partner
         if options["json"]:
             self.stdout.write(json.dumps(out))
         else:

@@ -1,7 +1,7 @@
 """Start the whole platform for a demo or a single machine: seed the demo, then run the processes.
 
 daphne serves HTTP + websockets; with REDIS_URL a Celery worker (with beat) runs beside it; the
-example partner (examples/webchat_partner) runs too once it exists. Ctrl-C stops all of them.
+example partners (examples/webchat_partner, examples/email_partner) run too. Ctrl-C stops all of them.
 """
 
 import json
@@ -66,6 +66,18 @@ class Command(BaseCommand):
                 [python, str(partner_main)],
                 {"CCP_URL": base_url, "CCP_DEMO_JSON": json.dumps(demo)},
             )
+        email_main = root / "examples" / "email_partner" / "main.py"
+        if email_main.exists() and demo is not None and "email" in demo:
+            # EMAIL_RELAY unset: the agents' replies are written to var/email_partner/outbox/
+            spawn(
+                "email-partner",
+                [python, str(email_main)],
+                {
+                    "CCP_URL": base_url,
+                    "CCP_DEMO_JSON": json.dumps(demo),
+                    "EMAIL_SMTP_PORT": os.environ.get("EMAIL_SMTP_PORT", "2525"),
+                },
+            )
 
         self._banner(base_url, demo)
         stopping = False
@@ -108,6 +120,9 @@ class Command(BaseCommand):
         w(self.style.SUCCESS(f"ccp is starting on {base_url}  (Ctrl-C stops everything)"))
         partner_url = f"http://{os.environ.get('PARTNER_HOST', '127.0.0.1')}:{os.environ.get('PARTNER_PORT', '8001')}/"
         w(f"  end-user chat   : {partner_url}  (the example partner)")
+        if demo and "email" in demo:
+            smtp = f"127.0.0.1:{os.environ.get('EMAIL_SMTP_PORT', '2525')}"
+            w(f"  e-mail          : mail {demo['email']['support_address']} via SMTP {smtp} (the e-mail partner)")
         w(f"  agent workspace : {base_url}/agent/")
         w(f"  supervisor      : {base_url}/supervisor/")
         w(f"  admin           : {base_url}/admin/")

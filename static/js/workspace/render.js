@@ -2,6 +2,7 @@
 // redraws only the panels named in `touched` (the reducer says which an event changed).
 // Every untrusted string goes through h() or safeText() (static/js/text.js).
 import { h, safeText } from "../text.js";
+import { attachmentLabel, capabilitiesOf, messageBody, messageSubject, showsTyping, shownStatus } from "./email.js";
 import { activeConversation, conversationLabel, openOffers, orderedMessages, secondsLeft } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -137,21 +138,22 @@ function renderList(state) {
   }
 }
 
-function renderMark(message) {
-  const [glyph, words] = MARKS[message.status] || ["", message.status];
+function renderMark(message, caps = {}) {
+  const status = shownStatus(message.status, caps);
+  const [glyph, words] = MARKS[status] || ["", status];
   const title = message.status === "failed" && message.failure_reason ? `${words}: ${message.failure_reason}` : words;
-  return h("span", { class: `mark mark-${message.status}`, title }, `${glyph} ${title}`);
+  return h("span", { class: `mark mark-${status}`, title }, `${glyph} ${title}`);
 }
 
-function renderMessage(message) {
+function renderMessage(message, caps = {}) {
   const safe = (url) => /^https?:\/\//i.test(url || "");
   const attachments = (message.attachments || []).map((a) =>
     h(
       "li",
       {},
       safe(a.url)
-        ? h("a", { href: a.url, target: "_blank", rel: "noopener noreferrer" }, a.name || a.url)
-        : a.name || "attachment",
+        ? h("a", { href: a.url, target: "_blank", rel: "noopener noreferrer" }, attachmentLabel({ ...a, name: a.name || a.url }))
+        : attachmentLabel(a),
     ),
   );
   if (message.direction === "system") {
@@ -162,9 +164,10 @@ function renderMessage(message) {
     "li",
     { class: `msg ${message.direction}`, dataset: { messageId: message.id } },
     h("div", { class: "meta" }, `${who} · `, h("time", { datetime: message.created_at }, localTime(message.created_at))),
-    message.text ? h("div", { class: "text" }, message.text) : null,
+    messageSubject(message),
+    messageBody(message),
     attachments.length ? h("ul", { class: "msg-attachments" }, attachments) : null,
-    message.direction === "outbound" ? renderMark(message) : null,
+    message.direction === "outbound" ? renderMark(message, caps) : null,
   );
 }
 
@@ -182,7 +185,8 @@ function renderConversation(state) {
   }
   const open = conv.status !== "closed" && !conv.gone;
   $("conv-title").textContent = safeText(conv.contact_name || conv.end_user);
-  $("conv-sub").textContent = safeText([conv.channel_name, conv.end_user, conversationLabel(conv) || conv.status].filter(Boolean).join(" · "));
+  const subject = orderedMessages(conv).find((m) => m.subject)?.subject; // an e-mail thread's
+  $("conv-sub").textContent = safeText([subject, conv.channel_name, conv.end_user, conversationLabel(conv) || conv.status].filter(Boolean).join(" · "));
   $("dismiss-button").hidden = open;
   $("transfer-button").disabled = !open;
   $("close-button").disabled = !open;
@@ -192,7 +196,8 @@ function renderConversation(state) {
   const transcript = $("transcript");
   if (drawnMessages !== conv.messages || transcript.dataset.conv !== conv.id) {
     const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 40;
-    transcript.replaceChildren(...orderedMessages(conv).map(renderMessage));
+    const caps = capabilitiesOf(state.channels, conv.channel_address_id);
+    transcript.replaceChildren(...orderedMessages(conv).map((m) => renderMessage(m, caps)));
     if (atBottom || transcript.dataset.conv !== conv.id) transcript.scrollTop = transcript.scrollHeight;
     transcript.dataset.conv = conv.id;
     drawnMessages = conv.messages;
@@ -203,7 +208,8 @@ function renderConversation(state) {
 function renderTyping(state) {
   const conv = activeConversation(state);
   const el = $("typing");
-  el.hidden = !(conv && conv.typing);
+  // a channel without typing (e-mail) never shows it, whatever arrives
+  el.hidden = !(conv && conv.typing && showsTyping(capabilitiesOf(state.channels, conv.channel_address_id)));
   el.textContent = safeText(conv && conv.typing ? `${conv.contact_name || "The customer"} is typing…` : "");
 }
 
