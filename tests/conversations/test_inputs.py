@@ -90,7 +90,8 @@ def test_valid_entries_are_handed_on_cleaned():
         {"url": "https://x.example/a.png", "content_type": "application/octet-stream", "name": "", "size": None}
     ]
     assert (entries[1].message_id, entries[1].reason) == ("m", "131047")
-    assert entries[2].timestamp.utcoffset().total_seconds() == 3600
+    # the same instant, kept in UTC (PostgreSQL refuses offsets past ±15:59)
+    assert entries[2].timestamp.isoformat() == "2026-11-25T09:00:00+00:00"
 
 
 @pytest.mark.parametrize(
