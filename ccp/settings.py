@@ -276,6 +276,8 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- routing (docs/routing.md) -----------------------------------------------------------------
 ROUTING_OFFER_TIMEOUT = env_int("ROUTING_OFFER_TIMEOUT", 30)
+# A call rings shorter than a chat waits: the caller hears ringing (a queue may set its own).
+ROUTING_VOICE_OFFER_TIMEOUT_SECONDS = env_int("ROUTING_VOICE_OFFER_TIMEOUT_SECONDS", 20)
 ROUTING_DEFAULT_STRATEGY = os.environ.get("ROUTING_DEFAULT_STRATEGY", "most_available")
 ROUTING_AWAY_AFTER_IGNORED = env_int("ROUTING_AWAY_AFTER_IGNORED", 3)
 ROUTING_EXCLUDE_RECENT = 5

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -33,6 +34,16 @@ def call_blocks_messaging(*, voice_blocks_messaging: bool, used: dict[str, int],
     messaging work. The one place this rule is written."""
     on_call = used.get("voice", 0) > 0 or used.get("video", 0) > 0
     return bool(voice_blocks_messaging and channel_type == "messaging" and on_call)
+
+
+def offer_timeout_seconds(*, queue: "Queue | None", channel_type: str) -> int:
+    """How long an offer rings before it times out: calls ring shorter than chats. The queue's own
+    timeout for its channel type, else the platform default. The one place this rule is written."""
+    if channel_type == "voice":
+        if queue is not None and queue.voice_offer_timeout_seconds:
+            return queue.voice_offer_timeout_seconds
+        return settings.ROUTING_VOICE_OFFER_TIMEOUT_SECONDS
+    return queue.offer_timeout_seconds if queue is not None else settings.ROUTING_OFFER_TIMEOUT
 
 
 class AgentPresence(models.Model):
@@ -110,6 +121,9 @@ class Queue(models.Model):
     )
     strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.MOST_AVAILABLE)
     offer_timeout_seconds = models.PositiveIntegerField(default=30)
+    voice_offer_timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long a call offer rings; empty: ROUTING_VOICE_OFFER_TIMEOUT_SECONDS."
+    )
     overflow_queue = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     overflow_after_seconds = models.PositiveIntegerField(null=True, blank=True)
     prefer_previous_agent = models.BooleanField(default=True)

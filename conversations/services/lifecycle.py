@@ -100,8 +100,16 @@ def routing_attributes(conversation: Conversation) -> dict:
     }
 
 
-def start_routing(conversation: Conversation, session: Session, *, queue_name: str | None = None) -> WorkItem | None:
-    """Create the session's WorkItem (unless one is open): routed now, or asked of the partner."""
+def start_routing(
+    conversation: Conversation,
+    session: Session,
+    *,
+    queue_name: str | None = None,
+    kind: str = "messaging_session",
+    attributes: dict | None = None,
+) -> WorkItem | None:
+    """Create the session's WorkItem (unless one is open): routed now, or asked of the partner.
+    `kind` and `attributes`: what a voice call adds (kind voice_call, the call's id)."""
     if session_open_item(session) is not None:
         return None
     queue = access_queue(tenant=conversation.tenant, name=queue_name) if queue_name else None
@@ -123,7 +131,8 @@ def start_routing(conversation: Conversation, session: Session, *, queue_name: s
         routing_owner=conversation.routing_owner,
         partner=conversation.partner,
         queue=queue,
-        attributes=routing_attributes(conversation),
+        kind=kind,
+        attributes={**routing_attributes(conversation), **(attributes or {})},
         preferred_agent=Membership.objects.filter(pk=previous).first() if previous else None,
     )
 

@@ -36,7 +36,7 @@ from ..engines import (
     effective_requirements,
     rank_platform,
 )
-from ..models import AgentPresence, AgentWork, AiRoutingConfig, RouteDecision, WorkItem
+from ..models import AgentPresence, AgentWork, AiRoutingConfig, RouteDecision, WorkItem, offer_timeout_seconds
 from ..tasks import routing_dispatch_task, work_expire_batch_task
 from .events import work_data
 from .timers import timer_start
@@ -239,7 +239,7 @@ def _write_offers(assignments: list[_Assignment], loads: dict, *, now, started: 
     works = []
     for a in assignments:
         item = a.item
-        timeout = item.queue.offer_timeout_seconds if item.queue_id else settings.ROUTING_OFFER_TIMEOUT
+        timeout = offer_timeout_seconds(queue=item.queue if item.queue_id else None, channel_type=item.channel_type)
         works.append(
             AgentWork(
                 tenant_id=item.tenant_id,

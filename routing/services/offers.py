@@ -40,7 +40,7 @@ from ..errors import (
     CapacityExhausted,
     OfferExpired,
 )
-from ..models import AgentPresence, AgentWork, RouteDecision, WorkItem
+from ..models import AgentPresence, AgentWork, RouteDecision, WorkItem, offer_timeout_seconds
 from ..tasks import work_acw_end_task, work_expire_task
 from .dispatch import dispatch_on_commit, route_decision_inputs
 from .events import agent_capacity_used, partner_routing_request, work_publish
@@ -200,7 +200,9 @@ def _offer(
             f"{item.channel_type} capacity."
         )
     if timeout_seconds is None:
-        timeout_seconds = item.queue.offer_timeout_seconds if item.queue_id else settings.ROUTING_OFFER_TIMEOUT
+        timeout_seconds = offer_timeout_seconds(
+            queue=item.queue if item.queue_id else None, channel_type=item.channel_type
+        )
     now = timezone.now()
     # The item row is locked and queued, so it has no active work; the partial unique constraint
     # one_active_work_per_item fails this transaction should that invariant ever break.
