@@ -297,8 +297,26 @@ def _announce(call: Call, conversation: Conversation, type_: str, before: str, a
             # Closing ends the work: accepted → after-call work; unanswered offers are rescinded and
             # the work item cancelled, so an abandoned call is never offered again.
             conversation_close_locked(conversation, closed_by="partner", agent=None)
-        CallControlRequest.objects.filter(call=call, status=ControlStatus.PENDING).update(
-            status=ControlStatus.FAILED, reason="the call ended", completed_at=timezone.now()
+        _settle_controls_at_end(call)
+
+
+def _settle_controls_at_end(call: Call) -> None:
+    """The call ended: a pending hang-up happened; any other pending control can no longer."""
+    pending = CallControlRequest.objects.filter(call=call, status=ControlStatus.PENDING).select_related("call")
+    for request in pending:
+        done = request.action == CallAction.HANGUP
+        request.status = ControlStatus.DONE if done else ControlStatus.FAILED
+        request.reason = "" if done else "the call ended"
+        request.completed_at = timezone.now()
+        request.save(update_fields=["status", "reason", "completed_at"])
+        request.call = call
+        event_publish(
+            tenant=call.conversation.tenant,
+            type="call.control_completed",
+            data=control_data(request),
+            partner=None,
+            agent_ids=call_agents(call),
+            agents_checked=True,
         )
 
 
