@@ -5,6 +5,7 @@
 import { AgentSocket, ApiError, api, socketUrl } from "./api.js";
 import { ConnectorHost } from "./connectors.js";
 import { h, safeText } from "./text.js";
+import { setupCalls } from "./workspace/calls.js";
 import { setupComposer } from "./workspace/composer.js";
 import { setupDialogs } from "./workspace/dialogs.js";
 import { reduce } from "./workspace/reducer.js";
@@ -173,7 +174,10 @@ $("notice-close").addEventListener("click", () => {
 const socket = new AgentSocket({
   url: socketUrl("/ws/agent/"),
   onEvent: dispatch,
-  onOpen: () => resync(),
+  onOpen: () => {
+    resync();
+    calls?.loadCalls(); // voice calls: workspace/calls.js
+  },
   onSessionEnded: sessionEnded,
   sessionAlive: async () => {
     try {
@@ -333,6 +337,7 @@ const workspace = {
 };
 setupComposer(workspace);
 setupDialogs(workspace);
+const calls = setupCalls(workspace);
 
 // --- side panels ------------------------------------------------------------------------------------
 
