@@ -395,6 +395,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # choice sets sharing a field name ("status") get their own component names
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "conversations.call_states.CallStatus",
+        "CallControlResultStatusEnum": [("done", "done"), ("failed", "failed")],
+    },
 }
 
 PARTNER_SCOPES = {

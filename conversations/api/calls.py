@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from ccp.packages.api.base import PartnerApi
 
 from .. import call_selectors
-from ..call_states import ACTIONS, EVENT_TYPES, CallAction, CallDirection, CallEndReason
+from ..call_states import ACTIONS, EVENT_TYPES, CallAction, CallDirection, CallEndReason, CallStatus
 from ..services import calls as call_services
 from ..services.call_records import call_data
 from .agent import AgentApi
@@ -30,7 +30,7 @@ class CallOutput(serializers.Serializer):
     direction = serializers.CharField()
     from_ = serializers.CharField()
     from_name = serializers.CharField(allow_blank=True)
-    status = serializers.ChoiceField(choices=["queued", "ringing", "connected", "on_hold", "ended"])
+    status = serializers.ChoiceField(choices=CallStatus.choices)
     end_reason = serializers.CharField(allow_null=True)
     agent_id = serializers.CharField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)

@@ -392,3 +392,40 @@ def test_agent_call_list_shows_live_and_recent_calls(api, call_center, alice):
     accept_offer(alice)
     rows = agent_client(alice).get("/api/v1/agent/calls/").json()
     assert [(r["call_id"], r["live"], [c["action"] for c in r["controls"]]) for r in rows] == [("c1", True, ["answer"])]
+
+
+# --- the demo fixture -----------------------------------------------------------------------------
+
+
+def test_ccp_demo_installs_the_telephony_partners_call_center(db):
+    import base64
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tenants.models import Channel
+
+    def demo():
+        out = StringIO()
+        call_command("ccp_demo", "--json", stdout=out)
+        return json.loads(out.getvalue())
+
+    first, second = demo(), demo()
+    assert first["voice_channel_address_id"] == second["voice_channel_address_id"] == "acme-voice-1"
+    assert first["voice_partner"]["client_id"] == second["voice_partner"]["client_id"]
+    assert second["voice_partner"]["client_id"] != second["partner"]["client_id"]
+    channel = Channel.objects.get(channel_address_id="acme-voice-1")
+    assert (channel.channel_type, channel.tenant.slug) == ("voice", "acme")
+    assert channel.installation.package.channel_definition.routing_owner == "platform"
+    basic = base64.b64encode(
+        f"{second['voice_partner']['client_id']}:{second['voice_partner']['client_secret']}".encode()
+    )
+    token = APIClient().post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic.decode()}"
+    )
+    assert token.status_code == 200, token.content
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+    created = new_call(api, "demo-1", to="acme-voice-1")
+    assert created.status_code == 201, created.content

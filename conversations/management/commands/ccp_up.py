@@ -1,7 +1,7 @@
 """Start the whole platform for a demo or a single machine: seed the demo, then run the processes.
 
 daphne serves HTTP + websockets; with REDIS_URL a Celery worker (with beat) runs beside it; the
-example partner (examples/webchat_partner) runs too once it exists. Ctrl-C stops all of them.
+example partners (examples/webchat_partner, examples/telephony_partner) run too. Ctrl-C stops all of them.
 """
 
 import json
@@ -67,6 +67,14 @@ class Command(BaseCommand):
                 {"CCP_URL": base_url, "CCP_DEMO_JSON": json.dumps(demo)},
             )
 
+        phone_main = root / "examples" / "telephony_partner" / "main.py"
+        if phone_main.exists() and demo is not None and demo.get("voice_partner"):
+            spawn(
+                "phone",
+                [python, str(phone_main)],
+                {"CCP_URL": base_url, "CCP_DEMO_JSON": json.dumps(demo)},
+            )
+
         self._banner(base_url, demo)
         stopping = False
 
@@ -108,6 +116,8 @@ class Command(BaseCommand):
         w(self.style.SUCCESS(f"ccp is starting on {base_url}  (Ctrl-C stops everything)"))
         partner_url = f"http://{os.environ.get('PARTNER_HOST', '127.0.0.1')}:{os.environ.get('PARTNER_PORT', '8001')}/"
         w(f"  end-user chat   : {partner_url}  (the example partner)")
+        phone_url = f"http://{os.environ.get('PHONE_HOST', '127.0.0.1')}:{os.environ.get('PHONE_PORT', '8002')}/"
+        w(f"  end-user phone  : {phone_url}  (the example telephony partner)")
         w(f"  agent workspace : {base_url}/agent/")
         w(f"  supervisor      : {base_url}/supervisor/")
         w(f"  admin           : {base_url}/admin/")
