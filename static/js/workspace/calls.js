@@ -242,7 +242,7 @@ function draw(state) {
   panel.hidden = false;
   const live = LIVE_STATUSES.has(call.status);
   panel.dataset.status = call.status || "";
-  panel.replaceChildren(
+  const parts = [
     h(
       "header",
       { class: "call-head" },
@@ -264,7 +264,8 @@ function draw(state) {
     controlStatus(call),
     transcript(call),
     afterCall(call),
-  );
+  ];
+  panel.replaceChildren(...parts.filter(Boolean)); // replaceChildren would write "null" for a missing part
 }
 
 function tickClock() {
