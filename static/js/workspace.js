@@ -402,6 +402,15 @@ async function connectorAction(connector, message) {
     renderPresence(state);
     return { status: state.agent.status };
   }
+  if (message.action === "call_control") {
+    // a partner softphone in the workspace drives the same call controls as the call panel
+    const call = state.calls?.get(message.call_id);
+    if (!call || !connector.addresses.has(call.channel_address_id)) {
+      throw new ApiError(404, "unknown_call", "That call is not one of this workspace's calls on your call center.");
+    }
+    const body = { action: message.control, target: message.target, digits: message.digits };
+    return api("POST", `${API}/calls/${encodeURIComponent(call.call_id)}/controls/`, body);
+  }
   throw new ApiError(400, "unknown_action", `The workspace does not know the action “${message.action}”.`);
 }
 
