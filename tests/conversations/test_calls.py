@@ -429,3 +429,17 @@ def test_ccp_demo_installs_the_telephony_partners_call_center(db):
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
     created = new_call(api, "demo-1", to="acme-voice-1")
     assert created.status_code == 201, created.content
+
+
+def test_a_call_event_and_a_segment_cost_a_fixed_number_of_queries(
+    api, call_center, alice, django_assert_max_num_queries
+):
+    """Measured 12 and 13 (token, locks, the event row, the outbox, participants…)."""
+    online(alice)
+    new_call(api, "c1")
+    accept_offer(alice)
+    with django_assert_max_num_queries(12):
+        assert call_event(api, "c1", "e1", "connected").status_code == 202
+    segment = {"id": "s1", "speaker": "end_user", "text": "hi", "final": True}
+    with django_assert_max_num_queries(13):
+        assert api.post("/api/v1/calls/c1/transcript/", {"segments": [segment]}, format="json").status_code == 201

@@ -38,6 +38,7 @@ let panel = null;
 let loadingCalls = null;
 let keypadOpen = false;
 let transferOpen = false;
+const dismissed = new Set(); // ended calls the agent put away (this page only)
 
 /** Fetch the agent's live and recent calls (on load, after a reconnect, or when an event names an
  * unknown call) and merge them into the state. */
@@ -227,13 +228,24 @@ function afterCall(call) {
         h("audio", { controls: true, preload: "none", src: rec.url, "aria-label": "Call recording" }),
       )
     : h("p", { class: "muted" }, "The recording appears here once the telephony partner has it.");
-  return h("div", { class: "after-call" }, facts, player);
+  const dismiss = h(
+    "button",
+    {
+      type: "button",
+      onclick: () => {
+        dismissed.add(call.call_id);
+        draw(workspace.getState());
+      },
+    },
+    "Dismiss",
+  );
+  return h("div", { class: "after-call" }, facts, player, dismiss);
 }
 
 function draw(state) {
   if (!panel) return;
   const call = shownCall(state);
-  if (!call) {
+  if (!call || (call.status === "ended" && dismissed.has(call.call_id))) {
     panel.hidden = true;
     panel.replaceChildren();
     return;
