@@ -13,6 +13,9 @@ one way (inbound, agent_actions → outbound → lifecycle → payloads):
   starting a conversation.
 - `inbound`: the partner's interactions (`interaction_receive`, `parse_entries`).
 - `agent_actions`: accept, decline, reply, typing, transfer, partner-owned routing.
+- `calls`: voice calls (docs/voice.md) — the partner's calls, events, transcript and control results,
+  the agent's controls and calls; builds on the modules above. `call_records` (a call's payloads,
+  its control requests) is what `lifecycle` and `agent_actions` use of calls.
 """
 
 from .agent_actions import (

@@ -150,3 +150,14 @@ def call_offer_accepted(conversation: Conversation, agent: Membership) -> None:
     control_create(call, action=CallAction.ANSWER, agent=agent, target={"agent_id": str(agent.pk)})
     if previous != agent.pk:
         call_publish(call, "call.state_changed", {"previous_status": call.status})
+
+
+def call_hangup_on_close(conversation: Conversation, *, agent: Membership | None) -> None:
+    """A voice conversation closed on ccp's side (an agent, an uninstall) while its call is live: the
+    partner is asked to hang up (call.control_requested, action hangup). Precondition: the
+    conversation row is locked."""
+    call = call_for_conversation(conversation)
+    if call is None:
+        return
+    call.conversation = conversation
+    control_create(call, action=CallAction.HANGUP, agent=agent)

@@ -30,6 +30,7 @@ from ..errors import (
     NotAParticipant,
 )
 from ..models import Contact, Conversation, EndUserAddress, Message, Participant, Session
+from .call_records import call_hangup_on_close
 from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
 
 
@@ -247,6 +248,8 @@ def conversation_close_locked(conversation: Conversation, *, closed_by: str, age
     Participant.objects.filter(conversation=conversation, left_at__isnull=True).update(
         left_at=now, leave_reason="closed"
     )
+    if closed_by != "partner" and conversation.channel and conversation.channel.channel_type == "voice":
+        call_hangup_on_close(conversation, agent=agent)
     by = agent.name if agent is not None else closed_by
     system_message(conversation, f"Conversation closed by {by}.", agents_before)
     conversation.status = ConversationStatus.CLOSED

@@ -443,3 +443,17 @@ def test_a_call_event_and_a_segment_cost_a_fixed_number_of_queries(
     segment = {"id": "s1", "speaker": "end_user", "text": "hi", "final": True}
     with django_assert_max_num_queries(13):
         assert api.post("/api/v1/calls/c1/transcript/", {"segments": [segment]}, format="json").status_code == 201
+
+
+def test_closing_a_voice_conversation_during_the_call_asks_the_partner_to_hang_up(api, call_center, alice):
+    online(alice)
+    conversation_id = new_call(api, "c1").json()["conversation_id"]
+    accept_offer(alice)
+    call_event(api, "c1", "e1", "connected")
+    closed = agent_client(alice).post(f"/api/v1/agent/conversations/{conversation_id}/close/")
+    assert closed.status_code == 200, closed.content
+    hangup = CallControlRequest.objects.get(action="hangup")
+    assert (hangup.status, hangup.requested_by) == ("pending", alice)
+    assert events("call.control_requested")[-1].data["action"] == "hangup"
+    assert call_event(api, "c1", "e2", "ended", reason="completed").status_code == 202
+    assert CallControlRequest.objects.get(action="hangup").status == "done"
