@@ -13,7 +13,7 @@ import pytest
 from routing.models import AgentPresence
 from tenants import services as tenant_services
 from tests.factories import PASSWORD, connected_app_for
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, free_port, wait_for
 
 from .conftest import log_in, new_page, screenshot
 from .test_workspace import agent, go_online
@@ -118,6 +118,7 @@ def test_a_call_from_the_phone_page_is_answered_held_transcribed_and_recorded(br
     expect(audio).to_have_attribute("src", f"{phone_url}/recordings/{next(iter(phone_partner.calls))}.wav")
     # the page's Content-Security-Policy lets the recording load from the partner's origin
     audio.evaluate("a => { a.preload = 'auto'; a.load(); }")
-    workspace.wait_for_function("document.querySelector('#call-panel audio').readyState >= 1", timeout=15000)
+    # polled from here: a page-side wait_for_function would be an eval, which the same policy forbids
+    wait_for(lambda: audio.evaluate("a => a.readyState") >= 1, timeout=15, what="the recording's metadata")
     assert audio.evaluate("a => a.duration") == pytest.approx(2, abs=0.2)
     screenshot(workspace, "call-ended")

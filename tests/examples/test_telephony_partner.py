@@ -76,7 +76,7 @@ def test_an_agent_call_is_dialled_connected_hung_up_and_recorded(phone_partner, 
     assert placed.status_code == 202, placed.content
     call_id = placed.json()["call_id"]
     wait_for(lambda: Call.objects.get(call_id=call_id).status == "connected", timeout=30, what="the dialled call")
-    assert CallControlRequest.objects.get(action="dial").status == "done"
+    wait_for(lambda: CallControlRequest.objects.get(action="dial").status == "done", what="the dial reported done")
 
     # the phone page's own call waits: the agent's voice capacity is taken
     page_call = requests.post(f"{url}/api/call", json={"phone": "+4915100009", "name": "Bo"}, timeout=10)
@@ -94,4 +94,4 @@ def test_an_agent_call_is_dialled_connected_hung_up_and_recorded(phone_partner, 
     assert call.end_reason == "completed" and call.recording_content_type == "audio/wav"
     wav = requests.get(call.recording_url, timeout=10)
     assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav" and wav.content[:4] == b"RIFF"
-    assert CallControlRequest.objects.get(action="hangup").status == "done"
+    wait_for(lambda: CallControlRequest.objects.get(action="hangup").status == "done", what="the hang-up reported")
