@@ -294,6 +294,8 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- routing (docs/routing.md) -----------------------------------------------------------------
 ROUTING_OFFER_TIMEOUT = env.int("ROUTING_OFFER_TIMEOUT", default=30)
+# A call rings shorter than a chat waits: the caller hears ringing (a queue may set its own).
+ROUTING_VOICE_OFFER_TIMEOUT_SECONDS = env.int("ROUTING_VOICE_OFFER_TIMEOUT_SECONDS", default=20)
 # Routing defaults per channel type (docs/routing.md, "Asynchronous channels"): the capacity bucket
 # its work counts against (one unit, as a chat) and the offer timeout when no queue sets a longer one.
 # An e-mail waits in the agent's list for hours anyway: an offer need not expire in 30 seconds.
@@ -421,6 +423,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # choice sets sharing a field name ("status") get their own component names
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "conversations.call_states.CallStatus",
+        "CallControlResultStatusEnum": [("done", "done"), ("failed", "failed")],
+    },
 }
 
 PARTNER_SCOPES = {

@@ -36,3 +36,31 @@ class UnknownMessage(Invalid):
 class AgentOffline(Conflict):
     code = "agent_offline"
     default_message = "You are offline; go online to send messages and take work."
+
+
+# --- voice calls ---
+
+
+class CallNotFound(NotFound):
+    code = "call_not_found"
+    default_message = "No such call."
+
+
+class NotAVoiceChannel(Invalid):
+    code = "not_a_voice_channel"
+    default_message = "This channel is not a call center (its type is not voice)."
+
+
+class InvalidCallTransition(Conflict):
+    code = "invalid_call_transition"
+    default_message = "The call's state does not allow this event."
+
+
+class InvalidCallAction(Conflict):
+    code = "invalid_call_action"
+    default_message = "The call's state does not allow this control."
+
+
+class ControlRequestNotFound(NotFound):
+    code = "control_request_not_found"
+    default_message = "No such control request on this call."

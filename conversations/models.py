@@ -176,3 +176,7 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} in {self.conversation_id}"
+
+
+# Voice calls live in their own module; importing them here registers them with the app.
+from .models_calls import Call, CallControlRequest, CallEvent, TranscriptSegment  # noqa: E402, F401

@@ -22,5 +22,6 @@ def agent_workspace(request):
     # top of the project policy (what `csp.decorators.csp_update` sets, computed per tenant).
     origins = connector_origins(tenant=membership.tenant)
     if origins:
-        response._csp_update = {"frame-src": origins}
+        # … and plays call recordings the telephony partner serves from the same origins (calls.js)
+        response._csp_update = {"frame-src": origins, "media-src": origins}
     return response

@@ -36,6 +36,16 @@ def call_blocks_messaging(*, voice_blocks_messaging: bool, used: dict[str, int],
     return bool(voice_blocks_messaging and channel_type == "messaging" and on_call)
 
 
+def offer_timeout_seconds(*, queue: "Queue | None", channel_type: str) -> int:
+    """How long an offer rings before it times out: calls ring shorter than chats. The queue's own
+    timeout for its channel type, else the platform default. The one place this rule is written."""
+    if channel_type == "voice":
+        if queue is not None and queue.voice_offer_timeout_seconds:
+            return queue.voice_offer_timeout_seconds
+        return settings.ROUTING_VOICE_OFFER_TIMEOUT_SECONDS
+    return queue.offer_timeout_seconds if queue is not None else settings.ROUTING_OFFER_TIMEOUT
+
+
 class AgentPresence(models.Model):
     """An agent's presence (online/busy/away/offline) and capacity per channel type; the routing lock row."""
 
@@ -111,6 +121,9 @@ class Queue(models.Model):
     )
     strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.MOST_AVAILABLE)
     offer_timeout_seconds = models.PositiveIntegerField(default=30)
+    voice_offer_timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long a call offer rings; empty: ROUTING_VOICE_OFFER_TIMEOUT_SECONDS."
+    )
     overflow_queue = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     overflow_after_seconds = models.PositiveIntegerField(null=True, blank=True)
     prefer_previous_agent = models.BooleanField(default=True)
@@ -167,9 +180,11 @@ class WorkItem(models.Model):
 
     def offer_timeout(self) -> int:
         """How long an offer of this item waits for an answer: its queue's timeout, or the channel
-        type's default (an asynchronous channel's is longer) when that is longer or there is no queue."""
-        default = self.offer_timeout_seconds or settings.ROUTING_OFFER_TIMEOUT
-        return max(self.queue.offer_timeout_seconds, self.offer_timeout_seconds or 0) if self.queue_id else default
+        type's default (an asynchronous channel's is longer) when that is longer. A call rings for its
+        queue's (or the platform's) voice timeout, shorter than a chat's (`offer_timeout_seconds`)."""
+        queue = self.queue if self.queue_id else None
+        base = offer_timeout_seconds(queue=queue, channel_type=self.channel_type)
+        return base if self.channel_type == "voice" else max(base, self.offer_timeout_seconds or 0)
 
 
 class AgentWorkQuerySet(models.QuerySet):

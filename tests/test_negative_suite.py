@@ -38,11 +38,13 @@ from routing.models import AgentWork
 from tenants.api.base import MemberApi
 from tenants.choices import Role
 from tests.conversations.conftest import install, message, online, post
+from tests.conversations.voice import install_call_center, new_call
 from tests.factories import MembershipFactory
 from tests.helpers import assert_error, assert_partner_guarded, call, partner_client, token_for
 
 PARTNER, AGENT, SUPERVISOR, PUBLIC = "partner", "agent", "supervisor", "public"
 CHANNEL, FOREIGN_CHANNEL = "+15550001", "+15550009"
+CALL_CENTER, FOREIGN_CALL_CENTER = "+15550100", "+15550109"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,20 @@ ROUTES: dict[str, Route] = {
     "api/v1/agent/workspace/contacts/": Route(AGENT, {"GET": None}),
     "api/v1/agent/workspace/history/": Route(AGENT, {"GET": None}),
     "api/v1/supervisor/overview/": Route(SUPERVISOR, {"GET": None}),
+    # voice calls (conversations/api/calls.py): the partner's, then the agent's
+    "api/v1/calls/": Route(PARTNER, {"POST": {"from": "+491", "call_id": "neg-1"}}, "interactions", "call_center"),
+    "api/v1/calls/<str:call_id>/": Route(PARTNER, {"GET": None}, "interactions", "call"),
+    "api/v1/calls/<str:call_id>/events/": Route(
+        PARTNER, {"POST": {"id": "neg-e1", "type": "ringing"}}, "interactions", "call"
+    ),
+    "api/v1/calls/<str:call_id>/transcript/": Route(
+        PARTNER, {"POST": {"segments": [{"id": "s", "speaker": "agent", "text": "x"}]}}, "interactions", "call"
+    ),
+    "api/v1/calls/<str:call_id>/controls/<str:request_id>/result/": Route(
+        PARTNER, {"POST": {"status": "done"}}, "interactions", "call"
+    ),
+    "api/v1/agent/calls/": Route(AGENT, {"GET": None, "POST": {"channel_address_id": CALL_CENTER, "address": "+491"}}),
+    "api/v1/agent/calls/<str:call_id>/controls/": Route(AGENT, {"POST": {"action": "hangup"}}, names="call"),
     # public: the OpenAPI schema and its page
     "api/v1/schema/": Route(PUBLIC, {"GET": None}),
     "api/v1/docs/": Route(PUBLIC, {"GET": None}),
@@ -193,6 +209,10 @@ def world(api, other_api, tenant, other_tenant, partner, other_partner, connecte
     foreign_conversation = post(other_api, message("hilfe"), to=FOREIGN_CHANNEL).json()["conversation_id"]
     work = AgentWork.objects.get(agent=alice)
     assert _session(alice).post(f"/api/v1/agent/work/{work.pk}/accept/").status_code == 200
+    install_call_center(tenant, partner, address=CALL_CENTER)
+    install_call_center(other_tenant, other_partner, address=FOREIGN_CALL_CENTER, developer_name="rival_voice")
+    assert new_call(api, "acme-call", to=CALL_CENTER).status_code == 201
+    assert new_call(other_api, "globex-call", to=FOREIGN_CALL_CENTER).status_code == 201
     subscription = event_services.subscription_create(
         partner=partner, url="https://example.com/hooks", event_types=["*"]
     )[0]
@@ -232,6 +252,8 @@ def _url(route: str, world, *, foreign: bool = False) -> str:
         "<str:conversation_id>": world.foreign_conversation if foreign else world.conversation,
         "<str:agent_id>": str((world.foreign_agent if foreign else world.alice).pk),
         "<str:work_id>": str(world.work.pk),
+        "<str:call_id>": "globex-call" if foreign else "acme-call",
+        "<str:request_id>": "00000000-0000-4000-8000-000000000000",
     }
     url = "/" + route
     for placeholder, value in values.items():
@@ -270,12 +292,16 @@ def _partner_checks(world, route: str, spec: Route, method: str, body) -> None:
     url = _url(route, world)
     if spec.names == "channel" or route == "api/v1/interactions/":
         url, body = _with_channel(method, url, body, CHANNEL)
+    if spec.names == "call_center":
+        body = {**body, "to": CALL_CENTER}
     other = world.other_app if spec.names else None
     assert_partner_guarded(method, url, scope=spec.scope, owner_app=world.owner_app, other_app=other, data=body)
-    if spec.names in ("conversation", "agent", "channel"):
+    if spec.names in ("conversation", "agent", "channel", "call", "call_center"):
         # the partner's own token on the same kind of object in the other tenant (another partner's)
         if spec.names == "channel":
             foreign_url, foreign_body = _with_channel(method, url.split("?")[0], spec.methods[method], FOREIGN_CHANNEL)
+        elif spec.names == "call_center":
+            foreign_url, foreign_body = url, {**body, "to": FOREIGN_CALL_CENTER}
         else:
             foreign_url, foreign_body = _url(route, world, foreign=True), body
         response = call(partner_client(token_for(world.owner_app)), method, foreign_url, foreign_body)
@@ -322,6 +348,9 @@ def _agent_checks(world, route: str, spec: Route, method: str, body, partner_onl
         assert_error(call(_session(world.alice), method, url, body), 403, "supervisor_only")
     if spec.names == "conversation":
         assert_error(call(_session(world.stranger), method, url, body), 404, "conversation_not_found")
+        assert_error(call(_session(world.bob), method, url, body), 403, "not_a_participant")
+    elif spec.names == "call":
+        assert_error(call(_session(world.stranger), method, url, body), 404, "call_not_found")
         assert_error(call(_session(world.bob), method, url, body), 403, "not_a_participant")
     elif spec.names == "work":
         assert_error(call(_session(world.stranger), method, url, body), 404, "work_not_found")

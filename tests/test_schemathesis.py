@@ -78,6 +78,9 @@ SEMANTIC_400 = {
     "POST /api/v1/packages/": {"invalid_manifest"},  # `fields` must be JSON schemas; names unique
     "PATCH /api/v1/packages/{package_id}/": {"invalid_manifest"},
     "POST /api/v1/interactions/": {"unknown_message"},  # a receipt names a message that is not ours
+    # the world's channel is a messaging channel: calls need a call center (a channel's type)
+    "POST /api/v1/calls/": {"not_a_voice_channel"},
+    "POST /api/v1/agent/calls/": {"not_a_voice_channel"},
 }
 
 

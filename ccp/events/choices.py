@@ -31,6 +31,13 @@ STANDARD_EVENT_TYPES: dict[str, str] = {
     "consent.changed": "An end user's consent for a channel changed.",
     "typing.started": "Someone started typing in a conversation.",
     "typing.stopped": "Someone stopped typing in a conversation.",
+    "call.created": "A voice call arrived at a call center (or an agent placed one).",
+    "call.state_changed": "A call's status changed (ringing, connected, on hold…) or it got its agent.",
+    "call.ended": "A call ended; data.end_reason and the hold and talk durations.",
+    "call.recording_ready": "The partner's recording of a call is available at data.recording.url.",
+    "transcript.segment": "A transcript segment of a call arrived (interim, or final replacing it).",
+    "call.control_requested": "An agent asked for a call control; the partner carries it out and reports back.",
+    "call.control_completed": "The partner reported a call control done or failed (agents only).",
 }
 
 # Custom platform event types follow the package manifest's api_name convention.

@@ -138,6 +138,79 @@ WORK: dict[str, Field] = {
     "attributes": (ROUTING_ATTRIBUTES, "What the agent sees in the offer (an open map)."),
 }
 
+
+CALL_STATUSES = ["queued", "ringing", "connected", "on_hold", "ended"]
+CALL_END_REASONS = ["completed", "abandoned", "no_answer", "failed", "transferred"]
+CALL_ACTIONS = [
+    "answer",
+    "hold",
+    "resume",
+    "mute",
+    "unmute",
+    "hangup",
+    "transfer",
+    "dial",
+    "send_dtmf",
+    "pause_recording",
+    "resume_recording",
+]
+_INT = {"type": "integer", "minimum": 0}
+
+CALL: dict[str, Field] = {
+    "id": _id("ccp's id of the call."),
+    "call_id": _s("The partner's call key (unique per partner); ccp-… for a call an agent placed."),
+    "conversation_id": _id("The call's conversation."),
+    "channel_address_id": _s("The call center's channel address id."),
+    "direction": _s("inbound or outbound.", enum=["inbound", "outbound"]),
+    "from": _s("The caller's address (inbound) or the number dialled (outbound)."),
+    "from_name": _s("The caller's name, if known."),
+    "status": _s("The call's status.", enum=CALL_STATUSES),
+    "end_reason": _nullable(_s("Why it ended.", enum=CALL_END_REASONS)),
+    "agent_id": _nullable(_id("The agent on the call.")),
+    "started_at": _nullable(_ts("When the partner says the call started.")),
+    "queued_at": _ts("When ccp got the call."),
+    "ringing_at": _nullable(_ts("When it started ringing.")),
+    "answered_at": _nullable(_ts("When it was connected.")),
+    "ended_at": _nullable(_ts("When it ended.")),
+    "hold_seconds": (_INT, "Seconds on hold."),
+    "talk_seconds": (_INT, "Seconds connected, not on hold."),
+    "muted": ({"type": "boolean"}, "The agent's microphone is muted."),
+    "recording_paused": ({"type": "boolean"}, "Recording is paused."),
+    "recording": (
+        {
+            "anyOf": [
+                _object(
+                    {
+                        "url": _s("Where the partner serves the recording."),
+                        "duration_seconds": _nullable((_INT, "Its length.")),
+                        "content_type": _s("Its media type, e.g. audio/wav."),
+                        "paused": ({"type": "boolean"}, "Recording is paused."),
+                    }
+                ),
+                {"type": "null"},
+            ]
+        },
+        "The recording, once the partner reported it.",
+    ),
+}
+
+CALL_CONTROL: dict[str, Field] = {
+    "request_id": _id("Report the result with this id on POST /api/v1/calls/{call_id}/controls/{request_id}/result/."),
+    "call_id": CALL["call_id"],
+    "conversation_id": CALL["conversation_id"],
+    "action": _s("What to do.", enum=CALL_ACTIONS),
+    "target": (
+        {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}]},
+        'For transfer and dial: {"agent_id"}, {"queue"} or {"address"}.',
+    ),
+    "digits": _s("For send_dtmf: the digits (empty otherwise)."),
+    "status": _s("pending, done or failed.", enum=["pending", "done", "failed"]),
+    "reason": _s("Why it failed (empty otherwise)."),
+    "agent_id": _nullable(_id("The agent who asked.")),
+    "created_at": _ts("When it was asked."),
+    "completed_at": _nullable(_ts("When the partner reported it.")),
+}
+
 _WORK_SCHEMA = _object(WORK)
 _MESSAGE_SCHEMA = _object(MESSAGE)
 
@@ -228,6 +301,25 @@ EVENT_PAYLOAD_SCHEMAS: dict[str, dict] = {
         {**CONVERSATION, "who": _s("end_user or agent.", enum=["end_user", "agent"])},
         {"agent_id": _id("The agent typing (who = agent).")},
     ),
+    "call.created": _object(CALL),
+    "call.state_changed": _object({**CALL, "previous_status": _s("The status before.", enum=CALL_STATUSES)}),
+    "call.ended": _object(CALL),
+    "call.recording_ready": _object(CALL),
+    "transcript.segment": _object(
+        {
+            "call_id": CALL["call_id"],
+            "conversation_id": CALL["conversation_id"],
+            "id": _s("The partner's segment id; a final segment replaces the interim one of the same id."),
+            "speaker": _s("Who spoke.", enum=["end_user", "agent"]),
+            "text": _s("What was said."),
+            "start_ms": (_INT, "Offset of its start in the call, in milliseconds."),
+            "end_ms": (_INT, "Offset of its end."),
+            "final": ({"type": "boolean"}, "false: interim (may still change); true: final."),
+            "message_id": _nullable(_id("A final segment's entry in the conversation's history.")),
+        }
+    ),
+    "call.control_requested": _object(CALL_CONTROL),
+    "call.control_completed": _object(CALL_CONTROL),
 }
 EVENT_PAYLOAD_SCHEMAS["typing.stopped"] = EVENT_PAYLOAD_SCHEMAS["typing.started"]
 

@@ -438,6 +438,69 @@ class Client:
             "POST", f"/api/v1/conversations/{_segment(conversation_id)}/close/", idempotency_key=idempotency_key
         )
 
+    # --- voice calls (scope `interactions`) -----------------------------------------------------
+
+    def create_call(
+        self,
+        to: str,
+        from_: str,
+        call_id: str,
+        *,
+        from_name: str | None = None,
+        direction: str = "inbound",
+        started_at: str | None = None,
+    ) -> Any:
+        """`POST /api/v1/calls/`: a call arrived at call center `to`; `call_id` is your key for it.
+        A repeat with the same call_id answers the same body (HTTP 200 instead of 201)."""
+        body: dict[str, Any] = {"to": to, "from": from_, "call_id": call_id, "direction": direction}
+        if from_name is not None:
+            body["from_name"] = from_name
+        if started_at is not None:
+            body["started_at"] = started_at
+        return self.request("POST", "/api/v1/calls/", json=body)
+
+    def get_call(self, call_id: str) -> Any:
+        return self.request("GET", f"/api/v1/calls/{_segment(call_id)}/")
+
+    def send_call_event(
+        self,
+        call_id: str,
+        type: str,
+        *,
+        event_id: str | None = None,
+        at: str | None = None,
+        reason: str | None = None,
+        recording: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """`ringing`, `connected`, `held`, `resumed`, `ended` (with `reason`) or `recording_ready`
+        (with `recording` = {url, duration_seconds, content_type}). Pass your own `event_id` to make
+        resends safe; a transition the call's state refuses raises Conflict `invalid_call_transition`."""
+        body: dict[str, Any] = {"id": event_id or str(uuid.uuid4()), "type": type}
+        if at is not None:
+            body["at"] = at
+        if reason is not None:
+            body["reason"] = reason
+        if recording is not None:
+            body["recording"] = dict(recording)
+        return self.request("POST", f"/api/v1/calls/{_segment(call_id)}/events/", json=body)
+
+    def send_transcript(self, call_id: str, segments: Iterable[Mapping[str, Any]]) -> Any:
+        """Transcript segments `{id, speaker, text, start_ms, end_ms, final}`; a final one replaces
+        the interim one with the same id."""
+        body = {"segments": [dict(s) for s in segments]}
+        return self.request("POST", f"/api/v1/calls/{_segment(call_id)}/transcript/", json=body)
+
+    def report_control(self, call_id: str, request_id: str, status: str, reason: str | None = None) -> Any:
+        """How a `call.control_requested` went on your telephony system: `done` or `failed`."""
+        if status not in ("done", "failed"):
+            raise ValueError("status must be 'done' or 'failed'")
+        body: dict[str, Any] = {"status": status}
+        if reason:
+            body["reason"] = reason
+        return self.request(
+            "POST", f"/api/v1/calls/{_segment(call_id)}/controls/{_segment(request_id)}/result/", json=body
+        )
+
     # --- consent (scope `consent`) ------------------------------------------------------------
 
     def get_consent(self, to: str, address: str) -> Consent:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import agent, feedback, outbound, partner, workspace
+from . import agent, calls, feedback, outbound, partner, workspace
 
 urlpatterns = [
     # partner
@@ -31,4 +31,12 @@ urlpatterns = [
     path("agent/conversations/<str:conversation_id>/feedback/", feedback.AgentConversationFeedbackApi.as_view()),
     path("agent/conversations/<str:conversation_id>/summary/", feedback.AgentConversationSummaryApi.as_view()),
     path("agent/workspace/", include(workspace.urlpatterns)),
+    # voice calls: the partner's, then the agent's
+    path("calls/", calls.CallCreateApi.as_view(), name="calls"),
+    path("calls/<str:call_id>/", calls.CallDetailApi.as_view(), name="call"),
+    path("calls/<str:call_id>/events/", calls.CallEventApi.as_view()),
+    path("calls/<str:call_id>/transcript/", calls.CallTranscriptApi.as_view()),
+    path("calls/<str:call_id>/controls/<str:request_id>/result/", calls.CallControlResultApi.as_view()),
+    path("agent/calls/", calls.AgentCallsApi.as_view(), name="agent-calls"),
+    path("agent/calls/<str:call_id>/controls/", calls.AgentCallControlApi.as_view()),
 ]

@@ -15,6 +15,9 @@ one way (inbound, agent_actions → outbound → lifecycle → payloads; inbound
   starting a conversation.
 - `inbound`: the partner's interactions (`interaction_receive`).
 - `agent_actions`: accept, decline, reply, typing, transfer, partner-owned routing.
+- `calls`: voice calls (docs/voice.md) — the partner's calls, events, transcript and control results,
+  the agent's controls and calls; builds on the modules above. `call_records` (a call's payloads,
+  its control requests) is what `lifecycle` and `agent_actions` use of calls.
 """
 
 from .agent_actions import (

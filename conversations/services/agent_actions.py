@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..models import Conversation, Message, Participant
 from ..selectors import access_agent_for_partner
+from .call_records import call_offer_accepted
 from .inputs import attachments_clean, reply_problems
 from .lifecycle import (
     conversation_lock,
@@ -117,6 +118,7 @@ def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
             )
         else:
             system_message(conversation, f"{agent.name} joined.", [agent.pk])
+        call_offer_accepted(conversation, agent)
         return conversation
 
 

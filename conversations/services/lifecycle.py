@@ -30,6 +30,7 @@ from ..errors import (
     NotAParticipant,
 )
 from ..models import Contact, Conversation, EndUserAddress, Message, Participant, Session
+from .call_records import call_hangup_on_close
 from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
 
 
@@ -100,8 +101,16 @@ def routing_attributes(conversation: Conversation) -> dict:
     }
 
 
-def start_routing(conversation: Conversation, session: Session, *, queue_name: str | None = None) -> WorkItem | None:
-    """Create the session's WorkItem (unless one is open): routed now, or asked of the partner."""
+def start_routing(
+    conversation: Conversation,
+    session: Session,
+    *,
+    queue_name: str | None = None,
+    kind: str = "messaging_session",
+    attributes: dict | None = None,
+) -> WorkItem | None:
+    """Create the session's WorkItem (unless one is open): routed now, or asked of the partner.
+    `kind` and `attributes`: what a voice call adds (kind voice_call, the call's id)."""
     if session_open_item(session) is not None:
         return None
     queue = access_queue(tenant=conversation.tenant, name=queue_name) if queue_name else None
@@ -123,7 +132,8 @@ def start_routing(conversation: Conversation, session: Session, *, queue_name: s
         routing_owner=conversation.routing_owner,
         partner=conversation.partner,
         queue=queue,
-        attributes=routing_attributes(conversation),
+        kind=kind,
+        attributes={**routing_attributes(conversation), **(attributes or {})},
         preferred_agent=Membership.objects.filter(pk=previous).first() if previous else None,
     )
 
@@ -244,6 +254,8 @@ def conversation_close_locked(conversation: Conversation, *, closed_by: str, age
     Participant.objects.filter(conversation=conversation, left_at__isnull=True).update(
         left_at=now, leave_reason="closed"
     )
+    if closed_by != "partner" and conversation.channel and conversation.channel.channel_type == "voice":
+        call_hangup_on_close(conversation, agent=agent)
     by = agent.name if agent is not None else closed_by
     system_message(conversation, f"Conversation closed by {by}.", agents_before)
     conversation.status = ConversationStatus.CLOSED

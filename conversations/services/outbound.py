@@ -46,6 +46,23 @@ def _end_user_wrote(conversation: Conversation) -> bool:
     )
 
 
+def outbound_consent_require(conversation: Conversation, *, sender_type: str, consent_reply: bool = False) -> bool:
+    """THE consent gate of everything that reaches out to an end user: an outbound message, an
+    agent's call (FIG 15 1512, FIG 16B). Holds the consent row's lock until the caller commits.
+    Refused for an agent: ConsentDenied with the reason in words; for an automatic sender: False."""
+    decision = consent.consent_check_outbound(
+        channel=conversation.channel,
+        address=conversation.end_user_address,
+        end_user_wrote=_end_user_wrote(conversation),
+        confirmation=consent_reply,
+    )
+    if not decision.allowed:
+        if sender_type == SenderType.AGENT:
+            raise ConsentDenied(decision.reason, details={"status": decision.status, "owner": decision.owner})
+        return False
+    return True
+
+
 def outbound_send(
     conversation: Conversation,
     *,
@@ -65,15 +82,7 @@ def outbound_send(
     `consent_reply`: the one confirmation of a STOP/START keyword, allowed even after an opt-out.
     `agents`: the participants' ids when the caller has just read them under the lock.
     """
-    decision = consent.consent_check_outbound(
-        channel=conversation.channel,
-        address=conversation.end_user_address,
-        end_user_wrote=_end_user_wrote(conversation),
-        confirmation=consent_reply,
-    )
-    if not decision.allowed:
-        if sender_type == SenderType.AGENT:
-            raise ConsentDenied(decision.reason, details={"status": decision.status, "owner": decision.owner})
+    if not outbound_consent_require(conversation, sender_type=sender_type, consent_reply=consent_reply):
         return None
     message = message_append(
         conversation,

@@ -75,6 +75,7 @@ def work_item_offer_direct(
     tenant: Tenant,
     reference: str,
     agent_id,
+    kind: str = "messaging_session",
     channel_type: str = "messaging",
     partner=None,
     attributes: dict | None = None,
@@ -87,6 +88,7 @@ def work_item_offer_direct(
     item = WorkItem.objects.create(
         tenant=tenant,
         reference=reference,
+        kind=kind,
         channel_type=channel_type,
         offer_timeout_seconds=offer_timeout,
         partner=partner,

@@ -11,6 +11,7 @@
  *   connector.ready();                                 // after your own login: the workspace shows "Logged in to channel …"
  *   await connector.action("send_message", {conversation_id, text});
  *   await connector.action("set_status", {status: "away"});
+ *   await connector.action("call_control", {call_id, control: "hold"});   // or mute, hangup, send_dtmf…
  *
  * By default `ready()` is sent right after the context arrives; pass `autoReady: false` to send it yourself.
  */

@@ -5,6 +5,7 @@
 import { AgentSocket, ApiError, api, socketUrl } from "./api.js";
 import { ConnectorHost } from "./connectors.js";
 import { h, safeText } from "./text.js";
+import { setupCalls } from "./workspace/calls.js";
 import { setupComposer } from "./workspace/composer.js";
 import { setupDialogs } from "./workspace/dialogs.js";
 import { reduce } from "./workspace/reducer.js";
@@ -173,7 +174,10 @@ $("notice-close").addEventListener("click", () => {
 const socket = new AgentSocket({
   url: socketUrl("/ws/agent/"),
   onEvent: dispatch,
-  onOpen: () => resync(),
+  onOpen: () => {
+    resync();
+    calls?.loadCalls(); // voice calls: workspace/calls.js
+  },
   onSessionEnded: sessionEnded,
   sessionAlive: async () => {
     try {
@@ -333,6 +337,7 @@ const workspace = {
 };
 setupComposer(workspace);
 setupDialogs(workspace);
+const calls = setupCalls(workspace);
 
 // --- side panels ------------------------------------------------------------------------------------
 
@@ -396,6 +401,15 @@ async function connectorAction(connector, message) {
     state = { ...state, agent };
     renderPresence(state);
     return { status: state.agent.status };
+  }
+  if (message.action === "call_control") {
+    // a partner softphone in the workspace drives the same call controls as the call panel
+    const call = state.calls?.get(message.call_id);
+    if (!call || !connector.addresses.has(call.channel_address_id)) {
+      throw new ApiError(404, "unknown_call", "That call is not one of this workspace's calls on your call center.");
+    }
+    const body = { action: message.control, target: message.target, digits: message.digits };
+    return api("POST", `${API}/calls/${encodeURIComponent(call.call_id)}/controls/`, body);
   }
   throw new ApiError(400, "unknown_action", `The workspace does not know the action “${message.action}”.`);
 }

@@ -1,5 +1,7 @@
 """Seed (or refresh) the demo: a partner with an OAuth app and a published messaging package, the
-tenant `acme` with the package installed (one web-chat channel), an admin and two agents.
+tenant `acme` with the package installed (one web-chat channel), an admin and two agents; and a
+second partner, the demo telephony partner (examples/telephony_partner), whose call center is
+installed in `acme` too.
 
 Idempotent: existing rows are kept; demo passwords are reset to the documented values and, because
 client secrets are stored hashed, a fresh demo client secret is issued on every run.
@@ -74,6 +76,7 @@ class Command(BaseCommand):
             "admin": {"username": admin.user.username, "password": DEMO_ADMIN["password"]},
         }
         out["email"] = install_demo_email(partner, tenant)  # examples/email_partner
+        out.update(_voice_demo(tenant))
         if options["json"]:
             self.stdout.write(json.dumps(out))
         else:
@@ -122,3 +125,59 @@ def _install_demo_package(partner: Partner, tenant: Tenant) -> None:
                 )
             ],
         )
+
+
+# --- the demo telephony partner (examples/telephony_partner): a second partner, a call center ---
+
+VOICE_PARTNER = {"partner_identifier": "acme-telephony", "name": "Acme Telephony (demo partner)"}
+VOICE_CHANNEL_ADDRESS = "acme-voice-1"
+VOICE_MANIFEST = json.loads(
+    (Path(settings.BASE_DIR) / "examples" / "telephony_partner" / "manifest.json").read_text(encoding="utf-8")
+)
+
+
+def _voice_demo(tenant: Tenant) -> dict:
+    """The telephony partner with its OAuth app and published voice package, installed in the tenant
+    (platform-routed); what `--json` prints of it."""
+    partner, _ = Partner.objects.get_or_create(
+        partner_identifier=VOICE_PARTNER["partner_identifier"], defaults={"name": VOICE_PARTNER["name"]}
+    )
+    connected = ConnectedApp.objects.filter(partner=partner, name="demo").first()
+    if connected is None:
+        connected, secret = package_services.connected_app_create(
+            partner=partner, name="demo", scopes=list(_all_scopes())
+        )
+    else:
+        secret = package_services.connected_app_rotate_secret(connected_app=connected)
+    developer_name = VOICE_MANIFEST["channel_definition"]["developer_name"]
+    package = CommunicationPackage.objects.filter(
+        developer_name=developer_name, version=VOICE_MANIFEST["version"]
+    ).first()
+    if package is None:
+        package = package_services.package_create(partner=partner, manifest=VOICE_MANIFEST)
+    if not package.is_published:
+        package_services.package_publish(package=package)
+    if not PackageInstallation.objects.filter(tenant=tenant, developer_name=developer_name).exists():
+        tenant_services.package_install(
+            tenant=tenant,
+            developer_name=developer_name,
+            partner_identifier=partner.partner_identifier,
+            contact_center_name="Acme call center",
+            channels=[
+                tenant_services.ChannelSpec(
+                    channel_key="phone",
+                    name="Phone",
+                    channel_address_id=VOICE_CHANNEL_ADDRESS,
+                    channel_type="voice",
+                )
+            ],
+        )
+    return {
+        "voice_channel_address_id": VOICE_CHANNEL_ADDRESS,
+        "voice_partner": {
+            "id": str(partner.id),
+            "partner_identifier": partner.partner_identifier,
+            "client_id": connected.application.client_id,
+            "client_secret": secret,
+        },
+    }

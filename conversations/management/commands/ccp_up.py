@@ -1,7 +1,8 @@
 """Start the whole platform for a demo or a single machine: seed the demo, then run the processes.
 
 daphne serves HTTP + websockets; with REDIS_URL a Celery worker (with beat) runs beside it; the
-example partners (examples/webchat_partner, examples/email_partner) run too. Ctrl-C stops all of them.
+example partners (examples/webchat_partner, examples/email_partner, examples/telephony_partner) run
+too. Ctrl-C stops all of them.
 """
 
 import json
@@ -79,6 +80,14 @@ class Command(BaseCommand):
                 },
             )
 
+        phone_main = root / "examples" / "telephony_partner" / "main.py"
+        if phone_main.exists() and demo is not None and demo.get("voice_partner"):
+            spawn(
+                "phone",
+                [python, str(phone_main)],
+                {"CCP_URL": base_url, "CCP_DEMO_JSON": json.dumps(demo)},
+            )
+
         self._banner(base_url, demo)
         stopping = False
 
@@ -123,6 +132,8 @@ class Command(BaseCommand):
         if demo and "email" in demo:
             smtp = f"127.0.0.1:{os.environ.get('EMAIL_SMTP_PORT', '2525')}"
             w(f"  e-mail          : mail {demo['email']['support_address']} via SMTP {smtp} (the e-mail partner)")
+        phone_url = f"http://{os.environ.get('PHONE_HOST', '127.0.0.1')}:{os.environ.get('PHONE_PORT', '8002')}/"
+        w(f"  end-user phone  : {phone_url}  (the example telephony partner)")
         w(f"  agent workspace : {base_url}/agent/")
         w(f"  supervisor      : {base_url}/supervisor/")
         w(f"  admin           : {base_url}/admin/")

@@ -5,6 +5,7 @@
 //   effects  what the page must do besides (plain data, run by workspace.js): fetch a transcript,
 //            show a notice, re-read the history, tell the connectors, start a typing timer, or — only
 //            when an event names something this page does not know — re-read the whole state.
+import { isCallEvent, reduceCall } from "./calls_state.js";
 import {
   conversationWithMessage,
   upsertConversation,
@@ -154,6 +155,10 @@ export function reduce(state, event) {
       return result(next, conversationPanels(next, id), [{ type: "resync" }]);
     }
     default:
+      if (isCallEvent(event.type)) {
+        const call = reduceCall(state, event); // voice calls: calls_state.js
+        return result(call.state, call.touched, call.effects);
+      }
       return result(state);
   }
 }

@@ -43,7 +43,8 @@ function renderOffers(state) {
     present.add(work.work_id);
     if (root.querySelector(`[data-work-id="${CSS.escape(work.work_id)}"]`)) continue;
     const a = work.attributes || {};
-    const title = work.is_transfer ? `Transfer from ${a.transfer_from_name || "a colleague"}` : "New conversation";
+    const fresh = a.call_id ? "Incoming call" : "New conversation"; // a voice call's offer names its call
+    const title = work.is_transfer ? `Transfer from ${a.transfer_from_name || "a colleague"}` : fresh;
     root.append(
       h(
         "article",
