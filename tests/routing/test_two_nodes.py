@@ -143,6 +143,7 @@ def test_arrivals_on_two_nodes_with_agents_at_work_never_deadlock(tenant, partne
         assert item is not None, f"conversation {session.conversation_id} was never given to routing"
         if session.conversation.status != "closed":
             assert item.status in ("queued", "offered", "assigned"), (reference, item.status)
-    assert AgentWork.objects.filter(tenant=tenant, status="accepted").exists()
+    # agents did real work: some offers were accepted (and may since be closed, as fast agents do)
+    assert AgentWork.objects.filter(tenant=tenant, status__in=("accepted", "acw", "closed")).exists()
     assert_capacity_and_single_offers(CAPACITY)
     assert _deadlocks() - deadlocks_before == 0, "PostgreSQL detected a deadlock during the test"
