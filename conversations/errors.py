@@ -36,3 +36,18 @@ class UnknownMessage(Invalid):
 class AgentOffline(Conflict):
     code = "agent_offline"
     default_message = "You are offline; go online to send messages and take work."
+
+
+class SupervisorOnly(Forbidden):
+    code = "supervisor_only"
+    default_message = "This needs a supervisor or tenant admin."
+
+
+class CannedResponseNotFound(NotFound):
+    code = "canned_response_not_found"
+    default_message = "No such canned response."
+
+
+class ShortcutTaken(Conflict):
+    code = "shortcut_taken"
+    default_message = "A canned response with this shortcut already exists."

@@ -127,6 +127,20 @@ ROUTES: dict[str, Route] = {
     "api/v1/agent/workspace/channels/": Route(AGENT, {"GET": None}),
     "api/v1/agent/workspace/contacts/": Route(AGENT, {"GET": None}),
     "api/v1/agent/workspace/history/": Route(AGENT, {"GET": None}),
+    # supervision and agent tools (conversations/api/supervision.py)
+    "api/v1/agent/supervision/conversations/": Route(SUPERVISOR, {"GET": None}),
+    "api/v1/agent/conversations/<str:conversation_id>/monitor/": Route(SUPERVISOR, {"POST": None}),
+    "api/v1/agent/conversations/<str:conversation_id>/notes/": Route(
+        AGENT, {"GET": None, "POST": {"text": "x"}}, names="conversation"
+    ),
+    "api/v1/agent/conversations/<str:conversation_id>/join/": Route(SUPERVISOR, {"POST": None}),
+    "api/v1/agent/conversations/<str:conversation_id>/reassign/": Route(SUPERVISOR, {"POST": {"queue": "support"}}),
+    "api/v1/agent/agents/<str:agent_id>/status/": Route(SUPERVISOR, {"PUT": {"status": "away"}}),
+    "api/v1/agent/canned-responses/": Route(AGENT, {"GET": None, "POST": {"shortcut": "x", "text": "x"}}),
+    "api/v1/agent/canned-responses/<str:canned_response_id>/": Route(
+        AGENT, {"GET": None, "PATCH": {"text": "x"}, "DELETE": None}
+    ),
+    "api/v1/agent/search/": Route(AGENT, {"GET": None}),
     "api/v1/supervisor/overview/": Route(SUPERVISOR, {"GET": None}),
     # public: the OpenAPI schema and its page
     "api/v1/schema/": Route(PUBLIC, {"GET": None}),
@@ -232,6 +246,7 @@ def _url(route: str, world, *, foreign: bool = False) -> str:
         "<str:conversation_id>": world.foreign_conversation if foreign else world.conversation,
         "<str:agent_id>": str((world.foreign_agent if foreign else world.alice).pk),
         "<str:work_id>": str(world.work.pk),
+        "<str:canned_response_id>": "00000000-0000-0000-0000-000000000000",
     }
     url = "/" + route
     for placeholder, value in values.items():

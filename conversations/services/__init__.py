@@ -13,6 +13,8 @@ one way (inbound, agent_actions → outbound → lifecycle → payloads):
   starting a conversation.
 - `inbound`: the partner's interactions (`interaction_receive`, `parse_entries`).
 - `agent_actions`: accept, decline, reply, typing, transfer, partner-owned routing.
+- `supervision`: monitor, whisper and notes, barge in, reassign, presence set by a supervisor.
+- `canned`: canned responses (shared and personal).
 """
 
 from .agent_actions import (
@@ -27,6 +29,15 @@ from .inbound import ENTRY_TYPES, MAX_ENTRIES, RECEIPTS, Entry, interaction_rece
 from .lifecycle import conversation_close, open_session, start_routing
 from .outbound import conversation_start_outbound
 from .payloads import MAX_ATTACHMENTS, active_agent_ids, conversation_data, message_data
+from .supervision import (
+    agent_presence_set_by_supervisor,
+    conversation_join,
+    conversation_monitor,
+    conversation_notes,
+    conversation_reassign,
+    note_create,
+    note_data,
+)
 
 __all__ = [
     "ENTRY_TYPES",
@@ -35,16 +46,23 @@ __all__ = [
     "RECEIPTS",
     "Entry",
     "active_agent_ids",
+    "agent_presence_set_by_supervisor",
     "agent_typing",
     "agent_work_accept",
     "agent_work_decline",
     "conversation_close",
     "conversation_data",
+    "conversation_join",
+    "conversation_monitor",
+    "conversation_notes",
+    "conversation_reassign",
     "conversation_start_outbound",
     "conversation_transfer",
     "interaction_receive",
     "message_data",
     "message_send",
+    "note_create",
+    "note_data",
     "open_session",
     "parse_entries",
     "route_by_partner",

@@ -21,6 +21,7 @@ from tenants.models import Membership, PackageInstallation, Tenant
 DEMO_PARTNER = {"partner_identifier": "acme-webchat", "name": "Acme Web Chat (demo partner)"}
 DEMO_TENANT = {"slug": "acme", "name": "Acme Inc."}
 DEMO_ADMIN = {"username": "acme-admin", "password": "demo-admin-pass", "display_name": "Ada Admin"}
+DEMO_SUPERVISOR = {"username": "acme-supervisor", "password": "demo-supervisor-pass", "display_name": "Sam Supervisor"}
 DEMO_CHANNEL_ADDRESS = "acme-webchat-1"
 # The example partner's own manifest (examples/webchat_partner): one source for the demo and the partner.
 DEMO_MANIFEST = json.loads(
@@ -71,6 +72,8 @@ class Command(BaseCommand):
             ],
             "admin": {"username": admin.user.username, "password": DEMO_ADMIN["password"]},
         }
+        supervisor = _member(tenant, DEMO_SUPERVISOR, Role.SUPERVISOR)
+        out["supervisor"] = {"username": supervisor.user.username, "password": DEMO_SUPERVISOR["password"]}
         if options["json"]:
             self.stdout.write(json.dumps(out))
         else:
