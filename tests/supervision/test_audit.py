@@ -133,3 +133,22 @@ def test_admin_changes_are_recorded_and_tenant_admins_read_and_export_their_own(
         f"/admin/audit/auditentry/{AuditEntry.objects.filter(tenant_id=other_tenant.pk).first().pk}/change/"
     ).status_code in (302, 403, 404)
     assert other.pk
+
+
+@pytest.mark.django_db
+def test_a_tenant_admin_manages_canned_responses_in_the_admin_and_it_is_recorded(tenant):
+    from conversations.models import CannedResponse
+
+    admin_user = MembershipFactory(tenant=tenant, role="admin").user
+    admin_user.is_staff = True
+    admin_user.save()
+    client = Client()
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/conversations/cannedresponse/add/", {"shortcut": "hours", "title": "", "text": "We open at 9."}
+    )
+    assert response.status_code == 302, response.content[:3000]
+    canned = CannedResponse.objects.get(shortcut="hours")
+    assert canned.tenant == tenant and canned.owner is None
+    assert AuditEntry.objects.filter(action="admin.add", object_type="conversations.cannedresponse").exists()
+    assert client.get("/admin/conversations/note/").status_code == 200
