@@ -228,7 +228,7 @@ def conversation_reassign(
         session = open_session(conversation)
         if pending_transfer_item(tenant_id=conversation.tenant_id, reference=str(session.id)) is not None:
             raise Conflict("A transfer of this conversation is already under way.", code="transfer_in_progress")
-        current = [a for a in active_agent_ids(conversation) if a != supervisor.pk or agent_id]
+        current = active_agent_ids(conversation)  # they keep it until the new agent accepts
         target = access_agent(tenant=conversation.tenant, agent_id=agent_id) if agent_id else None
         queue_obj = access_queue(tenant=conversation.tenant, name=queue) if queue else None
         if target is not None and target.pk in current:

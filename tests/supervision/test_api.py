@@ -35,8 +35,10 @@ def test_a_plain_agent_is_refused_every_supervisor_endpoint(floor, method, url, 
     url = url.format(c=floor.conversation_id, a=floor.bob.pk)
     response = _call(session(floor.alice), method, url, body)
     assert_error(response, 403, "supervisor_only")
+    # nothing happened: no audit entry of a supervisor action, nobody joined, presence untouched
     assert not AuditEntry.objects.filter(action__startswith="conversation.").exists()
-    assert not Participant.objects.filter(agent=floor.alice.tenant.memberships.filter(role="supervisor").first())
+    assert not AuditEntry.objects.filter(action="agent.status_set").exists()
+    assert Participant.objects.filter(conversation_id=floor.conversation_id).count() == 1
 
 
 def test_the_supervisor_page_refuses_a_plain_agent(floor):

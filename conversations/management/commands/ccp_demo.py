@@ -1,5 +1,5 @@
 """Seed (or refresh) the demo: a partner with an OAuth app and a published messaging package, the
-tenant `acme` with the package installed (one web-chat channel), an admin and two agents.
+tenant `acme` with the package installed (one web-chat channel), an admin, a supervisor and two agents.
 
 Idempotent: existing rows are kept; demo passwords are reset to the documented values and, because
 client secrets are stored hashed, a fresh demo client secret is issued on every run.
