@@ -94,6 +94,17 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         )
         if not stands:
             await self._end()
+        elif self.monitoring:
+            await self._recheck_monitoring()
+
+    async def _recheck_monitoring(self) -> None:
+        """A member whose role no longer supervises (changed while monitoring) leaves every monitor."""
+        from .services.supervision import may_monitor
+
+        if not await database_sync_to_async(may_monitor)(membership_id=self.membership_id):
+            for conversation_id in list(self.monitoring):
+                await self._unmonitor(conversation_id)
+                await self.send_json({"type": "monitor.stopped", "data": {"conversation_id": conversation_id}})
 
     async def _end(self) -> None:
         if self.ended:

@@ -147,6 +147,10 @@ def _push_raw_on_commit(messages: list[tuple[str, dict]]) -> None:
         push_messages_on_commit(others)
 
 
+def may_monitor(*, membership_id) -> bool:
+    return Membership.objects.filter(pk=membership_id, role__in=SUPERVISING_ROLES).exists()
+
+
 def monitor_subscription_check(*, membership_id, conversation_id) -> tuple[str, str] | None:
     """The websocket's {"type": "monitor"} frame: None when `membership_id` may monitor the
     conversation (and the start is recorded), else the refusal (code, sentence)."""

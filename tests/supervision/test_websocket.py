@@ -103,3 +103,22 @@ def test_the_agent_is_told_when_the_tenant_says_so(floor, tenant):
             await ws.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_supervisor_made_an_agent_stops_monitoring_at_once(floor):
+    from tenants import services as tenant_services
+
+    headers = {"sam": _cookie_headers(floor.sam.user)}
+
+    async def scenario():
+        sam = await _socket(headers["sam"])
+        await sam.send_json_to({"type": "monitor", "conversation_id": floor.conversation_id})
+        await _next(sam, "monitor.started")
+        await _in_thread(lambda: tenant_services.membership_set_role(membership=floor.sam, role="agent"))
+        stopped = await _next(sam, "monitor.stopped")
+        assert stopped["data"]["conversation_id"] == floor.conversation_id
+        await _in_thread(post, floor.api, message("hello again", entry_id="e8"))
+        assert await sam.receive_nothing(timeout=1.5)  # no longer in the monitor group
+        await sam.disconnect()
+
+    async_to_sync(scenario)()
