@@ -150,5 +150,13 @@ def test_a_tenant_admin_manages_canned_responses_in_the_admin_and_it_is_recorded
     assert response.status_code == 302, response.content[:3000]
     canned = CannedResponse.objects.get(shortcut="hours")
     assert canned.tenant == tenant and canned.owner is None
-    assert AuditEntry.objects.filter(action="admin.add", object_type="conversations.cannedresponse").exists()
+    added = AuditEntry.objects.get(action="admin.add", object_type="conversations.cannedresponse")
+    assert added.before is None and added.after["text"] == "We open at 9."
+    response = client.post(
+        f"/admin/conversations/cannedresponse/{canned.pk}/change/",
+        {"shortcut": "hours", "title": "", "text": "We open at 8."},
+    )
+    assert response.status_code == 302, response.content[:3000]
+    changed = AuditEntry.objects.get(action="admin.change", object_type="conversations.cannedresponse")
+    assert changed.before == {"text": "We open at 9."} and changed.after["text"] == "We open at 8."
     assert client.get("/admin/conversations/note/").status_code == 200
