@@ -220,3 +220,21 @@ def test_search_finds_what_the_member_may_see_with_highlights(floor, api, tenant
     assert [c["contact_name"] for c in session(floor.sam).get("/api/v1/agent/search/?q=Ann").json()["conversations"]]
     assert_error(session(floor.alice).get("/api/v1/agent/search/"), 400)
     assert session(floor.alice).get("/api/v1/agent/search/?q=" + "%22" * 5).status_code == 200
+
+
+def test_reassign_a_waiting_conversation_to_an_agent_withdraws_its_queued_work(floor, api):
+    waiting = post(api, message("hello?", entry_id="w2"), sender="+4915100002").json()["conversation_id"]
+    assert Conversation.objects.get(pk=waiting).status == "routing"  # offered to Alice, or queued
+    online(floor.bob)
+    response = session(floor.sam).post(
+        f"/api/v1/agent/conversations/{waiting}/reassign/", {"agent_id": str(floor.bob.pk)}, format="json"
+    )
+    assert response.status_code == 202, response.content
+    offered = AgentWork.objects.filter(
+        work_item__reference__in=[str(s.pk) for s in Conversation.objects.get(pk=waiting).sessions.all()]
+    )
+    assert {w.agent_id for w in offered.filter(status="offered")} == {floor.bob.pk}
+    assert session(floor.bob).post(f"/api/v1/agent/work/{response.json()['work_id']}/accept/").status_code == 200
+    assert [p.agent_id for p in Participant.objects.filter(conversation_id=waiting, left_at__isnull=True)] == [
+        floor.bob.pk
+    ]
