@@ -183,6 +183,7 @@ class CannedOutput(serializers.Serializer):
     title = serializers.CharField(allow_blank=True)
     text = serializers.CharField()
     shared = serializers.BooleanField()
+    scope = serializers.ChoiceField(choices=["tenant", "personal"])
     owner_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -196,6 +197,9 @@ class CannedResponseListApi(MemberApi):
         text = serializers.CharField(max_length=canned_services.MAX_TEXT)
         title = serializers.CharField(max_length=200, required=False, allow_blank=True)
         shared = serializers.BooleanField(default=False, help_text="Shared with the tenant (supervisors, admins).")
+        scope = serializers.ChoiceField(
+            choices=["tenant", "personal"], required=False, help_text="The same as `shared` (tenant = shared)."
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("q", str, description="part of a shortcut or title")],
@@ -219,7 +223,7 @@ class CannedResponseListApi(MemberApi):
             shortcut=values["shortcut"],
             text=values["text"],
             title=values.get("title", ""),
-            shared=values["shared"],
+            shared=values["scope"] == "tenant" if "scope" in values else values["shared"],
         )
         return Response(canned_services.canned_data(canned), status=201)
 

@@ -27,6 +27,7 @@ def canned_data(canned: CannedResponse) -> dict:
         "title": canned.title,
         "text": canned.text,
         "shared": canned.owner_id is None,
+        "scope": "tenant" if canned.owner_id is None else "personal",
         "owner_id": str(canned.owner_id) if canned.owner_id else None,
         "created_at": canned.created_at,
         "updated_at": canned.updated_at,
