@@ -131,6 +131,7 @@ INSTALLED_APPS = [
     "axes",
     # ours, in dependency order (see docs/architecture and the import-linter contract)
     "ccp.core",
+    "ccp.audit",
     "ccp.packages",
     "tenants",
     "ccp.events",
@@ -146,6 +147,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ccp.audit.context.AuditContextMiddleware",  # who acts, from where: for the audit log (ccp/audit)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from ccp.audit.services import audit_record
 from ccp.core.errors import Invalid
 from ccp.events.services import event_publish
 from tenants.models import Channel
@@ -140,14 +141,33 @@ def consent_update(
             and consent_settings(channel=channel)["double_opt_in"]
             and record.status != ConsentStatus.OPT_IN
         )
+        before = {"status": record.status, "pending_opt_in": record.pending_opt_in}
         if double:
             if not record.pending_opt_in:
                 _change(record, channel, status=record.status, pending=True, source=source, actor=actor)
+                _audit_agent_change(record, channel, source, before)
             return record
         if record.status == status and not record.pending_opt_in:
             return record
         _change(record, channel, status=status, pending=False, source=source, actor=actor)
+        _audit_agent_change(record, channel, source, before)
         return record
+
+
+def _audit_agent_change(record: ConsentRecord, channel: Channel, source: str, before: dict) -> None:
+    """A consent change made by an agent goes to the audit log, the address hashed (the log is
+    append-only, so it must hold nothing an erase request would have to remove)."""
+    if source != ConsentSource.AGENT:
+        return
+    audit_record(
+        action="consent.changed_by_agent",
+        tenant=channel.tenant,
+        object_type="consent.consentrecord",
+        object_id=str(record.pk),
+        object_repr=f"{channel.channel_address_id} {address_hash(record.address)[:23]}",
+        before=before,
+        after={"status": record.status, "pending_opt_in": record.pending_opt_in},
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from ccp.events.services import monitor_group
 from tenants.selectors import membership_for_user, memberships_for_sessions, session_membership_stands
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     membership_id = None
     session_key: str | None = None
     ended = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.monitoring: set[str] = set()  # conversation ids this socket monitors (supervisors)
 
     async def __call__(self, scope, receive, send):
         try:
@@ -78,6 +83,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         if self.group:
             group, self.group = self.group, None
             await self.channel_layer.group_discard(group, self.channel_name)
+        for conversation_id in list(self.monitoring):
+            await self._unmonitor(conversation_id)
 
     async def _recheck(self) -> None:
         if self.ended:
@@ -87,6 +94,17 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         )
         if not stands:
             await self._end()
+        elif self.monitoring:
+            await self._recheck_monitoring()
+
+    async def _recheck_monitoring(self) -> None:
+        """A member whose role no longer supervises (changed while monitoring) leaves every monitor."""
+        from .services.supervision import may_monitor
+
+        if not await database_sync_to_async(may_monitor)(membership_id=self.membership_id):
+            for conversation_id in list(self.monitoring):
+                await self._unmonitor(conversation_id)
+                await self.send_json({"type": "monitor.stopped", "data": {"conversation_id": conversation_id}})
 
     async def _end(self) -> None:
         if self.ended:
@@ -115,10 +133,48 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         if self.ended:
             return
-        if content.get("type") == "ping":
+        kind = content.get("type")
+        if kind == "ping":
             await self.send_json({"type": "pong", "data": {}})
+        elif kind in ("monitor", "unmonitor"):
+            await self._monitor_frame(kind, content.get("conversation_id"))
         else:
-            await self._refuse("unknown_frame_type", 'The only frame a client sends is {"type": "ping"}.')
+            await self._refuse(
+                "unknown_frame_type",
+                'A client sends {"type": "ping"}, or (supervisors) '
+                '{"type": "monitor" | "unmonitor", "conversation_id"}.',
+            )
+
+    async def _monitor_frame(self, kind: str, conversation_id) -> None:
+        """A supervisor subscribes this socket to a conversation's events (read-only) or ends it. The
+        role and the conversation are checked, and the start recorded, as for POST …/monitor/."""
+        from .services.supervision import monitor_subscription_check
+
+        if not isinstance(conversation_id, str) or not conversation_id:
+            await self._refuse("invalid_frame", "Give the conversation_id to monitor.")
+            return
+        if kind == "unmonitor":
+            await self._unmonitor(conversation_id)
+            await self.send_json({"type": "monitor.stopped", "data": {"conversation_id": conversation_id}})
+            return
+        refusal = await database_sync_to_async(monitor_subscription_check)(
+            membership_id=self.membership_id, conversation_id=conversation_id
+        )
+        if refusal is not None:
+            await self._refuse(*refusal)
+            return
+        await self._monitor(conversation_id)
+
+    async def _monitor(self, conversation_id: str) -> None:
+        if conversation_id not in self.monitoring:
+            await self.channel_layer.group_add(monitor_group(conversation_id), self.channel_name)
+            self.monitoring.add(conversation_id)
+        await self.send_json({"type": "monitor.started", "data": {"conversation_id": conversation_id}})
+
+    async def _unmonitor(self, conversation_id: str) -> None:
+        if conversation_id in self.monitoring:
+            self.monitoring.discard(conversation_id)
+            await self.channel_layer.group_discard(monitor_group(conversation_id), self.channel_name)
 
     async def _refuse(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "data": {"code": code, "message": message}})
@@ -128,6 +184,26 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             return
         event = message["event"]
         await self.send_json({"type": event["type"], "id": event.get("id"), "data": event["data"]})
+
+    async def ccp_monitored(self, message):
+        """An event of a conversation this supervisor's socket monitors (read-only)."""
+        if self.ended:
+            return
+        event = message["event"]
+        await self.send_json({"type": event["type"], "id": event.get("id"), "data": event["data"], "monitor": True})
+
+    async def ccp_frame(self, message):
+        """A frame sent outside the event bus (an internal note or whisper, a monitoring notice)."""
+        if self.ended:
+            return
+        await self.send_json(message["frame"])
+
+    async def ccp_monitor(self, message):
+        """POST …/monitor/ by this supervisor: every socket of theirs joins the conversation's monitor
+        group (the API checked the role and recorded the start)."""
+        if self.ended:
+            return
+        await self._monitor(message["conversation_id"])
 
     async def ccp_recheck(self, message):
         """Something about the agent changed: a logout ends its session's sockets at once; anything

@@ -64,3 +64,18 @@ class InvalidCallAction(Conflict):
 class ControlRequestNotFound(NotFound):
     code = "control_request_not_found"
     default_message = "No such control request on this call."
+
+
+class SupervisorOnly(Forbidden):
+    code = "supervisor_only"
+    default_message = "This needs a supervisor or tenant admin."
+
+
+class CannedResponseNotFound(NotFound):
+    code = "canned_response_not_found"
+    default_message = "No such canned response."
+
+
+class ShortcutTaken(Conflict):
+    code = "shortcut_taken"
+    default_message = "A canned response with this shortcut already exists."

@@ -180,3 +180,62 @@ class Participant(models.Model):
 
 # Voice calls live in their own module; importing them here registers them with the app.
 from .models_calls import Call, CallControlRequest, CallEvent, TranscriptSegment  # noqa: E402, F401
+
+
+class Note(models.Model):
+    """An internal note on a conversation (for its agents) or a whisper (a supervisor to the agents).
+
+    Kept with the conversation; never a Message, never an event of the bus: it is not published to
+    the partner (webhook, replay, stream) and is not in the end user's history."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
+    author_name = models.CharField(max_length=200, blank=True)
+    author_role = models.CharField(max_length=16, blank=True)
+    text = models.TextField()
+    whisper = models.BooleanField(default=False)
+    after_seq = models.BigIntegerField(default=0, help_text="The conversation's newest message when written.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "created_at"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{'whisper' if self.whisper else 'note'} on {self.conversation_id}"
+
+
+class CannedResponse(models.Model):
+    """A saved answer an agent inserts by its shortcut: tenant-wide (owner empty) or personal."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="canned_responses")
+    owner = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_responses",
+        help_text="Empty: shared with the whole tenant.",
+    )
+    shortcut = models.SlugField(max_length=50, help_text="Typed after / in the composer.")
+    title = models.CharField(max_length=200, blank=True)
+    text = models.TextField(help_text="Placeholders: {{contact.name}}, {{agent.name}}, {{contact.<custom field>}}.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "shortcut"], condition=Q(owner__isnull=True), name="uniq_shared_canned_shortcut"
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "shortcut"], condition=Q(owner__isnull=False), name="uniq_personal_canned_shortcut"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

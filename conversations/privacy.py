@@ -9,10 +9,12 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from ccp.audit.services import audit_record
 from ccp.core.redaction import REDACTED
 from ccp.core.services import idempotency_redact
 from ccp.events.services import events_redact
 from consent import services as consent
+from consent.selectors import address_hash
 from routing import services as routing
 from routing.selectors import work_item_ids
 from tenants.models import Tenant
@@ -137,7 +139,7 @@ def contact_erase(*, tenant: Tenant, address: str) -> dict:
         removed, _ = EndUserAddress.objects.filter(tenant=tenant, contact__in=contacts).delete()
         Contact.objects.filter(pk__in=[c.pk for c in contacts]).update(name="", erased_at=timezone.now())
         hashed = sum(consent.consent_erase_address(tenant=tenant, address=a) for a in addresses)
-    return {
+    result = {
         "contacts": len(contacts),
         "messages_redacted": messages,
         "addresses_removed": removed,
@@ -148,6 +150,16 @@ def contact_erase(*, tenant: Tenant, address: str) -> dict:
         "feedback_comments_redacted": routed["feedback_comments"],
         "admin_log_entries_redacted": logged,
     }
+    # the log is append-only: it names the request by the hashed address, never the address itself
+    audit_record(
+        action="contact.erased",
+        tenant=tenant,
+        object_type="conversations.contact",
+        object_id=",".join(str(c.pk) for c in contacts)[:64],
+        object_repr=address_hash(address)[:30],
+        after=result,
+    )
+    return result
 
 
 def _strings(value) -> list[str]:

@@ -92,3 +92,12 @@ def user_changed_rechecks_sockets(sender, instance, created, update_fields=None,
 def tenant_deactivated_closes_sockets(sender, instance, created, **kwargs) -> None:
     if not created and not instance.is_active:
         _recheck_sockets(membership_ids_of_tenant(tenant_id=instance.pk))
+
+
+@receiver(post_save, sender=Membership, dispatch_uid="conversations.role_changed_rechecks_sockets")
+def role_changed_rechecks_sockets(sender, instance, created, update_fields=None, **kwargs) -> None:
+    """A member who is no longer a supervisor or admin stops monitoring at once (their sockets re-check)."""
+    if created or (update_fields is not None and "role" not in update_fields):
+        return
+    if instance.role not in ("supervisor", "admin"):
+        _recheck_sockets([instance.pk])

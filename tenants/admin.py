@@ -434,3 +434,4 @@ class CustomRecordAdmin(TenantScopedAdmin):
 admin.site.site_header = "ccp administration"
 admin.site.site_title = "ccp"
 admin.site.index_title = "Contact-center platform"
+from . import admin_audit  # noqa: E402,F401  (the audit log's admin)

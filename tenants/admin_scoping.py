@@ -12,6 +12,8 @@ from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 
+from ccp.audit.admin import AuditedAdmin
+
 from .models import Tenant
 from .selectors import admin_tenant_for_user
 
@@ -38,7 +40,7 @@ def scope_queryset_to_tenant(queryset, tenant: Tenant):
     return queryset.filter(**{path: tenant})
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(AuditedAdmin, admin.ModelAdmin):
     """ModelAdmin base for tenant-owned models. `tenant_field` is the lookup path to the Tenant."""
 
     tenant_field = "tenant"

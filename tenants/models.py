@@ -18,6 +18,10 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    notify_agent_on_monitor = models.BooleanField(
+        default=False,
+        help_text="Tell the agents of a conversation when a supervisor starts monitoring it (off: a silent monitor).",
+    )
 
     class Meta:
         ordering = ["slug"]

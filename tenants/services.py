@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from ccp.audit.services import audit_record
 from ccp.core.errors import Conflict, Invalid, NotFound
 from ccp.core.untrusted_schema import UnsafeSchema, untrusted_errors
 from ccp.packages.choices import ChannelType
@@ -54,14 +55,25 @@ def member_create(
     user = User.objects.create_user(username=username, password=password, email=email)
     user.is_staff = role == Role.ADMIN
     user.save(update_fields=["is_staff"])
-    return Membership.objects.create(user=user, tenant=tenant, role=role, display_name=display_name)
+    membership = Membership.objects.create(user=user, tenant=tenant, role=role, display_name=display_name)
+    audit_record(action="membership.created", tenant=tenant, obj=membership, after={"role": role})
+    return membership
 
 
 def membership_set_role(*, membership: Membership, role: str) -> Membership:
     if role not in Role.values:
         raise Invalid(f"Unknown role '{role}'.", code="invalid_role")
+    previous = Membership.objects.filter(pk=membership.pk).values_list("role", flat=True).first()
     membership.role = role
     membership.save(update_fields=["role"])
+    if previous != role:
+        audit_record(
+            action="membership.role_changed",
+            tenant=membership.tenant,
+            obj=membership,
+            before={"role": previous},
+            after={"role": role},
+        )
     user = membership.user
     if not user.is_superuser and user.is_staff != (role == Role.ADMIN):
         user.is_staff = role == Role.ADMIN
@@ -319,6 +331,16 @@ def package_install(
             )
             _sync_custom_objects(installation=installation, package=package)
             _create_channels(tenant=tenant, contact_center=contact_center, installation=installation, specs=channels)
+            audit_record(
+                action="package.installed",
+                tenant=tenant,
+                obj=installation,
+                after={
+                    "developer_name": developer_name,
+                    "version": package.version,
+                    "channels": [c.channel_address_id for c in channels],
+                },
+            )
     except IntegrityError as exc:
         raise _integrity_to_conflict(exc) from None
     return installation
@@ -348,15 +370,32 @@ def installation_upgrade(*, installation: PackageInstallation, version: str | No
             code="channel_type_removed",
         )
     _sync_custom_objects(installation=installation, package=target)
+    before = {"version": installation.package.version}
     installation.package = target
     installation.save(update_fields=["package", "updated_at"])
+    audit_record(
+        action="package.upgraded",
+        tenant=installation.tenant,
+        obj=installation,
+        before=before,
+        after={"version": target.version},
+    )
     return installation
 
 
 def installation_set_status(*, installation: PackageInstallation, active: bool) -> PackageInstallation:
     """Deactivate (interactions are refused with installation_inactive) or reactivate an installation."""
+    before = installation.status
     installation.status = InstallationStatus.ACTIVE if active else InstallationStatus.INACTIVE
     installation.save(update_fields=["status", "updated_at"])
+    if before != installation.status:
+        audit_record(
+            action="package.status_changed",
+            tenant=installation.tenant,
+            obj=installation,
+            before={"status": before},
+            after={"status": installation.status},
+        )
     return installation
 
 
@@ -376,6 +415,13 @@ def installation_uninstall(*, installation: PackageInstallation, force: bool = F
             code="conversations_open",
             details={"open_conversations": still_open},
         )
+    audit_record(
+        action="package.uninstalled",
+        tenant=installation.tenant,
+        obj=installation,
+        before={"developer_name": installation.developer_name, "version": installation.package.version},
+        after={"forced": bool(force), "conversations_closed": still_open},
+    )
     installation.delete()
 
 

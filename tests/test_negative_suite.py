@@ -129,6 +129,20 @@ ROUTES: dict[str, Route] = {
     "api/v1/agent/workspace/channels/": Route(AGENT, {"GET": None}),
     "api/v1/agent/workspace/contacts/": Route(AGENT, {"GET": None}),
     "api/v1/agent/workspace/history/": Route(AGENT, {"GET": None}),
+    # supervision and agent tools (conversations/api/supervision.py)
+    "api/v1/agent/supervision/conversations/": Route(SUPERVISOR, {"GET": None}),
+    "api/v1/agent/conversations/<str:conversation_id>/monitor/": Route(SUPERVISOR, {"POST": None}),
+    "api/v1/agent/conversations/<str:conversation_id>/notes/": Route(
+        AGENT, {"GET": None, "POST": {"text": "x"}}, names="conversation"
+    ),
+    "api/v1/agent/conversations/<str:conversation_id>/join/": Route(SUPERVISOR, {"POST": None}),
+    "api/v1/agent/conversations/<str:conversation_id>/reassign/": Route(SUPERVISOR, {"POST": {"queue": "support"}}),
+    "api/v1/agent/agents/<str:agent_id>/status/": Route(SUPERVISOR, {"PUT": {"status": "away"}}),
+    "api/v1/agent/canned-responses/": Route(AGENT, {"GET": None, "POST": {"shortcut": "x", "text": "x"}}),
+    "api/v1/agent/canned-responses/<str:canned_response_id>/": Route(
+        AGENT, {"GET": None, "PATCH": {"text": "x"}, "DELETE": None}
+    ),
+    "api/v1/agent/search/": Route(AGENT, {"GET": None}),
     "api/v1/supervisor/overview/": Route(SUPERVISOR, {"GET": None}),
     # voice calls (conversations/api/calls.py): the partner's, then the agent's
     "api/v1/calls/": Route(PARTNER, {"POST": {"from": "+491", "call_id": "neg-1"}}, "interactions", "call_center"),
@@ -254,6 +268,7 @@ def _url(route: str, world, *, foreign: bool = False) -> str:
         "<str:work_id>": str(world.work.pk),
         "<str:call_id>": "globex-call" if foreign else "acme-call",
         "<str:request_id>": "00000000-0000-4000-8000-000000000000",
+        "<str:canned_response_id>": "00000000-0000-0000-0000-000000000000",
     }
     url = "/" + route
     for placeholder, value in values.items():

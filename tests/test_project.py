@@ -29,7 +29,7 @@ def test_ccp_demo_is_idempotent_and_its_credentials_work(db):
     assert first["partner"]["client_id"] == second["partner"]["client_id"]
     assert [a["id"] for a in first["agents"]] == [a["id"] for a in second["agents"]]
     assert Tenant.objects.filter(slug="acme").count() == 1
-    assert Membership.objects.filter(tenant__slug="acme").count() == 3
+    assert Membership.objects.filter(tenant__slug="acme").count() == 4  # two agents, an admin, a supervisor
     channel = Channel.objects.get(channel_address_id=second["channel_address_id"])
     assert channel.tenant.slug == "acme" and channel.installation.package.is_published
     assert channel.installation.authorization_link == "acme-webchat:demo_webchat:acme"
@@ -42,6 +42,10 @@ def test_ccp_demo_is_idempotent_and_its_credentials_work(db):
         assert client.login(username=agent["username"], password=agent["password"])
     assert client.login(username=second["admin"]["username"], password=second["admin"]["password"])
     assert client.get("/admin/").status_code == 200
+    supervisor = second["supervisor"]
+    assert Membership.objects.get(user__username=supervisor["username"], tenant__slug="acme").role == "supervisor"
+    assert client.login(username=supervisor["username"], password=supervisor["password"])
+    assert client.get("/supervisor/").status_code == 200
 
 
 def test_openapi_schema_and_docs_are_served(client, db):

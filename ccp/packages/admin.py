@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 
+from ccp.audit.admin import AuditedAdmin
+
 from . import services
 from .models import ConnectedApp, Partner
 
@@ -22,7 +24,7 @@ class ConnectedAppInline(admin.TabularInline):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "partner_identifier", "type", "created_at"]
     search_fields = ["name", "partner_identifier"]
     list_filter = ["type"]
@@ -54,7 +56,7 @@ class ConnectedAppForm(forms.ModelForm):
 
 
 @admin.register(ConnectedApp)
-class ConnectedAppAdmin(admin.ModelAdmin):
+class ConnectedAppAdmin(AuditedAdmin, admin.ModelAdmin):
     form = ConnectedAppForm
     list_display = ["name", "partner", "scopes", "is_active", "client_id", "created_at"]
     list_filter = ["partner", "is_active"]

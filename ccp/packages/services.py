@@ -13,6 +13,7 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 
 from ccp.ai.prompts import DEFAULT_PACKAGE_DRAFT_TEMPLATE, draft_prompt_fill
 from ccp.ai.provider import SYSTEM_MESSAGE, ProviderNotConfigured, provider_from_settings
+from ccp.audit.services import audit_record
 from ccp.core.errors import Conflict, Invalid
 
 from .choices import PackageStatus
@@ -59,6 +60,7 @@ def connected_app_create(
         hash_client_secret=True,
     )
     app = ConnectedApp.objects.create(partner=partner, application=application, name=name, scopes=_clean_scopes(scopes))
+    audit_record(action="connected_app.created", obj=app, after={"partner": str(partner.pk), "scopes": app.scopes})
     return app, secret
 
 
@@ -95,6 +97,7 @@ def connected_app_rotate_secret(*, connected_app: ConnectedApp, client_secret: s
     application.client_secret = secret
     application.save(update_fields=["client_secret"])
     _revoke_tokens(connected_app=connected_app)
+    audit_record(action="connected_app.secret_rotated", obj=connected_app)
     return secret
 
 
@@ -107,6 +110,12 @@ def connected_app_set_scopes(*, connected_app: ConnectedApp, scopes: list[str] |
     removed = before - set(connected_app.scope_list)
     if removed:
         _revoke_tokens(connected_app=connected_app, scopes=removed)
+    audit_record(
+        action="connected_app.scopes_changed",
+        obj=connected_app,
+        before={"scopes": sorted(before)},
+        after={"scopes": connected_app.scope_list},
+    )
     return connected_app
 
 
@@ -115,6 +124,11 @@ def connected_app_set_active(*, connected_app: ConnectedApp, active: bool) -> Co
     """Deactivate (no new tokens; every issued token revoked at once) or reactivate a connected app."""
     connected_app.is_active = active
     connected_app.save(update_fields=["is_active"])
+    audit_record(
+        action="connected_app.activated" if active else "connected_app.deactivated",
+        obj=connected_app,
+        after={"is_active": active},
+    )
     if not active:
         _revoke_tokens(connected_app=connected_app)
     return connected_app

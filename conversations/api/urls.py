@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import agent, calls, feedback, outbound, partner, workspace
+from . import agent, calls, feedback, outbound, partner, supervision, workspace
 
 urlpatterns = [
     # partner
@@ -39,4 +39,14 @@ urlpatterns = [
     path("calls/<str:call_id>/controls/<str:request_id>/result/", calls.CallControlResultApi.as_view()),
     path("agent/calls/", calls.AgentCallsApi.as_view(), name="agent-calls"),
     path("agent/calls/<str:call_id>/controls/", calls.AgentCallControlApi.as_view()),
+    # supervision and agent tools (session login; conversations/api/supervision.py)
+    path("agent/supervision/conversations/", supervision.SupervisionConversationsApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/monitor/", supervision.ConversationMonitorApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/notes/", supervision.ConversationNotesApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/join/", supervision.ConversationJoinApi.as_view()),
+    path("agent/conversations/<str:conversation_id>/reassign/", supervision.ConversationReassignApi.as_view()),
+    path("agent/agents/<str:agent_id>/status/", supervision.AgentPresenceBySupervisorApi.as_view()),
+    path("agent/canned-responses/", supervision.CannedResponseListApi.as_view()),
+    path("agent/canned-responses/<str:canned_response_id>/", supervision.CannedResponseDetailApi.as_view()),
+    path("agent/search/", supervision.SearchApi.as_view()),
 ]

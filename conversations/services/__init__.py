@@ -18,6 +18,8 @@ one way (inbound, agent_actions → outbound → lifecycle → payloads; inbound
 - `calls`: voice calls (docs/voice.md) — the partner's calls, events, transcript and control results,
   the agent's controls and calls; builds on the modules above. `call_records` (a call's payloads,
   its control requests) is what `lifecycle` and `agent_actions` use of calls.
+- `supervision`: monitor, whisper and notes, barge in, reassign, presence set by a supervisor.
+- `canned`: canned responses (shared and personal).
 """
 
 from .agent_actions import (
@@ -42,6 +44,15 @@ from .inputs import (
 from .lifecycle import conversation_close, open_session, start_routing
 from .outbound import conversation_start_outbound
 from .payloads import active_agent_ids, conversation_data, message_data
+from .supervision import (
+    agent_presence_set_by_supervisor,
+    conversation_join,
+    conversation_monitor,
+    conversation_notes,
+    conversation_reassign,
+    note_create,
+    note_data,
+)
 
 __all__ = [
     "ENTRY_TYPES",
@@ -50,11 +61,16 @@ __all__ = [
     "RECEIPTS",
     "Entry",
     "active_agent_ids",
+    "agent_presence_set_by_supervisor",
     "agent_typing",
     "agent_work_accept",
     "agent_work_decline",
     "conversation_close",
     "conversation_data",
+    "conversation_join",
+    "conversation_monitor",
+    "conversation_notes",
+    "conversation_reassign",
     "conversation_start_outbound",
     "conversation_transfer",
     "entries_parse",
@@ -63,6 +79,8 @@ __all__ = [
     "interaction_schema",
     "message_data",
     "message_send",
+    "note_create",
+    "note_data",
     "open_session",
     "reply_schema",
     "route_by_partner",

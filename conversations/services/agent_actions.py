@@ -46,6 +46,7 @@ from .lifecycle import (
 )
 from .outbound import outbound_send
 from .payloads import active_agent_ids, conversation_data, conversation_publish
+from .supervision import is_barged_in
 
 
 def route_by_partner(
@@ -149,13 +150,15 @@ def message_send(*, agent: Membership, conversation: Conversation, text: str, at
         agents = active_agent_ids(conversation)
         if agent.pk not in agents:
             raise NotAParticipant()
-        if presence_for(membership=agent).status == "offline":
+        # a supervisor who barged in is labelled as such to the end user, and needs no presence
+        barged = is_barged_in(membership=agent, conversation=conversation)
+        if not barged and presence_for(membership=agent).status == "offline":
             raise AgentOffline()
         return outbound_send(
             conversation,
             text=text,
             sender_type=SenderType.AGENT,
-            sender_name=agent.name,
+            sender_name=f"{agent.name} (supervisor)" if barged else agent.name,
             agent=agent,
             attachments=clean_attachments,
             agents=agents,

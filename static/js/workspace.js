@@ -6,9 +6,12 @@ import { AgentSocket, ApiError, api, socketUrl } from "./api.js";
 import { ConnectorHost } from "./connectors.js";
 import { h, safeText } from "./text.js";
 import { setupCalls } from "./workspace/calls.js";
+import { setupCanned } from "./workspace/canned.js";
 import { setupComposer } from "./workspace/composer.js";
 import { setupDialogs } from "./workspace/dialogs.js";
+import { loadNotes, setupNotes } from "./workspace/notes.js";
 import { reduce } from "./workspace/reducer.js";
+import { setupSearch } from "./workspace/search.js";
 import { ALL, localDateTime, render, renderPresence, setActions, tick } from "./workspace/render.js";
 import {
   activeConversation,
@@ -86,8 +89,10 @@ function loadMessages(id) {
   if (!conv) return Promise.resolve();
   if (loading.has(id)) return loading.get(id);
   const after = conv.lastId ? `?after=${encodeURIComponent(conv.lastId)}` : "";
-  const load = api("GET", `${API}/conversations/${id}/messages/${after}`)
-    .then((messages) => {
+  const notes = conv.lastId ? Promise.resolve([]) : loadNotes(API, id); // notes with the first load
+  const load = Promise.all([api("GET", `${API}/conversations/${id}/messages/${after}`), notes])
+    .then(([messages, noteEntries]) => {
+      messages = [...messages, ...noteEntries];
       commit(withMessages(state, id, messages), id === state.activeId ? ["list", "conversation", "summary"] : ["list"]);
     })
     .finally(() => loading.delete(id));
@@ -115,7 +120,11 @@ function resync() {
           data.conversations.map(async (row) => {
             const conv = next.conversations.get(row.id);
             const after = conv.lastId ? `?after=${encodeURIComponent(conv.lastId)}` : "";
-            return [row.id, await api("GET", `${API}/conversations/${row.id}/messages/${after}`)];
+            const [messages, notes] = await Promise.all([
+              api("GET", `${API}/conversations/${row.id}/messages/${after}`),
+              conv.lastId ? [] : loadNotes(API, row.id), // a conversation's notes come with its first load
+            ]);
+            return [row.id, [...messages, ...notes]];
           }),
         );
         // events that arrived meanwhile are in `state`: merge the answers into it, not into a stale copy
@@ -338,6 +347,9 @@ const workspace = {
 setupComposer(workspace);
 setupDialogs(workspace);
 const calls = setupCalls(workspace);
+setupCanned({ ...workspace, agentName: config.agent.name });
+setupNotes(workspace);
+setupSearch(workspace);
 
 // --- side panels ------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from .publish import (
     stream_channel,
     streams_wake_on_commit,
 )
-from .push import agent_group
+from .push import agent_group, monitor_group, push_frames_on_commit
 from .webhooks import (
     delivery_attempt,
     delivery_redeliver,
@@ -44,6 +44,8 @@ __all__ = [
     "events_prune",
     "events_redact",
     "events_sweep",
+    "monitor_group",
+    "push_frames_on_commit",
     "retry_delay",
     "stream_channel",
     "streams_wake_on_commit",

@@ -10,14 +10,17 @@ layer the push runs in the server's own loop; with Redis it is queued to this pr
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
+from ccp.core.db import on_commit_robust
 from ccp.core.redis_health import redis_failed, redis_recovered, redis_skipping
 
 from ..models import Event
@@ -29,6 +32,11 @@ logger = logging.getLogger(__name__)
 def agent_group(membership_id) -> str:
     """The Channels group of one agent (a Membership)."""
     return f"agent.{membership_id}"
+
+
+def monitor_group(conversation_id) -> str:
+    """The Channels group of the supervisors' sockets monitoring one conversation (read-only)."""
+    return f"monitor.{conversation_id}"
 
 
 def push_to_agents(events: list[Event]) -> None:
@@ -46,22 +54,72 @@ def push_to_agents(events: list[Event]) -> None:
         except Exception:
             logger.exception("websocket push of %d messages failed", len(messages))
         return
-    pushed = [e.pk for e in events if e.agent_ids]
+    pushed = [e.pk for e in events if e.agent_ids or _conversation_of(e) is not None]
     if redis_skipping():  # Redis down: do not queue pushes that will fail; the sweep sends them later
         _mark_push_pending(pushed)
         return
     push_publisher().submit(layer, messages, pushed)
 
 
+def _conversation_of(event: Event) -> str | None:
+    """The conversation a standard event is about (its `data.conversation_id`), for its monitors."""
+    if "__" in event.type or not isinstance(event.data, dict):
+        return None
+    found = event.data.get("conversation_id")
+    return found if isinstance(found, str) and found else None
+
+
 def _agent_messages(events: list[Event]) -> list[tuple[str, dict]]:
+    """The agents' pushes of `events`, and for an event about a conversation one to the supervisors
+    monitoring it (group `monitor.<id>`; an unmonitored conversation's group is empty)."""
     messages: list[tuple[str, dict]] = []
     for event in events:
-        if event.agent_ids:
-            envelope = event_envelope(event)
-            messages.extend(
-                (agent_group(agent_id), {"type": "ccp.event", "event": envelope}) for agent_id in event.agent_ids
-            )
+        conversation_id = _conversation_of(event)
+        if not event.agent_ids and conversation_id is None:
+            continue
+        envelope = event_envelope(event)
+        messages.extend(
+            (agent_group(agent_id), {"type": "ccp.event", "event": envelope}) for agent_id in event.agent_ids
+        )
+        if conversation_id is not None:
+            messages.append((monitor_group(conversation_id), {"type": "ccp.monitored", "event": envelope}))
     return messages
+
+
+def push_frames_on_commit(frames: list[tuple[str, dict]]) -> None:
+    """Send `frames` — (group, websocket frame) pairs — after the caller's transaction commits, outside
+    the event bus: nothing is stored in the outbox, so no partner, replay or stream ever sees them
+    (a conversation's internal notes and whispers). Best effort like every push: a frame lost to a
+    Redis outage is not retried; what it announced is read again from the API on reload."""
+    if frames:
+        # what a websocket frame carries (UUIDs, datetimes as strings), and what msgpack can send
+        on_commit_robust(push_frames, json.loads(json.dumps(frames, cls=DjangoJSONEncoder)))
+
+
+def push_frames(frames: list[tuple[str, dict]]) -> None:
+    push_messages([(group, {"type": "ccp.frame", "frame": frame}) for group, frame in frames])
+
+
+def push_messages_on_commit(messages: list[tuple[str, dict]]) -> None:
+    """Channel-layer messages ((group, {"type": "ccp.…", …})) sent after commit, outside the bus."""
+    if messages:
+        on_commit_robust(push_messages, json.loads(json.dumps(messages, cls=DjangoJSONEncoder)))
+
+
+def push_messages(messages: list[tuple[str, dict]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        try:
+            async_to_sync(_send_all)(layer, messages)
+        except Exception:
+            logger.exception("websocket push of %d frames failed", len(messages))
+        return
+    if redis_skipping():
+        logger.warning("Redis is down: %d websocket frames dropped", len(messages))
+        return
+    push_publisher().submit(layer, messages, [])
 
 
 def _mark_push_pending(event_pks: list[int]) -> None:

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ccp.audit.services import audit_record
 from ccp.core.db import on_commit_robust
 from ccp.core.errors import Conflict, Invalid
 from ccp.core.redis import redis_client
@@ -603,9 +604,25 @@ def subscription_create(*, partner: Partner, url: str, event_types: list[str]) -
     webhook_url_check(url, resolve=True)
     secret = f"whsec_{secrets.token_hex(32)}"
     subscription = Subscription.objects.create(partner=partner, url=url, event_types=types, secret=secret)
+    audit_record(
+        action="subscription.created",
+        obj=subscription,
+        object_repr=f"{partner.name}: {url}"[:200],
+        after={"partner": str(partner.pk), "url": url, "event_types": types},
+    )
     return subscription, secret
 
 
 def subscription_delete(*, subscription: Subscription) -> None:
     """Remove a webhook with its deliveries; queued attempts for it find nothing and stop."""
+    audit_record(
+        action="subscription.deleted",
+        obj=subscription,
+        object_repr=f"{subscription.url}"[:200],
+        before={
+            "partner": str(subscription.partner_id),
+            "url": subscription.url,
+            "event_types": subscription.event_types,
+        },
+    )
     subscription.delete()

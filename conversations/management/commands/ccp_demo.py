@@ -1,7 +1,7 @@
 """Seed (or refresh) the demo: a partner with an OAuth app and a published messaging package, the
-tenant `acme` with the package installed (one web-chat channel), an admin and two agents; and a
-second partner, the demo telephony partner (examples/telephony_partner), whose call center is
-installed in `acme` too.
+tenant `acme` with the package installed (one web-chat channel, and the e-mail package's channel of
+examples/email_partner), an admin, a supervisor and two agents; and a second partner, the demo
+telephony partner (examples/telephony_partner), whose call center is installed in `acme` too.
 
 Idempotent: existing rows are kept; demo passwords are reset to the documented values and, because
 client secrets are stored hashed, a fresh demo client secret is issued on every run.
@@ -25,6 +25,7 @@ from ._demo_email import install_demo_email
 DEMO_PARTNER = {"partner_identifier": "acme-webchat", "name": "Acme Web Chat (demo partner)"}
 DEMO_TENANT = {"slug": "acme", "name": "Acme Inc."}
 DEMO_ADMIN = {"username": "acme-admin", "password": "demo-admin-pass", "display_name": "Ada Admin"}
+DEMO_SUPERVISOR = {"username": "acme-supervisor", "password": "demo-supervisor-pass", "display_name": "Sam Supervisor"}
 DEMO_CHANNEL_ADDRESS = "acme-webchat-1"
 # The example partner's own manifest (examples/webchat_partner): one source for the demo and the partner.
 DEMO_MANIFEST = json.loads(
@@ -77,6 +78,8 @@ class Command(BaseCommand):
         }
         out["email"] = install_demo_email(partner, tenant)  # examples/email_partner
         out.update(_voice_demo(tenant))
+        supervisor = _member(tenant, DEMO_SUPERVISOR, Role.SUPERVISOR)
+        out["supervisor"] = {"username": supervisor.user.username, "password": DEMO_SUPERVISOR["password"]}
         if options["json"]:
             self.stdout.write(json.dumps(out))
         else:

@@ -13,6 +13,7 @@ import {
   withConversationPatch,
   withoutWork,
 } from "./state.js";
+import { noteAsEntry } from "./notes.js";
 
 // How long an end user's "typing" shows without a stop event (a lost typing.stopped must not stick).
 export const TYPING_TIMEOUT_MS = 15000;
@@ -124,6 +125,10 @@ export function reduce(state, event) {
     case "typing.started":
     case "typing.stopped":
       return typing(state, event.type, data);
+    case "note.created": // an internal note or a supervisor's whisper (never from or to the end user)
+      return message(state, noteAsEntry(data));
+    case "monitor.notice":
+      return result(state, [], [{ type: "notice", text: `${data.supervisor_name || "A supervisor"} is monitoring this conversation.` }]);
     case "typing.expired": {
       // local: the typing timer of reducer effect "typingTimer" ran out
       const conv = state.conversations.get(data.conversation_id);

@@ -157,6 +157,15 @@ function renderMessage(message, caps = {}) {
         : attachmentLabel(a),
     ),
   );
+  if (message.direction === "note") {
+    const label = message.kind === "whisper" ? `Whisper from ${message.sender_name}` : `Internal note · ${message.sender_name}`;
+    return h(
+      "li",
+      { class: `msg note ${message.kind === "whisper" ? "whisper" : "internal"}`, dataset: { messageId: message.id }, "aria-label": `${label} (not sent to the customer)` },
+      h("div", { class: "meta" }, `${label} · `, h("time", { datetime: message.created_at }, localTime(message.created_at))),
+      h("div", { class: "text" }, message.text),
+    );
+  }
   if (message.direction === "system") {
     return h("li", { class: "msg system", dataset: { messageId: message.id } }, h("span", {}, message.text), " ", h("time", {}, localTime(message.created_at)));
   }

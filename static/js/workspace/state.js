@@ -59,7 +59,8 @@ export function conversationWithMessage(conv, message) {
   const messages = new Map(conv.messages);
   messages.set(message.id, message);
   const next = { ...conv, messages };
-  if (message.seq > conv.lastSeq) {
+  // an internal note (notes.js) sits between messages but is not one: the message cursor stays
+  if (message.direction !== "note" && message.seq > conv.lastSeq) {
     next.lastSeq = message.seq;
     next.lastId = message.id;
   }
