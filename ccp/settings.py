@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "consent",
     "routing",
     "conversations",
+    "ccp.operations",
 ]
 
 MIDDLEWARE = [
@@ -314,6 +315,18 @@ DEFAULT_ACW_SECONDS = env_int("DEFAULT_ACW_SECONDS", 0)
 # An open agent websocket re-checks its session and membership this often (and at once on logout,
 # membership removal or deactivation) and closes with 4401 when either has ended (docs/workspace.md).
 AGENT_SOCKET_RECHECK_SECONDS = float(os.environ.get("AGENT_SOCKET_RECHECK_SECONDS", "5"))
+
+# --- operations (ccp/operations; docs/reports.md) ------------------------------------------------
+# An abandon within this many seconds of entering routing is a short abandon (not held against the
+# service level).
+SHORT_ABANDON_SECONDS = env_int("SHORT_ABANDON_SECONDS", 5)
+# Service-level threshold for work without a queue (each queue has its own, default 20 s).
+SERVICE_LEVEL_SECONDS = env_int("SERVICE_LEVEL_SECONDS", 20)
+# A closed conversation is resolved at first contact when the same contact opens no new conversation on
+# the same channel within this many hours.
+FCR_WINDOW_HOURS = env_int("FCR_WINDOW_HOURS", 24)
+# Supervisors' live snapshot is pushed at most this often per tenant (changes in between are coalesced).
+REPORTS_REALTIME_PUSH_SECONDS = float(os.environ.get("REPORTS_REALTIME_PUSH_SECONDS", "1"))
 
 # Requests per partner (all its tokens together), counted in the shared cache; over it → 429.
 PARTNER_RATE_LIMIT = os.environ.get("PARTNER_RATE_LIMIT", "60000/min")

@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("ccp.events.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("conversations.api.urls")),
+    path("", include("ccp.operations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from its CDN, its init script as a file (the split view) — no inline code for the CSP.
     path("docs/", SWAGGER_CSP(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),

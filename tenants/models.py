@@ -1,6 +1,8 @@
 import uuid
+from zoneinfo import available_timezones
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from ccp.packages.choices import ChannelType
@@ -10,6 +12,21 @@ from ccp.packages.models import CommunicationPackage, ConnectedApp, Partner
 from .choices import ChannelKind, InstallationStatus, Role
 
 
+def time_zone_validate(value: str) -> None:
+    """An IANA time-zone name zoneinfo knows (e.g. Europe/Berlin, UTC)."""
+    if value not in _time_zones():
+        raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Berlin).")
+
+
+_ZONES: set[str] = set()
+
+
+def _time_zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones() | {"UTC"})
+    return _ZONES
+
+
 class Tenant(models.Model):
     """A customer organisation with its own contact center (FIG 3 tenant space)."""
 
@@ -17,6 +34,12 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True, help_text="Short name, used in authorization links.")
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[time_zone_validate],
+        help_text="IANA time zone (e.g. Europe/Berlin): where report days and hours begin.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
