@@ -128,6 +128,10 @@ ROUTES: dict[str, Route] = {
     "api/v1/agent/workspace/contacts/": Route(AGENT, {"GET": None}),
     "api/v1/agent/workspace/history/": Route(AGENT, {"GET": None}),
     "api/v1/supervisor/overview/": Route(SUPERVISOR, {"GET": None}),
+    # operations reports (ccp/operations/api)
+    "api/v1/agent/reports/summary/": Route(SUPERVISOR, {"GET": None}),
+    "api/v1/agent/reports/agents/": Route(SUPERVISOR, {"GET": None}),
+    "api/v1/agent/reports/realtime/": Route(SUPERVISOR, {"GET": None}),
     # public: the OpenAPI schema and its page
     "api/v1/schema/": Route(PUBLIC, {"GET": None}),
     "api/v1/docs/": Route(PUBLIC, {"GET": None}),

@@ -314,7 +314,8 @@ def occupancy_rows(*, tenant_id, bounds: list[datetime], now: datetime, by_agent
         columns = [c.name for c in cursor.description]
         for row in cursor.fetchall():
             data = dict(zip(columns, row, strict=True))
-            out[data.pop("agent_id" if by_agent else "b")] = {k: float(v or 0) for k, v in data.items()}
+            key = data.pop("agent_id" if by_agent else "b")
+            out[key] = {k: float(v or 0) for k, v in data.items()}
     return out
 
 

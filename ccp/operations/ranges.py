@@ -41,8 +41,8 @@ class ReportRange:
         return list(zip(self.bounds, self.bounds[1:], strict=False))
 
 
-def _invalid(field: str, sentence: str) -> Invalid:
-    return Invalid(sentence, details={field: [sentence]})
+def _invalid(field: str, sentence: str, code: str = "invalid") -> Invalid:
+    return Invalid(sentence, code=code, details={field: [sentence]})
 
 
 def _parse(value: str, field: str, zone: ZoneInfo, *, is_end: bool) -> datetime:
@@ -51,7 +51,7 @@ def _parse(value: str, field: str, zone: ZoneInfo, *, is_end: bool) -> datetime:
     except (OverflowError, ValueError):
         moment = None
     if moment is None or not (MIN_YEAR <= moment.year <= MAX_YEAR):
-        raise _invalid(field, f"'{value}' is outside the years {MIN_YEAR} to {MAX_YEAR}.")
+        raise _invalid(field, f"'{value}' is outside the years {MIN_YEAR} to {MAX_YEAR}.", "invalid_range")
     return moment
 
 
@@ -89,8 +89,9 @@ def report_range(
 ) -> ReportRange:
     """Parse and check a report's `from`, `to` and `interval` (both dates default to today, local).
 
-    Raises Invalid (400 `invalid`, the field under `details`) for an unreadable date, `to` before
-    `from`, an empty range, an unknown interval or one with more intervals than MAX_INTERVALS."""
+    Raises Invalid, the field under `details`: 400 `invalid` for an unreadable date or an unknown
+    interval, 400 `invalid_range` for `to` not after `from`, a year outside MIN_YEAR..MAX_YEAR or more
+    intervals than MAX_INTERVALS."""
     zone = ZoneInfo(time_zone or "UTC")
     interval = (interval or "day").strip()
     if interval not in INTERVALS:
@@ -99,13 +100,14 @@ def report_range(
     start_at = _parse(start if start not in (None, "") else today, "from", zone, is_end=False)
     end_at = _parse(end if end not in (None, "") else today, "to", zone, is_end=True)
     if end_at <= start_at:
-        raise _invalid("to", "'to' must be after 'from' (a date 'to' includes that whole day).")
+        raise _invalid("to", "'to' must be after 'from' (a date 'to' includes that whole day).", "invalid_range")
     bounds = interval_bounds(start_at, end_at, interval, zone)
     if len(bounds) - 1 > MAX_INTERVALS[interval]:
         raise _invalid(
             "to",
             f"The range has {len(bounds) - 1} {interval}s; at most {MAX_INTERVALS[interval]} per report "
             f"— use a shorter range or a longer interval.",
+            "invalid_range",
         )
     return ReportRange(start=start_at, end=end_at, interval=interval, zone=zone, bounds=tuple(bounds))
 

@@ -185,28 +185,29 @@ def test_csv_by_format_and_by_accept(tenant, supervisor, two_days):
         lines = list(csv.reader(io.StringIO(response.content.decode())))
         assert lines[0][:4] == ["start", "end", "offered", "answered"]
         assert len(lines) == 4 and lines[-1][0] == "total" and lines[-1][2] == "11"
+    assert_error(client.get(URL, {"format": "xlsx"}), 406, "not_acceptable")
     bad = client.get(URL, {"from": "nope", "format": "csv"})
     assert bad["Content-Type"].startswith("application/json")
     assert_error(bad, 400, "invalid")
 
 
 @pytest.mark.parametrize(
-    "params, field",
+    "params, field, code",
     [
-        ({"from": "2026-13-01"}, "from"),
-        ({"from": "yesterday"}, "from"),
-        ({"to": "2026-11-31"}, "to"),
-        ({"from": "2026-11-03", "to": "2026-11-02"}, "to"),
-        ({"from": "2026-11-02T10:00:00Z", "to": "2026-11-02T10:00:00Z"}, "to"),
-        ({"interval": "week"}, "interval"),
-        ({"from": "2026-01-01", "to": "2026-03-01", "interval": "hour"}, "to"),
-        ({"from": "2020-01-01", "to": "2026-01-01"}, "to"),
-        ({"from": "0001-01-01"}, "from"),
-        ({"to": "9999-12-31"}, "to"),
+        ({"from": "2026-13-01"}, "from", "invalid"),
+        ({"from": "yesterday"}, "from", "invalid"),
+        ({"to": "2026-11-31"}, "to", "invalid"),
+        ({"interval": "week"}, "interval", "invalid"),
+        ({"from": "2026-11-03", "to": "2026-11-02"}, "to", "invalid_range"),
+        ({"from": "2026-11-02T10:00:00Z", "to": "2026-11-02T10:00:00Z"}, "to", "invalid_range"),
+        ({"from": "2026-01-01", "to": "2026-03-01", "interval": "hour"}, "to", "invalid_range"),
+        ({"from": "2020-01-01", "to": "2026-01-01"}, "to", "invalid_range"),
+        ({"from": "0001-01-01"}, "from", "invalid_range"),
+        ({"to": "9999-12-31"}, "to", "invalid_range"),
     ],
 )
-def test_bad_ranges_are_400_with_a_sentence(supervisor, params, field):
-    error = assert_error(session_client(supervisor).get(URL, params), 400, "invalid")
+def test_bad_ranges_are_400_with_a_sentence(supervisor, params, field, code):
+    error = assert_error(session_client(supervisor).get(URL, params), 400, code)
     assert field in error["details"] and error["message"].endswith(".")
 
 

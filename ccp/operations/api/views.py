@@ -3,7 +3,10 @@ tenant admins only (403 `supervisor_only` for agents); definitions in ccp/operat
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -13,15 +16,18 @@ from .. import selectors
 from .csv import CsvRenderer
 from .serializers import AgentsReportOutput, RealtimeOutput, SummaryOutput
 
+# A date or an ISO 8601 date-time; whether the range makes sense (to after from, not too long) is
+# checked by the view: 400 `invalid_range`.
+DATE_OR_INSTANT = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
 RANGE_PARAMETERS = [
     OpenApiParameter(
         "from",
-        str,
+        DATE_OR_INSTANT,
         description="First day (YYYY-MM-DD, the tenant's time zone) or an ISO 8601 instant; default today.",
     ),
     OpenApiParameter(
         "to",
-        str,
+        DATE_OR_INSTANT,
         description="Last day, included (YYYY-MM-DD), or an ISO 8601 instant, excluded; default today.",
     ),
 ]
@@ -30,10 +36,21 @@ FORMAT_PARAMETER = OpenApiParameter(
 )
 
 
+class ReportNegotiation(DefaultContentNegotiation):
+    """An unknown `?format=` is 406 not_acceptable (DRF's default answers 404, as for a missing page)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except Http404:
+            raise NotAcceptable("format must be json or csv.") from None
+
+
 class ReportApi(SupervisorApi):
     """JSON, or CSV with `?format=csv` / `Accept: text/csv`; errors are always JSON."""
 
     renderer_classes = [JSONRenderer, CsvRenderer]
+    content_negotiation_class = ReportNegotiation
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
