@@ -59,3 +59,13 @@ def test_an_instant_range_that_does_not_start_on_the_hour_gets_a_short_first_row
 def test_bad_ranges(start, end):
     with pytest.raises(Invalid):
         rng(start, end)
+
+
+def test_the_docs_carry_every_definition_word_for_word():
+    from pathlib import Path
+
+    from ccp.operations.metrics import DEFINITIONS
+
+    docs = " ".join((Path(__file__).parents[2] / "docs" / "reports.md").read_text().split())
+    for name, sentence in DEFINITIONS.items():
+        assert f"| `{name}` | {' '.join(sentence.split())} |" in docs, name
