@@ -12,9 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from ccp.core.websocket import SameOriginValidator  # noqa: E402
+from ccp.operations.consumers import SupervisorConsumer  # noqa: E402
 from conversations.consumers import AgentConsumer  # noqa: E402
 
-websocket_urlpatterns = [path("ws/agent/", AgentConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/agent/", AgentConsumer.as_asgi()),
+    path("ws/supervisor/", SupervisorConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {

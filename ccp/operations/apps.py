@@ -8,3 +8,10 @@ class OperationsConfig(AppConfig):
     label = "operations"
     verbose_name = "Operations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ccp.events.signals import events_committed
+
+        from .receivers import events_committed_push
+
+        events_committed.connect(events_committed_push, dispatch_uid="ccp-operations-realtime")

@@ -9,7 +9,7 @@ from django.utils import timezone
 from routing.choices import PresenceStatus
 from routing.selectors import access_queue, agents_with_capacity, queues_waiting
 from tenants.models import Membership, Tenant
-from tenants.selectors import access_channel
+from tenants.selectors import access_channel, session_membership_stands
 
 from . import metrics
 from .ranges import ReportRange, report_range
@@ -140,3 +140,13 @@ def report_realtime(*, tenant: Tenant, now: datetime | None = None) -> dict:
             "service_level_today": metrics.work_item_metrics(overall.get(None))["service_level"],
         },
     }
+
+
+def supervisor_socket_stands(*, session_key: str | None, membership_id) -> bool:
+    """Whether a live view's socket may go on: its session and membership stand, and the member is
+    still a supervisor or admin of an active tenant."""
+    if not session_membership_stands(session_key=session_key, membership_id=membership_id):
+        return False
+    return Membership.objects.filter(
+        pk=membership_id, role__in=["supervisor", "admin"], tenant__is_active=True
+    ).exists()
