@@ -13,8 +13,8 @@ from .choices import ChannelKind, InstallationStatus, Role
 
 
 def time_zone_validate(value: str) -> None:
-    """An IANA time-zone name zoneinfo knows (e.g. Europe/Berlin, UTC)."""
-    if value not in _time_zones():
+    """An IANA time-zone name zoneinfo knows (e.g. Europe/Berlin, UTC); empty means UTC."""
+    if value and value not in _time_zones():
         raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Berlin).")
 
 
@@ -37,8 +37,9 @@ class Tenant(models.Model):
     time_zone = models.CharField(
         max_length=64,
         default="UTC",
+        blank=True,
         validators=[time_zone_validate],
-        help_text="IANA time zone (e.g. Europe/Berlin): where report days and hours begin.",
+        help_text="IANA time zone (e.g. Europe/Berlin; empty: UTC): where report days and hours begin.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

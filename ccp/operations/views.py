@@ -17,5 +17,5 @@ def reports_page(request):
     if allowed:
         context["queues"] = sorted(queue_names(tenant=membership.tenant))
         context["channels"] = list(tenant_channels(tenant=membership.tenant))
-        context["time_zone"] = membership.tenant.time_zone
+        context["time_zone"] = membership.tenant.time_zone or "UTC"
     return render(request, "supervisor/reports.html", context, status=200 if allowed else 403)

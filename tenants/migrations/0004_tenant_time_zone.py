@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='tenant',
             name='time_zone',
-            field=models.CharField(default='UTC', help_text='IANA time zone (e.g. Europe/Berlin): where report days and hours begin.', max_length=64, validators=[tenants.models.time_zone_validate]),
+            field=models.CharField(blank=True, default='UTC', help_text='IANA time zone (e.g. Europe/Berlin; empty: UTC): where report days and hours begin.', max_length=64, validators=[tenants.models.time_zone_validate]),
         ),
     ]
