@@ -325,6 +325,15 @@ SERVICE_LEVEL_SECONDS = env_int("SERVICE_LEVEL_SECONDS", 20)
 # A closed conversation is resolved at first contact when the same contact opens no new conversation on
 # the same channel within this many hours.
 FCR_WINDOW_HOURS = env_int("FCR_WINDOW_HOURS", 24)
+# The rollup of settled work (ccp/operations/services/rollup.py): buckets are rolled up once they are
+# FCR_WINDOW_HOURS + this old and final; each beat run rolls up at most ROLLUP_CHUNK_DAYS per tenant.
+ROLLUP_MIN_AGE_HOURS = env_int("ROLLUP_MIN_AGE_HOURS", 1)
+ROLLUP_CHUNK_DAYS = env_int("ROLLUP_CHUNK_DAYS", 7)
+ROLLUP_EVERY_SECONDS = env_int("ROLLUP_EVERY_SECONDS", 300)
+CELERY_BEAT_SCHEDULE["operations-rollup"] = {
+    "task": "ccp.operations.tasks.operations_rollup_task",
+    "schedule": ROLLUP_EVERY_SECONDS,
+}
 # Supervisors' live snapshot is pushed at most this often per tenant (changes in between are coalesced).
 REPORTS_REALTIME_PUSH_SECONDS = float(os.environ.get("REPORTS_REALTIME_PUSH_SECONDS", "1"))
 

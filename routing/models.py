@@ -172,7 +172,10 @@ class WorkItem(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["tenant", "status", "priority", "enqueued_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "status", "priority", "enqueued_at"]),
+            models.Index(fields=["tenant", "created_at"], name="work_item_tenant_created"),  # reports
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "kind", "reference"],

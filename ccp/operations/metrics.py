@@ -92,23 +92,40 @@ def _item_filters(queue_id, channel_address_id) -> tuple[str, dict]:
     return sql, params
 
 
-def work_item_rows(
-    *, tenant_id, bounds: list[datetime], queue_id=None, channel_address_id=None, group_by_queue: bool = False
-) -> dict:
-    """Per interval (1-based index into `bounds`) and None (the total): the work-item aggregates.
-    One query. With `group_by_queue`, keys are (interval, queue id) instead."""
-    filters, params = _item_filters(queue_id, channel_address_id)
-    group = "ROLLUP (b)" if not group_by_queue else "b, i.queue_id"
-    sql = f"""
+# The rollup's bucket (ccp/operations/rollup.py): 15 minutes, so that every zone's local hours and days
+# (offsets in whole quarters of an hour) are unions of buckets.
+BUCKET = "date_bin('15 minutes', {}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+ITEM_SUMS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "wait_sum",
+    "in_sl",
+    "handled",
+    "handle_sum",
+    "acw_sum",
+    "transfers",
+)
+CONVERSATION_SUMS = ("responded", "response_sum", "closed", "resolved")
+
+
+def work_items_sql(*, keys: str, group: str, filters: str = "") -> str:
+    """The one aggregate of work items (every item metric's numerator and divisor), grouped by
+    `group` over the items CTE's columns `b` (the report interval), `bucket` (the rollup's),
+    `queue_id` and `channel`. Parameters: tenant_id, bounds, since, end, sl, short, accepted."""
+    return f"""
         WITH items AS (
             SELECT i.id, i.created_at, i.done_at, i.status, i.is_transfer, i.queue_id,
+                   coalesce(i.attributes->>'channel_address_id', '') AS channel,
                    coalesce(q.service_level_seconds, %(sl)s) AS sl,
-                   width_bucket(i.created_at, %(bounds)s::timestamptz[]) AS b
+                   width_bucket(i.created_at, %(bounds)s::timestamptz[]) AS b,
+                   {BUCKET.format("i.created_at")} AS bucket
             FROM routing_workitem i LEFT JOIN routing_queue q ON q.id = i.queue_id
-            WHERE i.tenant_id = %(tenant_id)s AND i.created_at >= %(start)s AND i.created_at < %(end)s
+            WHERE i.tenant_id = %(tenant_id)s AND i.created_at >= %(since)s AND i.created_at < %(end)s
               AND coalesce(i.attributes->>'outbound', '') <> 'true' {filters}
         )
-        SELECT {"b" if not group_by_queue else "b, i.queue_id"},
+        SELECT {keys},
             count(*) AS offered,
             count(a.work_item_id) AS answered,
             count(*) FILTER (WHERE i.status = 'canceled' AND a.work_item_id IS NULL AND NOT i.is_transfer)
@@ -127,24 +144,46 @@ def work_item_rows(
         LEFT JOIN routing_agentwork a ON a.work_item_id = i.id AND a.status = ANY(%(accepted)s)
         GROUP BY {group}
     """
-    params.update(
-        tenant_id=tenant_id,
-        bounds=list(bounds),
-        start=bounds[0],
-        end=bounds[-1],
-        sl=settings.SERVICE_LEVEL_SECONDS,
-        short=settings.SHORT_ABANDON_SECONDS,
-        accepted=list(ACCEPTED),
-    )
-    out = {}
+
+
+def item_params(*, tenant_id, bounds, since=None) -> dict:
+    return {
+        "tenant_id": tenant_id,
+        "bounds": list(bounds),
+        "since": since or bounds[0],
+        "end": bounds[-1],
+        "sl": settings.SERVICE_LEVEL_SECONDS,
+        "short": settings.SHORT_ABANDON_SECONDS,
+        "accepted": list(ACCEPTED),
+    }
+
+
+def _fetch(sql: str, params: dict) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = [c.name for c in cursor.description]
-        for row in cursor.fetchall():
-            data = dict(zip(columns, row, strict=True))
-            key = data.pop("b") if not group_by_queue else (data.pop("b"), data.pop("queue_id"))
-            out[key] = data
-    return out
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def work_item_rows(
+    *,
+    tenant_id,
+    bounds: list[datetime],
+    queue_id=None,
+    channel_address_id=None,
+    group_by_queue: bool = False,
+    since: datetime | None = None,
+) -> dict:
+    """Per interval (1-based index into `bounds`) and None (the total): the work-item sums of the
+    items that entered routing from `since` (default: the range's start) to the range's end. One
+    query. With `group_by_queue`, keys are (interval, queue id) instead."""
+    filters, params = _item_filters(queue_id, channel_address_id)
+    params.update(item_params(tenant_id=tenant_id, bounds=bounds, since=since))
+    if group_by_queue:
+        sql = work_items_sql(keys="b, i.queue_id", group="b, i.queue_id", filters=filters)
+        return {(r.pop("b"), r.pop("queue_id")): r for r in _fetch(sql, params)}
+    sql = work_items_sql(keys="b", group="ROLLUP (b)", filters=filters)
+    return {r.pop("b"): r for r in _fetch(sql, params)}
 
 
 def work_item_metrics(raw: dict | None) -> dict:
@@ -170,49 +209,41 @@ def work_item_metrics(raw: dict | None) -> dict:
     }
 
 
-def conversation_rows(*, tenant_id, bounds: list[datetime], queue_id=None, channel_address_id=None) -> dict:
-    """Per interval and None (the total): first response and FCR aggregates of the conversations
-    created in the range. One query. The queue filter keeps conversations with a work item in the
-    queue; the channel filter, conversations of the channel."""
-    params: dict = {
-        "tenant_id": tenant_id,
-        "bounds": list(bounds),
-        "start": bounds[0],
-        "end": bounds[-1],
-        "window": settings.FCR_WINDOW_HOURS,
-    }
-    filters = ""
-    if channel_address_id is not None:
-        filters += " AND c.channel_address_id = %(channel_address_id)s"
-        params["channel_address_id"] = channel_address_id
-    if queue_id is not None:
-        filters += """ AND c.id::text IN (
-            SELECT i.attributes->>'conversation_id' FROM routing_workitem i
-            WHERE i.tenant_id = %(tenant_id)s AND i.queue_id = %(queue_id)s AND i.created_at >= %(start)s)"""
-        params["queue_id"] = queue_id
-    sql = f"""
+def conversations_sql(*, keys: str, group: str, filters: str = "") -> str:
+    """The one aggregate of conversations (first response, FCR), grouped by `group` over the convs
+    CTE's `b`, `bucket`, `queue_id` (the queue of the conversation's first work item: where it was
+    first routed) and `channel`. Parameters: tenant_id, bounds, since, end, window."""
+    return f"""
         WITH convs AS (
-            SELECT c.id, c.tenant_id, c.contact_id, c.channel_id, c.status, c.closed_at,
-                   width_bucket(c.created_at, %(bounds)s::timestamptz[]) AS b
+            SELECT c.id, c.tenant_id, c.contact_id, c.channel_id, c.status, c.closed_at, c.created_at,
+                   c.channel_address_id AS channel,
+                   width_bucket(c.created_at, %(bounds)s::timestamptz[]) AS b,
+                   {BUCKET.format("c.created_at")} AS bucket
             FROM conversations_conversation c
-            WHERE c.tenant_id = %(tenant_id)s AND c.created_at >= %(start)s AND c.created_at < %(end)s {filters}
+            WHERE c.tenant_id = %(tenant_id)s AND c.created_at >= %(since)s AND c.created_at < %(end)s
         ),
-        firsts AS (
-            SELECT m.conversation_id, min(m.created_at) AS first_in
-            FROM conversations_message m JOIN convs ON convs.id = m.conversation_id
-            WHERE m.direction = 'inbound'
-            GROUP BY m.conversation_id
+        routed AS (
+            SELECT DISTINCT ON (i.attributes->>'conversation_id') i.attributes->>'conversation_id' AS conversation_id,
+                   i.queue_id
+            FROM routing_workitem i
+            WHERE i.tenant_id = %(tenant_id)s AND i.created_at >= %(since)s AND NOT i.is_transfer
+              AND i.attributes ? 'conversation_id'
+            ORDER BY i.attributes->>'conversation_id', i.created_at
         ),
-        replies AS (
-            SELECT f.conversation_id, min(m.created_at) - f.first_in AS first_response
-            FROM firsts f JOIN conversations_message m ON m.conversation_id = f.conversation_id
-            WHERE m.sender_type = 'agent' AND m.direction = 'outbound' AND m.agent_id IS NOT NULL
-              AND m.created_at >= f.first_in
-            GROUP BY f.conversation_id, f.first_in
+        c AS (
+            SELECT convs.*, routed.queue_id, f.first_in, (
+                SELECT min(m.created_at) FROM conversations_message m
+                WHERE m.conversation_id = convs.id AND m.sender_type = 'agent' AND m.direction = 'outbound'
+                  AND m.agent_id IS NOT NULL AND m.created_at >= f.first_in) - f.first_in AS first_response
+            FROM convs
+            LEFT JOIN routed ON routed.conversation_id = convs.id::text
+            LEFT JOIN LATERAL (
+                SELECT min(m.created_at) AS first_in FROM conversations_message m
+                WHERE m.conversation_id = convs.id AND m.direction = 'inbound') f ON true
         )
-        SELECT c.b,
-            count(r.conversation_id) AS responded,
-            coalesce(sum(extract(epoch FROM r.first_response)), 0) AS response_sum,
+        SELECT {keys},
+            count(c.first_response) AS responded,
+            coalesce(sum(extract(epoch FROM c.first_response)), 0) AS response_sum,
             count(*) FILTER (WHERE c.status = 'closed') AS closed,
             count(*) FILTER (WHERE c.status = 'closed' AND NOT EXISTS (
                 SELECT 1 FROM conversations_conversation n
@@ -220,17 +251,34 @@ def conversation_rows(*, tenant_id, bounds: list[datetime], queue_id=None, chann
                   AND n.channel_id IS NOT DISTINCT FROM c.channel_id AND n.id <> c.id
                   AND n.created_at > c.closed_at
                   AND n.created_at <= c.closed_at + make_interval(hours => %(window)s))) AS resolved
-        FROM convs c LEFT JOIN replies r ON r.conversation_id = c.id
-        GROUP BY ROLLUP (c.b)
+        FROM c
+        WHERE true {filters}
+        GROUP BY {group}
     """
-    out = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = [c.name for c in cursor.description]
-        for row in cursor.fetchall():
-            data = dict(zip(columns, row, strict=True))
-            out[data.pop("b")] = data
-    return out
+
+
+def conversation_rows(
+    *, tenant_id, bounds: list[datetime], queue_id=None, channel_address_id=None, since: datetime | None = None
+) -> dict:
+    """Per interval and None (the total): first response and FCR sums of the conversations created
+    from `since` (default: the range's start) to the range's end. One query. The queue filter keeps
+    conversations first routed to the queue; the channel filter, conversations of the channel."""
+    params: dict = {
+        "tenant_id": tenant_id,
+        "bounds": list(bounds),
+        "since": since or bounds[0],
+        "end": bounds[-1],
+        "window": settings.FCR_WINDOW_HOURS,
+    }
+    filters = ""
+    if channel_address_id is not None:
+        filters += " AND c.channel = %(channel_address_id)s"
+        params["channel_address_id"] = channel_address_id
+    if queue_id is not None:
+        filters += " AND c.queue_id = %(queue_id)s"
+        params["queue_id"] = queue_id
+    sql = conversations_sql(keys="c.b", group="ROLLUP (c.b)", filters=filters)
+    return {r.pop("b"): r for r in _fetch(sql, params)}
 
 
 def conversation_metrics(raw: dict | None) -> dict:
@@ -241,21 +289,13 @@ def conversation_metrics(raw: dict | None) -> dict:
     }
 
 
-def occupancy_rows(*, tenant_id, bounds: list[datetime], now: datetime, by_agent: bool = False) -> dict:
-    """Per interval and None (the total) — or per agent, over the whole range, with `by_agent` — the
-    seconds agents spent online or busy, and of those the seconds they held accepted or ACW work, plus
-    (per agent) the seconds online, busy and away. One query over the presence history (multiranges)."""
-    sql = """
-        WITH bucket AS (
-            SELECT k AS b, tstzrange((%(bounds)s::timestamptz[])[k], (%(bounds)s::timestamptz[])[k + 1]) AS r
-            FROM generate_series(1, %(n)s) AS k
-        ),
+PRESENCE_CTES = """
         spans AS (
             SELECT s.agent_id, s.status,
-                   tstzrange(greatest(s.started_at, %(start)s), least(coalesce(s.ended_at, %(now)s), %(end)s)) AS r
+                   tstzrange(greatest(s.started_at, %(since)s), least(coalesce(s.ended_at, %(now)s), %(end)s)) AS r
             FROM routing_agentstatusspan s
             WHERE s.tenant_id = %(tenant_id)s AND s.started_at < %(end)s
-              AND coalesce(s.ended_at, %(now)s) > %(start)s AND s.started_at < %(now)s
+              AND coalesce(s.ended_at, %(now)s) > %(since)s AND s.started_at < %(now)s
         ),
         serving AS (
             SELECT agent_id, range_agg(r) AS m FROM spans WHERE status = ANY(%(serving)s) GROUP BY agent_id
@@ -265,57 +305,78 @@ def occupancy_rows(*, tenant_id, bounds: list[datetime], now: datetime, by_agent
                    range_agg(tstzrange(w.answered_at, greatest(w.answered_at, coalesce(w.ended_at, %(now)s)))) AS m
             FROM routing_agentwork w
             WHERE w.tenant_id = %(tenant_id)s AND w.status = ANY(%(accepted)s) AND w.answered_at < %(end)s
-              AND coalesce(w.ended_at, %(now)s) > %(start)s
+              AND coalesce(w.ended_at, %(now)s) > %(since)s
             GROUP BY w.agent_id
+        ),
+        status_time AS (
+            SELECT agent_id, status, range_agg(r) AS m FROM spans GROUP BY agent_id, status
         )
+"""
+SECONDS = "(SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) FROM unnest({}) AS x)"
+EMPTY = "'{}'::tstzmultirange"
+
+
+def presence_sql(*, window: str, keys: str, source: str, group: str) -> str:
+    """Per agent and window (a tstzmultirange expression over `source`): seconds online or busy
+    (serving), of those the seconds holding accepted or ACW work (working), and seconds online, busy
+    and away. Parameters: tenant_id, since, end, now, serving, accepted."""
+
+    def status(name: str) -> str:
+        inner = f"(SELECT m FROM status_time t WHERE t.agent_id = a.agent_id AND t.status = '{name}')"
+        return SECONDS.format(f"coalesce({inner}, {EMPTY}) * {window}")
+
+    return f"""
+        WITH {PRESENCE_CTES}
+        SELECT {keys},
+            sum({SECONDS.format(f"coalesce(s.m, {EMPTY}) * {window}")}) AS serving_seconds,
+            sum({SECONDS.format(f"coalesce(s.m, {EMPTY}) * coalesce(w.m, {EMPTY}) * {window}")}) AS working_seconds,
+            sum({status("online")}) AS online_seconds,
+            sum({status("busy")}) AS busy_seconds,
+            sum({status("away")}) AS away_seconds
+        FROM (SELECT agent_id FROM spans UNION SELECT agent_id FROM working) a
+        LEFT JOIN serving s ON s.agent_id = a.agent_id
+        LEFT JOIN working w ON w.agent_id = a.agent_id
+        {source}
+        GROUP BY {group}
     """
-    seconds = "(SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0) FROM unnest({}) AS x)"
-    if by_agent:
-        whole = "tstzmultirange(tstzrange(%(start)s, %(end)s))"
-        sql += f"""
-            , status_time AS (
-                SELECT agent_id, status, range_agg(r) AS m FROM spans GROUP BY agent_id, status
-            )
-            SELECT a.agent_id,
-                {seconds.format("s.m * " + whole)} AS serving_seconds,
-                {seconds.format("s.m * coalesce(w.m, '{}'::tstzmultirange) * " + whole)} AS working_seconds,
-                {seconds.format("(SELECT m FROM status_time t WHERE t.agent_id = a.agent_id AND t.status = 'online')")}
-                    AS online_seconds,
-                {seconds.format("(SELECT m FROM status_time t WHERE t.agent_id = a.agent_id AND t.status = 'busy')")}
-                    AS busy_seconds,
-                {seconds.format("(SELECT m FROM status_time t WHERE t.agent_id = a.agent_id AND t.status = 'away')")}
-                    AS away_seconds
-            FROM (SELECT DISTINCT agent_id FROM spans) a
-            LEFT JOIN serving s ON s.agent_id = a.agent_id
-            LEFT JOIN working w ON w.agent_id = a.agent_id
-        """
-    else:
-        sql += f"""
-            SELECT bucket.b,
-                sum({seconds.format("s.m * tstzmultirange(bucket.r)")}) AS serving_seconds,
-                sum({seconds.format("s.m * coalesce(w.m, '{}'::tstzmultirange) * tstzmultirange(bucket.r)")})
-                    AS working_seconds
-            FROM bucket CROSS JOIN serving s LEFT JOIN working w ON w.agent_id = s.agent_id
-            GROUP BY ROLLUP (bucket.b)
-        """
-    params = {
+
+
+def presence_params(*, tenant_id, since, end, now) -> dict:
+    return {
         "tenant_id": tenant_id,
-        "bounds": list(bounds),
-        "n": len(bounds) - 1,
-        "start": bounds[0],
-        "end": bounds[-1],
+        "since": since,
+        "end": end,
         "now": now,
         "serving": list(SERVING),
         "accepted": list(ACCEPTED),
     }
+
+
+def occupancy_rows(
+    *, tenant_id, bounds: list[datetime], now: datetime, by_agent: bool = False, since: datetime | None = None
+) -> dict:
+    """Per interval and None (the total) — or per agent, over the whole range, with `by_agent` — the
+    seconds agents spent online or busy, and of those the seconds they held accepted or ACW work, plus
+    the seconds online, busy and away; counting only time from `since` (default: the range's start).
+    One query over the presence history (multiranges)."""
+    since = since or bounds[0]
+    params = {**presence_params(tenant_id=tenant_id, since=since, end=bounds[-1], now=now), "bounds": list(bounds)}
+    if by_agent:
+        sql = presence_sql(
+            window="tstzmultirange(tstzrange(%(since)s, %(end)s))", keys="a.agent_id", source="", group="a.agent_id"
+        )
+        key = "agent_id"
+    else:
+        source = """CROSS JOIN (
+            SELECT k AS b, tstzmultirange(tstzrange((%(bounds)s::timestamptz[])[k], (%(bounds)s::timestamptz[])[k + 1]))
+                * tstzmultirange(tstzrange(%(since)s, %(end)s)) AS r
+            FROM generate_series(1, array_length(%(bounds)s::timestamptz[], 1) - 1) AS k) bucket"""
+        sql = presence_sql(window="bucket.r", keys="bucket.b", source=source, group="ROLLUP (bucket.b)")
+        key = "b"
     out = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = [c.name for c in cursor.description]
-        for row in cursor.fetchall():
-            data = dict(zip(columns, row, strict=True))
-            key = data.pop("agent_id" if by_agent else "b")
-            out[key] = {k: float(v or 0) for k, v in data.items()}
+    for row in _fetch(sql, params):
+        k = row.pop(key)
+        out[k] = {name: float(v or 0) for name, v in row.items()}
     return out
 
 
@@ -324,23 +385,87 @@ def occupancy_metric(raw: dict | None) -> float | None:
     return _ratio(raw.get("working_seconds") or 0, raw.get("serving_seconds") or 0)
 
 
-def agent_work_rows(*, tenant_id, bounds: list[datetime]) -> dict:
-    """Per agent: handled work and its handle and ACW seconds, for work items that entered routing in
-    the range (the summary's attribution, so the agents add up to its total). One query."""
-    sql = """
-        SELECT a.agent_id,
-            count(*) AS handled,
-            coalesce(sum(extract(epoch FROM a.closed_at - a.answered_at)), 0) AS handle_sum,
-            coalesce(sum(extract(epoch FROM a.ended_at - a.closed_at)), 0) AS acw_sum
-        FROM routing_agentwork a JOIN routing_workitem i ON i.id = a.work_item_id
-        WHERE i.tenant_id = %(tenant_id)s AND i.created_at >= %(start)s AND i.created_at < %(end)s
-          AND coalesce(i.attributes->>'outbound', '') <> 'true'
-          AND a.status = 'closed' AND a.ended_at IS NOT NULL
-        GROUP BY a.agent_id
+AGENT_WORK_SQL = """
+    SELECT {keys},
+        count(*) AS handled,
+        coalesce(sum(extract(epoch FROM a.closed_at - a.answered_at)), 0) AS handle_sum,
+        coalesce(sum(extract(epoch FROM a.ended_at - a.closed_at)), 0) AS acw_sum
+    FROM routing_agentwork a JOIN routing_workitem i ON i.id = a.work_item_id
+    WHERE i.tenant_id = %(tenant_id)s AND i.created_at >= %(since)s AND i.created_at < %(end)s
+      AND coalesce(i.attributes->>'outbound', '') <> 'true'
+      AND a.status = 'closed' AND a.ended_at IS NOT NULL
+    GROUP BY {group}
+"""
+
+
+def agent_work_rows(*, tenant_id, bounds: list[datetime], since: datetime | None = None) -> dict:
+    """Per agent: handled work and its handle and ACW seconds, for work items that entered routing from
+    `since` (default: the range's start) to its end (the summary's attribution, so the agents add up to
+    its total). One query."""
+    sql = AGENT_WORK_SQL.format(keys="a.agent_id", group="a.agent_id")
+    params = {"tenant_id": tenant_id, "since": since or bounds[0], "end": bounds[-1]}
+    return {r.pop("agent_id"): {k: float(v) for k, v in r.items()} for r in _fetch(sql, params)}
+
+
+# --- the rollup (services/rollup.py writes it; these read it) ----------------------------------------
+BUCKET_MINUTES = 15
+
+
+def bucket_aligned(moment: datetime) -> bool:
+    return moment.second == 0 and moment.microsecond == 0 and moment.minute % BUCKET_MINUTES == 0
+
+
+def rolled_work_rows(*, tenant_id, bounds: list[datetime], until: datetime, queue_id=None, channel_address_id=None):
+    """`work_item_rows` + `conversation_rows` of the range's part before `until`, from the rollup."""
+    filters, params = "", {"tenant_id": tenant_id, "bounds": list(bounds), "start": bounds[0], "until": until}
+    if queue_id is not None:
+        filters += " AND queue_id = %(queue_id)s"
+        params["queue_id"] = queue_id
+    if channel_address_id is not None:
+        filters += " AND channel_address_id = %(channel_address_id)s"
+        params["channel_address_id"] = channel_address_id
+    sums = ", ".join(f"sum({name}) AS {name}" for name in (*ITEM_SUMS, *CONVERSATION_SUMS))
+    sql = f"""
+        SELECT width_bucket(bucket, %(bounds)s::timestamptz[]) AS b, {sums}
+        FROM operations_workrollup
+        WHERE tenant_id = %(tenant_id)s AND bucket >= %(start)s AND bucket < %(until)s {filters}
+        GROUP BY ROLLUP (1)
     """
-    out = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"tenant_id": tenant_id, "start": bounds[0], "end": bounds[-1]})
-        for agent_id, handled, handle_sum, acw_sum in cursor.fetchall():
-            out[agent_id] = {"handled": handled, "handle_sum": float(handle_sum), "acw_sum": float(acw_sum)}
+    return {r.pop("b"): r for r in _fetch(sql, params)}
+
+
+AGENT_ROLLUP_SUMS = (
+    "handled",
+    "handle_sum",
+    "acw_sum",
+    "serving_seconds",
+    "working_seconds",
+    "online_seconds",
+    "busy_seconds",
+    "away_seconds",
+)
+
+
+def rolled_agent_rows(*, tenant_id, bounds: list[datetime], until: datetime, by_agent: bool) -> dict:
+    """Per interval and the total (or per agent) of the range's part before `until`, from the rollup."""
+    key = "agent_id" if by_agent else "width_bucket(bucket, %(bounds)s::timestamptz[])"
+    group = "agent_id" if by_agent else "ROLLUP (1)"
+    sums = ", ".join(f"sum({name}) AS {name}" for name in AGENT_ROLLUP_SUMS)
+    sql = f"""
+        SELECT {key} AS k, {sums} FROM operations_agentrollup
+        WHERE tenant_id = %(tenant_id)s AND bucket >= %(start)s AND bucket < %(until)s
+        GROUP BY {group}
+    """
+    params = {"tenant_id": tenant_id, "bounds": list(bounds), "start": bounds[0], "until": until}
+    return {r.pop("k"): {k: float(v or 0) for k, v in r.items()} for r in _fetch(sql, params)}
+
+
+def added(*parts: dict) -> dict:
+    """Rows of the same keys summed field by field (rollup part + raw part)."""
+    out: dict = {}
+    for part in parts:
+        for key, row in part.items():
+            into = out.setdefault(key, {})
+            for name, value in row.items():
+                into[name] = float(into.get(name) or 0) + float(value or 0)
     return out

@@ -12,11 +12,22 @@ from tenants.models import Membership, Tenant
 from tenants.selectors import access_channel, session_membership_stands
 
 from . import metrics
+from .models import RollupState
 from .ranges import ReportRange, report_range
 
 
 def report_range_for(*, tenant: Tenant, start: str | None, end: str | None, interval: str | None) -> ReportRange:
     return report_range(start=start, end=end, interval=interval, time_zone=tenant.time_zone, now=timezone.now())
+
+
+def rollup_split(*, tenant: Tenant, bounds: list[datetime]) -> datetime | None:
+    """Where a report switches from the rollup to the raw records: the tenant's `settled_until`
+    (capped at the range's end), when the range starts before it and every boundary is a bucket
+    boundary; None when the whole report reads the raw records."""
+    settled = RollupState.objects.filter(tenant=tenant).values_list("settled_until", flat=True).first()
+    if settled is None or settled <= bounds[0] or not all(metrics.bucket_aligned(b) for b in bounds):
+        return None
+    return min(settled, bounds[-1])
 
 
 def report_summary(
@@ -33,9 +44,18 @@ def report_summary(
         "queue_id": queue_obj.pk if queue_obj else None,
         "channel_address_id": channel_obj.channel_address_id if channel_obj else None,
     }
-    items = metrics.work_item_rows(tenant_id=tenant.pk, bounds=bounds, **filters)
-    convs = metrics.conversation_rows(tenant_id=tenant.pk, bounds=bounds, **filters)
-    occupancy = metrics.occupancy_rows(tenant_id=tenant.pk, bounds=bounds, now=timezone.now())
+    split = rollup_split(tenant=tenant, bounds=bounds)
+    now = timezone.now()
+    raw = split is None or split < bounds[-1]  # the rollup may cover the whole range
+    items = metrics.work_item_rows(tenant_id=tenant.pk, bounds=bounds, since=split, **filters) if raw else {}
+    convs = metrics.conversation_rows(tenant_id=tenant.pk, bounds=bounds, since=split, **filters) if raw else {}
+    occupancy = metrics.occupancy_rows(tenant_id=tenant.pk, bounds=bounds, now=now, since=split) if raw else {}
+    if split is not None:
+        rolled = metrics.rolled_work_rows(tenant_id=tenant.pk, bounds=bounds, until=split, **filters)
+        items = convs = metrics.added(rolled, items, convs)
+        occupancy = metrics.added(
+            metrics.rolled_agent_rows(tenant_id=tenant.pk, bounds=bounds, until=split, by_agent=False), occupancy
+        )
 
     def row(key) -> dict:
         return {
@@ -64,8 +84,20 @@ def report_agents(*, tenant: Tenant, range_: ReportRange) -> dict:
     """Per agent (agents and supervisors of the tenant, and anyone else who handled work in the range;
     never a bot): handled, AHT, ACW, occupancy and seconds online, busy and away. Three queries."""
     bounds = list(range_.bounds)
-    work = metrics.agent_work_rows(tenant_id=tenant.pk, bounds=bounds)
-    time_ = metrics.occupancy_rows(tenant_id=tenant.pk, bounds=bounds, now=timezone.now(), by_agent=True)
+    split = rollup_split(tenant=tenant, bounds=bounds)
+    raw = split is None or split < bounds[-1]
+    work = metrics.agent_work_rows(tenant_id=tenant.pk, bounds=bounds, since=split) if raw else {}
+    time_ = (
+        metrics.occupancy_rows(tenant_id=tenant.pk, bounds=bounds, now=timezone.now(), by_agent=True, since=split)
+        if raw
+        else {}
+    )
+    if split is not None:
+        rolled = metrics.rolled_agent_rows(tenant_id=tenant.pk, bounds=bounds, until=split, by_agent=True)
+        work = metrics.added(
+            {k: {n: v[n] for n in ("handled", "handle_sum", "acw_sum")} for k, v in rolled.items()}, work
+        )
+        time_ = metrics.added({k: {n: v[n] for n in metrics.AGENT_ROLLUP_SUMS[3:]} for k, v in rolled.items()}, time_)
     members = (
         Membership.objects.filter(tenant=tenant)
         .filter(role__in=["agent", "supervisor"])
