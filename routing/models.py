@@ -137,6 +137,14 @@ class Queue(models.Model):
     service_level_seconds = models.PositiveIntegerField(
         default=20, help_text="Service level: work answered within this many seconds of entering routing."
     )
+    business_hours = models.ForeignKey(
+        "tenants.BusinessHours",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="queues",
+        help_text="The queue's opening hours (SLA clocks of its work count only open time).",
+    )
 
     class Meta:
         ordering = ["name"]
