@@ -38,19 +38,25 @@ def _start_inprocess_sweeper(every: float) -> None:
     import threading
     import time
 
+    from django.conf import settings
     from django.db import connection
 
     from ccp.core.services import idempotency_prune
     from ccp.events.services import events_sweep
+    from ccp.operations.services import operations_rollup_all
     from routing.services import routing_sweep
 
     def loop():
         last_prune: float | None = None
+        last_rollup: float | None = None
         while True:
             time.sleep(every)
             try:
                 routing_sweep()
                 events_sweep()
+                if last_rollup is None or time.monotonic() - last_rollup >= settings.ROLLUP_EVERY_SECONDS:
+                    last_rollup = time.monotonic()
+                    operations_rollup_all()
                 if last_prune is None or time.monotonic() - last_prune >= INPROCESS_PRUNE_SECONDS:  # hourly, like beat
                     last_prune = time.monotonic()
                     idempotency_prune()

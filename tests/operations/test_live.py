@@ -99,6 +99,7 @@ def test_agents_cannot_watch(tenant):
         assert connected
         closed = await communicator.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": 4403}
+        await communicator.disconnect()
 
     asyncio.run(scenario())
 

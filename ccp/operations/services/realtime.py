@@ -61,6 +61,11 @@ def realtime_push_request(*, tenant_id) -> bool:
     delay = settings.REPORTS_REALTIME_PUSH_SECONDS
     client = redis_client(timeout=1)
     if client is None or settings.CELERY_TASK_ALWAYS_EAGER:
+        # the embedded default (one process): the same throttle, kept in this process
+        with _pending_lock:
+            if str(tenant_id) in _pending:
+                return False
+            _pending.add(str(tenant_id))
         timer = threading.Timer(delay, _push_in_thread, args=(str(tenant_id),))
         timer.daemon = True
         timer.start()
@@ -77,7 +82,13 @@ def realtime_push_request(*, tenant_id) -> bool:
     return True
 
 
+_pending: set[str] = set()
+_pending_lock = threading.Lock()
+
+
 def _push_in_thread(tenant_id: str) -> None:
+    with _pending_lock:
+        _pending.discard(tenant_id)  # before reading the state: a change from now on schedules another
     try:
         realtime_push(tenant_id=tenant_id)
     except Exception:
