@@ -141,7 +141,11 @@ def work_items_sql(*, keys: str, group: str, filters: str = "") -> str:
                 FILTER (WHERE a.status = 'closed' AND a.ended_at IS NOT NULL), 0) AS acw_sum,
             count(*) FILTER (WHERE i.is_transfer) AS transfers
         FROM items i
-        LEFT JOIN routing_agentwork a ON a.work_item_id = i.id AND a.status = ANY(%(accepted)s)
+        LEFT JOIN LATERAL (
+            -- the item's accepted work (at most one: an item is offered again only until accepted)
+            SELECT w.work_item_id, w.status, w.answered_at, w.closed_at, w.ended_at FROM routing_agentwork w
+            WHERE w.work_item_id = i.id AND w.status = ANY(%(accepted)s)
+            ORDER BY w.answered_at LIMIT 1) a ON true
         GROUP BY {group}
     """
 
