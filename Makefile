@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # the suite's settings: ccp.settings plus test-only secrets (DEBUG off requires SECRET_KEY)
 TEST_SETTINGS ?= tests.settings
 
-.PHONY: install run test lint fmt services bench
+.PHONY: install run test lint fmt services bench bench-reports
 
 $(VENV)/.installed: pyproject.toml ccp_partner/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "ccp needs Python 3.11 ($(PYTHON)); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -61,3 +61,7 @@ test: install services
 # flags of bench/run.py or BENCH_* environment variables. Writes var/bench/results.{json,png,txt}.
 bench: install services
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The reports over one million conversations (a dedicated database ccp_bench_ops; docs/reports.md).
+bench-reports: install services
+	$(PY) bench/reports_summary.py $(BENCH_ARGS)

@@ -12,9 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from ccp.core.websocket import SameOriginValidator  # noqa: E402
+from ccp.operations.consumers import SupervisorConsumer  # noqa: E402
 from conversations.consumers import AgentConsumer  # noqa: E402
 
-websocket_urlpatterns = [path("ws/agent/", AgentConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/agent/", AgentConsumer.as_asgi()),
+    path("ws/supervisor/", SupervisorConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {
@@ -34,19 +38,25 @@ def _start_inprocess_sweeper(every: float) -> None:
     import threading
     import time
 
+    from django.conf import settings
     from django.db import connection
 
     from ccp.core.services import idempotency_prune
     from ccp.events.services import events_sweep
+    from ccp.operations.services import operations_rollup_all
     from routing.services import routing_sweep
 
     def loop():
         last_prune: float | None = None
+        last_rollup: float | None = None
         while True:
             time.sleep(every)
             try:
                 routing_sweep()
                 events_sweep()
+                if last_rollup is None or time.monotonic() - last_rollup >= settings.ROLLUP_EVERY_SECONDS:
+                    last_rollup = time.monotonic()
+                    operations_rollup_all()
                 if last_prune is None or time.monotonic() - last_prune >= INPROCESS_PRUNE_SECONDS:  # hourly, like beat
                     last_prune = time.monotonic()
                     idempotency_prune()

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ccp import oauth_urls
+from ccp.operations.views import reports_page
 from ccp.packages.oauth import ThrottledIntrospectTokenView, ThrottledRevokeTokenView, ThrottledTokenView
 from conversations.views import agent_workspace
 from routing.views import supervisor_page
@@ -20,6 +21,7 @@ api_v1 = [
     path("", include("ccp.events.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("conversations.api.urls")),
+    path("", include("ccp.operations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from its CDN, its init script as a file (the split view) — no inline code for the CSP.
     path("docs/", SWAGGER_CSP(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
@@ -37,6 +39,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("agent/", agent_workspace, name="agent-workspace"),
     path("supervisor/", supervisor_page, name="supervisor"),
+    path("supervisor/reports/", reports_page, name="supervisor-reports"),
     # The workspace's few static files (no build step) are served by the app itself, so a bare
     # `daphne ccp.asgi:application` works; a reverse proxy may serve STATIC_ROOT in front of it.
     re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),

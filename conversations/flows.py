@@ -9,6 +9,9 @@ Configured per channel in `Channel.settings["flow"]` (admin), for example::
      "route_to": {"queue": "billing"}            # or {"bot": {"name": "HelpBot", "reply": "…",
                                                  #               "handoff_keyword": "agent"}}
     }
+
+A channel with a business-hours calendar (`Channel.business_hours`, admin: time zone, weekly hours,
+holidays) is open by that calendar instead of `flow.business_hours`; its closed message wins.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
+from tenants import business_hours as calendars
 from tenants.channel_settings import DAYS, validate_flow
+from tenants.selectors import business_calendar
 
 __all__ = ["DAYS", "FlowDecision", "decide", "greeting", "is_open", "validate_flow"]
 
@@ -57,8 +62,21 @@ def decide(*, channel, text: str, state: dict, now: datetime | None = None) -> F
     """The flow's decision for an inbound message of a session whose flow `state` is given."""
     flow = flow_of(channel)
     hours = flow.get("business_hours")
-    if not is_open(hours, now):
-        reply = None if state.get("closed_told") else hours.get("closed_message") or "We are closed right now."
+    found = (
+        business_calendar(business_hours_id=channel.business_hours_id)
+        if channel and channel.business_hours_id
+        else None
+    )
+    if found is not None:
+        # the channel's business-hours calendar (admin) decides; the flow's own hours are ignored then
+        record, calendar = found
+        closed = not calendars.is_open(calendar, now or timezone.now())
+        closed_message = record.closed_message or (hours or {}).get("closed_message")
+    else:
+        closed = not is_open(hours, now)
+        closed_message = (hours or {}).get("closed_message")
+    if closed:
+        reply = None if state.get("closed_told") else closed_message or "We are closed right now."
         state["closed_told"] = True
         return FlowDecision(action="wait", reply=reply)
     route_to = flow.get("route_to") or {}

@@ -73,7 +73,11 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "status"]), models.Index(fields=["partner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "status"]),
+            models.Index(fields=["partner", "-created_at"]),
+            models.Index(fields=["tenant", "created_at"], name="conversation_tenant_created"),  # reports
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "end_user_address", "thread_key"],

@@ -71,6 +71,26 @@ class AgentPresence(models.Model):
         return int(self.capacity.get(channel_type, 0) or 0)
 
 
+class AgentStatusSpan(models.Model):
+    """A stretch of time an agent spent in one presence status: the history reports add up."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="status_spans")
+    status = models.CharField(max_length=16, choices=PresenceStatus.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while the agent is still in it.")
+
+    class Meta:
+        ordering = ["started_at"]
+        indexes = [models.Index(fields=["tenant", "started_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["agent"], condition=Q(ended_at__isnull=True), name="one_open_status_span")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.status} from {self.started_at}"
+
+
 class Skill(models.Model):
     """A skill agents have and work may require (e.g. billing, spanish)."""
 
@@ -128,6 +148,17 @@ class Queue(models.Model):
     overflow_after_seconds = models.PositiveIntegerField(null=True, blank=True)
     prefer_previous_agent = models.BooleanField(default=True)
     members = models.ManyToManyField(Membership, blank=True, related_name="queues")
+    service_level_seconds = models.PositiveIntegerField(
+        default=20, help_text="Service level: work answered within this many seconds of entering routing."
+    )
+    business_hours = models.ForeignKey(
+        "tenants.BusinessHours",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="queues",
+        help_text="The queue's opening hours (SLA clocks of its work count only open time).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -166,7 +197,10 @@ class WorkItem(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["tenant", "status", "priority", "enqueued_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "status", "priority", "enqueued_at"]),
+            models.Index(fields=["tenant", "created_at"], name="work_item_tenant_created"),  # reports
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "kind", "reference"],

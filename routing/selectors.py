@@ -258,3 +258,38 @@ def offered_work(*, work_item: WorkItem) -> AgentWork | None:
 def work_item_ids(*, tenant: Tenant, references: list[str]) -> list:
     """The ids of these references' work items (e.g. to redact the events that name them)."""
     return list(WorkItem.objects.filter(tenant=tenant, reference__in=references).values_list("pk", flat=True))
+
+
+def queues_waiting(*, tenant: Tenant, now=None) -> list[dict]:
+    """Every queue of the tenant (and "no queue", when work waits there) with the work items waiting
+    for an agent (queued or offered, not yet accepted), the oldest one's wait in seconds since it
+    entered routing, and the queue's member ids (none: any agent). Three queries."""
+    now = now or timezone.now()
+    waiting = {
+        row["queue_id"]: row
+        for row in WorkItem.objects.filter(tenant=tenant, status__in=[WorkItemStatus.QUEUED, WorkItemStatus.OFFERED])
+        .values("queue_id")
+        .annotate(n=Count("id"), oldest=Min("created_at"))
+        .order_by()
+    }
+    members: dict = {}
+    for queue_id, member_id in Queue.members.through.objects.filter(queue__tenant=tenant).values_list(
+        "queue_id", "membership_id"
+    ):
+        members.setdefault(queue_id, []).append(str(member_id))
+    rows = [(q.pk, q.name) for q in Queue.objects.filter(tenant=tenant).order_by("name")]
+    if None in waiting:
+        rows.append((None, None))
+    out = []
+    for queue_id, name in rows:
+        row = waiting.get(queue_id) or {"n": 0, "oldest": None}
+        out.append(
+            {
+                "queue_id": queue_id,
+                "queue": name,
+                "waiting": row["n"],
+                "oldest_wait_seconds": max(0.0, (now - row["oldest"]).total_seconds()) if row["oldest"] else 0.0,
+                "member_ids": members.get(queue_id, []),
+            }
+        )
+    return out

@@ -17,6 +17,7 @@ from .admin_install import ChannelFormSet, InstallForm
 from .admin_scoping import TenantScopedAdmin, request_tenant
 from .channel_settings import validate_flow
 from .models import (
+    BusinessHours,
     Channel,
     ContactCenter,
     CustomObjectDefinition,
@@ -331,7 +332,7 @@ class ChannelSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ["name", "is_active", "settings"]
+        fields = ["name", "is_active", "business_hours", "settings"]
 
     def clean_settings(self):
         value = self.cleaned_data.get("settings") or {}
@@ -435,3 +436,17 @@ admin.site.site_header = "ccp administration"
 admin.site.site_title = "ccp"
 admin.site.index_title = "Contact-center platform"
 from . import admin_audit  # noqa: E402,F401  (the audit log's admin)
+
+
+class HolidayInline(admin.TabularInline):
+    model = BusinessHours.holidays.rel.related_model
+    extra = 1
+
+
+@admin.register(BusinessHours)
+class BusinessHoursAdmin(TenantScopedAdmin):
+    """Business-hours calendars: attached to channels (closed outside them) and queues (SLA clocks)."""
+
+    list_display = ["name", "time_zone", "tenant"]
+    list_filter = ["tenant"]
+    inlines = [HolidayInline]

@@ -1,6 +1,8 @@
 import uuid
+from zoneinfo import available_timezones
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from ccp.packages.choices import ChannelType
@@ -10,6 +12,21 @@ from ccp.packages.models import CommunicationPackage, ConnectedApp, Partner
 from .choices import ChannelKind, InstallationStatus, Role
 
 
+def time_zone_validate(value: str) -> None:
+    """An IANA time-zone name zoneinfo knows (e.g. Europe/Berlin, UTC); empty means UTC."""
+    if value and value not in _time_zones():
+        raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Berlin).")
+
+
+_ZONES: set[str] = set()
+
+
+def _time_zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones() | {"UTC"})
+    return _ZONES
+
+
 class Tenant(models.Model):
     """A customer organisation with its own contact center (FIG 3 tenant space)."""
 
@@ -17,6 +34,13 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True, help_text="Short name, used in authorization links.")
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        blank=True,
+        validators=[time_zone_validate],
+        help_text="IANA time zone (e.g. Europe/Berlin; empty: UTC): where report days and hours begin.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     notify_agent_on_monitor = models.BooleanField(
         default=False,
@@ -114,6 +138,61 @@ class PackageInstallation(models.Model):
         return self.status == InstallationStatus.ACTIVE
 
 
+class BusinessHours(models.Model):
+    """A business-hours calendar: a time zone, weekly opening hours and holidays (tenants/business_hours.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="business_hours")
+    name = models.CharField(max_length=100)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[time_zone_validate])
+    weekly = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Opening hours per weekday, local time: {"mon": [["09:00", "17:00"]], …}; "24:00" ends a day. '
+        "No hours at all: always open.",
+    )
+    closed_message = models.CharField(
+        max_length=500, blank=True, help_text="Told to an end user who writes while closed (channels)."
+    )
+
+    class Meta:
+        verbose_name = "business hours"
+        verbose_name_plural = "business hours"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="uniq_business_hours_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from .business_hours import weekly_check
+
+        problems = weekly_check(self.weekly or {})
+        if problems:
+            raise ValidationError({"weekly": [f"{day}: {', '.join(p)}" for day, p in problems.items()]})
+
+    def calendar(self):
+        """This calendar for the arithmetic of tenants/business_hours.py (holidays read once)."""
+        from .business_hours import Calendar
+
+        return Calendar(self.time_zone, dict(self.weekly or {}), frozenset(h.date for h in self.holidays.all()))
+
+
+class Holiday(models.Model):
+    """A local date a business-hours calendar is closed all day."""
+
+    calendar = models.ForeignKey(BusinessHours, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="uniq_holiday_per_calendar")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
 class Channel(models.Model):
     """A channel of a contact center: a messaging channel or a call center (voice/video), standard or custom."""
 
@@ -143,6 +222,14 @@ class Channel(models.Model):
     )
     is_active = models.BooleanField(default=True)
     settings = models.JSONField(default=dict, blank=True, help_text="Flow and consent settings of this channel.")
+    business_hours = models.ForeignKey(
+        BusinessHours,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="channels",
+        help_text="When set, the channel is closed outside these hours (the flow's closed message is sent).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -18,7 +18,7 @@ from ccp.core.errors import NotFound
 from ccp.core.local_cache import LocalTtlCache
 
 from .choices import Role
-from .models import Channel, ContactCenter, Membership, PackageInstallation, Tenant
+from .models import BusinessHours, Channel, ContactCenter, Membership, PackageInstallation, Tenant
 
 _memberships: LocalTtlCache[Membership] = LocalTtlCache()
 
@@ -223,3 +223,10 @@ def channel_for_partner(*, partner, channel_address_id: str) -> Channel:
 def forget_channels(**_signal_kwargs) -> None:
     """Drop the cached channels of partner calls (any channel, installation or package change)."""
     _partner_channels.clear()
+
+
+def business_calendar(*, business_hours_id):
+    """A business-hours calendar for tenants/business_hours.py, read fresh (it may have been edited in
+    the admin since a cached channel was loaded); None when it no longer exists. Two queries."""
+    calendar = BusinessHours.objects.filter(pk=business_hours_id).prefetch_related("holidays").first()
+    return None if calendar is None else (calendar, calendar.calendar())

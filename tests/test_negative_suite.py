@@ -158,6 +158,10 @@ ROUTES: dict[str, Route] = {
     ),
     "api/v1/agent/calls/": Route(AGENT, {"GET": None, "POST": {"channel_address_id": CALL_CENTER, "address": "+491"}}),
     "api/v1/agent/calls/<str:call_id>/controls/": Route(AGENT, {"POST": {"action": "hangup"}}, names="call"),
+    # operations reports (ccp/operations/api)
+    "api/v1/agent/reports/summary/": Route(SUPERVISOR, {"GET": None}),
+    "api/v1/agent/reports/agents/": Route(SUPERVISOR, {"GET": None}),
+    "api/v1/agent/reports/realtime/": Route(SUPERVISOR, {"GET": None}),
     # public: the OpenAPI schema and its page
     "api/v1/schema/": Route(PUBLIC, {"GET": None}),
     "api/v1/docs/": Route(PUBLIC, {"GET": None}),

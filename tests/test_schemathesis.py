@@ -81,6 +81,9 @@ SEMANTIC_400 = {
     # the world's channel is a messaging channel: calls need a call center (a channel's type)
     "POST /api/v1/calls/": {"not_a_voice_channel"},
     "POST /api/v1/agent/calls/": {"not_a_voice_channel"},
+    # `to` after `from`, years 1970-9000, at most 745 hours or 366 days per report
+    "GET /api/v1/agent/reports/summary/": {"invalid_range"},
+    "GET /api/v1/agent/reports/agents/": {"invalid_range"},
 }
 
 
@@ -128,6 +131,11 @@ class Findings:
         self.failures.setdefault(key, text)
 
 
+# Operations only supervisors (and tenant admins) may call: run as the world's supervisor.
+REPORT_PATHS = ("/api/v1/agent/reports/",)
+SUPERVISOR_PATHS = ("/api/v1/supervisor/", *REPORT_PATHS)
+
+
 # Query and body fields that name the world's channel and end users (an `agent_id` in a body stays
 # generated: the caller transferring to itself is a refusal no schema can state).
 FIELDS_OF_THE_WORLD = {"to", "channel_address_id", "address", "from"}
@@ -137,6 +145,8 @@ def _with_real_values(values: dict):
     """Put the world's real channel and end users into the query and body fields named after them."""
 
     def apply(case):
+        if case.operation.path.startswith(REPORT_PATHS):
+            return case  # a report's `from` is a date, not an end user's address
         for container in (case.query, case.body):
             if isinstance(container, dict):
                 for name in container.keys() & values.keys() & FIELDS_OF_THE_WORLD:
@@ -270,9 +280,8 @@ def test_the_api_does_what_its_openapi_schema_says(world, settings):
         security = {name for requirement in operation.definition.raw.get("security", []) for name in requirement}
         if "partnerOAuth2" in security:
             identity = partner
-        elif operation.path.startswith("/api/v1/supervisor/") or "supervisor" in operation.definition.raw.get(
-            "tags", []
-        ):  # the supervisor's routes under /api/v1/agent/ (supervision) are tagged "supervisor"
+        elif operation.path.startswith(SUPERVISOR_PATHS) or "supervisor" in operation.definition.raw.get("tags", []):
+            # the supervisor's routes under /api/v1/agent/ (supervision) are tagged "supervisor"
             identity = supervisor
         elif not security:  # public documentation (the event payload schemas, the AsyncAPI document)
             identity = anonymous

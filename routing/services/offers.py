@@ -44,7 +44,7 @@ from ..tasks import work_acw_end_task, work_expire_task
 from .ai_plan import ai_route_plan
 from .dispatch import dispatch_on_commit, route_decision_inputs
 from .events import agent_capacity_used, partner_routing_request, work_publish
-from .presence import presence_lock
+from .presence import presence_lock, presence_span_record
 from .timers import timer_start
 
 
@@ -315,6 +315,8 @@ def work_expire(*, work: AgentWork, now=None) -> AgentWork | None:
             agent_ids=[presence.membership_id],
         )
     presence.save(update_fields=fields)
+    if "status" in fields:
+        presence_span_record(presence)
     _back_to_routing(work, event_type="work.timed_out")
     return work
 

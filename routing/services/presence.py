@@ -12,7 +12,7 @@ from tenants.models import Membership
 from ..choices import (
     PresenceStatus,
 )
-from ..models import AgentPresence
+from ..models import AgentPresence, AgentStatusSpan
 from .dispatch import dispatch_on_commit
 from .events import capacity_publish
 
@@ -23,6 +23,21 @@ def presence_lock(membership: Membership) -> AgentPresence:
         AgentPresence.objects.select_for_update(of=("self",))
         .select_related("membership", "tenant")
         .get(membership=membership)
+    )
+
+
+def presence_span_record(presence: AgentPresence) -> None:
+    """Close the agent's open status span and open one for the status just set (at
+    `presence.status_since`): the presence history the operations reports add up. Runs in the
+    caller's transaction, under the presence row lock."""
+    AgentStatusSpan.objects.filter(agent_id=presence.membership_id, ended_at__isnull=True).update(
+        ended_at=presence.status_since
+    )
+    AgentStatusSpan.objects.create(
+        tenant_id=presence.tenant_id,
+        agent_id=presence.membership_id,
+        status=presence.status,
+        started_at=presence.status_since,
     )
 
 
@@ -42,6 +57,7 @@ def presence_set(*, membership: Membership, status: str, source: str = "agent") 
         if status == PresenceStatus.ONLINE:
             presence.ignored_offers = 0
         presence.save(update_fields=["status", "status_since", "ignored_offers"])
+        presence_span_record(presence)
         event_publish(
             tenant=presence.tenant,
             type="agent.status_changed",

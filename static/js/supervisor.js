@@ -1,10 +1,16 @@
-// The supervisor page: polls the overview API every 2 s and renders its tables (queues, agents, A/B, decisions).
+// The supervisor page. Queues and agents are live: a snapshot over the websocket /ws/supervisor/ at
+// connect and whenever routing or presence changes (the server coalesces changes, at most one push a
+// second). The A/B block and recent routing decisions, which are history, refresh every 15 s and after
+// a live change.
 import { safeText } from "./text.js";
+import { socketUrl } from "./api.js";
+import { fmtWait, liveView, pct } from "./supervisor/format.js";
 
 const root = document.getElementById("supervisor");
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "—");
-const fmtWait = (s) => (s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
-const load = (cap) => (cap ? `${cap.used} / ${cap.max}` : "—");
+const HISTORY_EVERY_MS = 15000;
+const HISTORY_AFTER_CHANGE_MS = 3000;
+let lastHistory = 0;
 
 function fill(tableId, rows) {
   const body = document.querySelector(`#${tableId} tbody`);
@@ -30,28 +36,82 @@ function fill(tableId, rows) {
   }
 }
 
-async function refresh() {
+function tiles(list) {
+  const box = document.getElementById("live-tiles");
+  box.replaceChildren(
+    ...list.map(([label, value]) => {
+      const tile = document.createElement("div");
+      tile.className = "tile";
+      const v = document.createElement("strong");
+      v.textContent = value;
+      const l = document.createElement("span");
+      l.textContent = label;
+      tile.append(v, l);
+      return tile;
+    }),
+  );
+}
+
+function showLive(snapshot) {
+  const view = liveView(snapshot, fmtTime);
+  tiles(view.tiles);
+  fill("queues", view.queues);
+  fill("agents", view.agents);
+  document.getElementById("updated").textContent = `Updated ${fmtTime(snapshot.generated_at)} (live)`;
+}
+
+let attempt = 0;
+function connect() {
+  const ws = new WebSocket(socketUrl("/ws/supervisor/"));
+  let heartbeat = null;
+  ws.addEventListener("open", () => {
+    attempt = 0;
+    heartbeat = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('{"type":"ping"}'), 20000);
+  });
+  ws.addEventListener("message", (message) => {
+    let frame;
+    try {
+      frame = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    if (frame.type !== "realtime.snapshot") return;
+    showLive(frame.data);
+    // routing changed: the decisions log has news too (at most every few seconds)
+    if (Date.now() - lastHistory > HISTORY_AFTER_CHANGE_MS) refreshHistory();
+  });
+  ws.addEventListener("close", (event) => {
+    clearInterval(heartbeat);
+    if (event.code === 4401 || event.code === 4403) {
+      document.getElementById("updated").textContent = "Your session ended: log in again.";
+      return;
+    }
+    const base = Math.min(30000, 1000 * 2 ** attempt);
+    attempt += 1;
+    document.getElementById("updated").textContent = "Live updates interrupted. Reconnecting…";
+    setTimeout(connect, Math.round(base / 2 + Math.random() * (base / 2)));
+  });
+}
+
+async function refreshHistory() {
+  lastHistory = Date.now();
   try {
     const response = await fetch(root.dataset.url, { credentials: "same-origin" });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
-    fill("queues", body.queues.map((q) => [q.name, q.waiting, q.offered, fmtWait(q.longest_wait_seconds)]));
-    fill("agents", body.agents.map((a) => [a.name, a.status, fmtTime(a.status_since), load(a.capacity.messaging),
-      load(a.capacity.voice), Object.entries(a.skills).map(([k, v]) => `${k} ${v}`).join(", ")]));
     const ab = body.ab;
     document.getElementById("ab-status").textContent = ab.enabled
       ? `AI routing on for ${ab.share} % of new conversations; last ${ab.window_hours} h.`
       : `AI routing is off (enable it in the admin: AI routing configuration); last ${ab.window_hours} h.`;
-    const pct = (x) => (x === null ? "—" : `${Math.round(x * 1000) / 10} %`);
     fill("ab", ab.arms.map((r) => [r.arm, r.routed, r.placed_by_ai, pct(r.resolution_rate), r.feedback, r.transfers,
       r.mean_handle_seconds === null ? "—" : fmtWait(r.mean_handle_seconds)]));
     fill("decisions", body.decisions.map((d) => [fmtTime(d.created_at), d.engine, d.arm || "—", d.strategy, d.outcome, d.agent || "—",
       d.queue || "—", d.latency_ms, d.reason]));
-    document.getElementById("updated").textContent = `Updated ${fmtTime(body.generated_at)}`;
   } catch (err) {
-    document.getElementById("updated").textContent = `Could not refresh: ${err.message}. Retrying…`;
+    document.getElementById("ab-status").textContent = `Could not refresh: ${err.message}. Retrying…`;
   }
 }
 
-refresh();
-setInterval(refresh, 2000);
+connect();
+refreshHistory();
+setInterval(refreshHistory, HISTORY_EVERY_MS);

@@ -4,6 +4,7 @@ queries per round, one queued task for a burst of triggers, and no trigger lost 
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections import defaultdict
@@ -260,8 +261,10 @@ def test_a_round_respects_skills_exclusions_and_calls(tenant):
 # --- the coalesced dispatch task ---------------------------------------------------------------------
 
 
-def _queued_tasks() -> int:
-    return redis.Redis.from_url(settings.REDIS_URL).llen(celery_app.conf.task_default_queue)
+def _queued_tasks(name: str = "routing.tasks.routing_dispatch_task") -> int:
+    """Queued Celery messages of this task (others share the queue: e.g. the supervisors' live push)."""
+    messages = redis.Redis.from_url(settings.REDIS_URL).lrange(celery_app.conf.task_default_queue, 0, -1)
+    return sum(json.loads(m).get("headers", {}).get("task") == name for m in messages)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -44,6 +44,7 @@ from tenants.models import Membership, Tenant
 from ..choices import is_custom_type_name, is_standard_type
 from ..models import Event, ReplayWatermark, Subscription
 from ..payloads import payload_check
+from ..signals import events_committed
 from ..tasks import events_relay_task
 from .push import push_to_agents
 
@@ -279,6 +280,9 @@ def _events_with_subscribers(events: list[Event]) -> set[int]:
 
 def _notify(events: list[Event], *, relay: list[Event]) -> None:
     push_to_agents(events)
+    for receiver, result in events_committed.send_robust(sender=Event, events=events):
+        if isinstance(result, Exception):
+            logger.warning("events_committed receiver %r failed: %s", receiver, result)
     partner_ids = {e.partner_id for e in events if e.partner_id is not None}
     if partner_ids:
         _wake_streams(partner_ids)

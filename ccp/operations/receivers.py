@@ -1,0 +1,11 @@
+"""What operations does when the event bus reports committed events (connected in apps.py)."""
+
+from __future__ import annotations
+
+
+def events_committed_push(*, events, **_kwargs) -> None:
+    """Routing or presence changed: ask for a live snapshot push for each tenant concerned."""
+    from .services import REALTIME_EVENT_TYPES, realtime_push_request
+
+    for tenant_id in {e.tenant_id for e in events if e.type in REALTIME_EVENT_TYPES}:
+        realtime_push_request(tenant_id=tenant_id)
