@@ -351,23 +351,23 @@ AGENT_SOCKET_RECHECK_SECONDS = env.float("AGENT_SOCKET_RECHECK_SECONDS", default
 # --- operations (ccp/operations; docs/reports.md) ------------------------------------------------
 # An abandon within this many seconds of entering routing is a short abandon (not held against the
 # service level).
-SHORT_ABANDON_SECONDS = env_int("SHORT_ABANDON_SECONDS", 5)
+SHORT_ABANDON_SECONDS = env.int("SHORT_ABANDON_SECONDS", default=5)
 # Service-level threshold for work without a queue (each queue has its own, default 20 s).
-SERVICE_LEVEL_SECONDS = env_int("SERVICE_LEVEL_SECONDS", 20)
+SERVICE_LEVEL_SECONDS = env.int("SERVICE_LEVEL_SECONDS", default=20)
 # A closed conversation is resolved at first contact when the same contact opens no new conversation on
 # the same channel within this many hours.
-FCR_WINDOW_HOURS = env_int("FCR_WINDOW_HOURS", 24)
+FCR_WINDOW_HOURS = env.int("FCR_WINDOW_HOURS", default=24)
 # The rollup of settled work (ccp/operations/services/rollup.py): buckets are rolled up once they are
 # FCR_WINDOW_HOURS + this old and final; each beat run rolls up at most ROLLUP_CHUNK_DAYS per tenant.
-ROLLUP_MIN_AGE_HOURS = env_int("ROLLUP_MIN_AGE_HOURS", 1)
-ROLLUP_CHUNK_DAYS = env_int("ROLLUP_CHUNK_DAYS", 7)
-ROLLUP_EVERY_SECONDS = env_int("ROLLUP_EVERY_SECONDS", 300)
+ROLLUP_MIN_AGE_HOURS = env.int("ROLLUP_MIN_AGE_HOURS", default=1)
+ROLLUP_CHUNK_DAYS = env.int("ROLLUP_CHUNK_DAYS", default=7)
+ROLLUP_EVERY_SECONDS = env.int("ROLLUP_EVERY_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["operations-rollup"] = {
     "task": "ccp.operations.tasks.operations_rollup_task",
     "schedule": ROLLUP_EVERY_SECONDS,
 }
 # Supervisors' live snapshot is pushed at most this often per tenant (changes in between are coalesced).
-REPORTS_REALTIME_PUSH_SECONDS = float(os.environ.get("REPORTS_REALTIME_PUSH_SECONDS", "1"))
+REPORTS_REALTIME_PUSH_SECONDS = env.float("REPORTS_REALTIME_PUSH_SECONDS", default=1.0)
 
 # Requests per partner (all its tokens together), counted in the shared cache; over it → 429.
 PARTNER_RATE_LIMIT = env.str("PARTNER_RATE_LIMIT", default="60000/min")
