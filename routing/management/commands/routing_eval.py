@@ -7,7 +7,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ccp.ai.evaluation import evaluate_routing, format_report, load_mapping, load_rows
+from ccp.ai.outcomes import format_ablation, outcome_ablation
 from ccp.ai.provider import provider_from_settings
+from ccp.ai.tuning import stratified_split
 from ccp.core.commands import domain_errors_as_command_errors
 
 
@@ -36,6 +38,12 @@ class Command(BaseCommand):
             default="svm",
             help="comma-separated tuning heads to measure, the first is `tuned_model` (svm, sgd; default svm)",
         )
+        parser.add_argument(
+            "--ablation",
+            action="store_true",
+            help="also train on a simulated routing history with and without outcome weights (ccp.ai.outcomes)",
+        )
+        parser.add_argument("--misroute", type=float, default=0.3, help="share of misrouted history (--ablation)")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args, **options) -> None:
@@ -57,7 +65,26 @@ class Command(BaseCommand):
                 provider_limit=options["provider_limit"],
                 heads=[head.strip() for head in options["heads"].split(",") if head.strip()] or ["svm"],
             )
+            ablation = None
+            if options["ablation"]:
+                if split:
+                    train_rows, test_rows = stratified_split(
+                        items=rows,
+                        key=lambda row: row.intent,
+                        share=options["validation_share"],
+                        seed=options["seed"],
+                    )
+                else:
+                    train_rows = rows
+                ablation = outcome_ablation(
+                    train=train_rows, test=test_rows, seed=options["seed"], misroute=options["misroute"]
+                )
         if options["json"]:
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            payload = report.as_dict()
+            if ablation is not None:
+                payload["ablation"] = [result.__dict__ for result in ablation]
+            self.stdout.write(json.dumps(payload, indent=2))
         else:
             self.stdout.write(format_report(report=report))
+            if ablation is not None:
+                self.stdout.write("\n" + format_ablation(results=ablation, misroute=options["misroute"]))
