@@ -89,3 +89,26 @@ def test_with_few_conversations_the_page_says_not_yet(client, tenant):
     assert all(row["significant"] is False for row in ab["comparisons"])
     page = client.get("/supervisor/").content.decode()
     assert 'id="ab-verdict"' in page and "Outcome score (95 % CI)" in page
+
+
+def test_a_tenant_admin_changes_the_share_and_new_decisions_follow_it(client, tenant):
+    config = AiRoutingConfig.objects.create(tenant=tenant, enabled=True, share=50)
+    agent(tenant, "Worker", capacity=50)
+    client.force_login(MembershipFactory(tenant=tenant, role="admin").user)
+    form = {
+        "tenant": tenant.pk,
+        "enabled": "on",
+        "share": "0",
+        "skill_groups": "{}",
+        "min_probability": "0.5",
+    }
+    response = client.post(f"/admin/routing/airoutingconfig/{config.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    config.refresh_from_db()
+    assert config.share == 0
+    arms = {item(tenant, f"zero-{n}", attributes={"first_message": "hi"}).decisions.get().arm for n in range(8)}
+    assert arms == {"platform"}
+    response = client.post(f"/admin/routing/airoutingconfig/{config.pk}/change/", {**form, "share": "101"})
+    assert response.status_code == 200 and not AiRoutingConfig.objects.filter(share=101).exists()
+    listing = client.get("/admin/routing/airoutingconfig/").content.decode()
+    assert 'name="form-0-share"' in listing  # editable from the list
