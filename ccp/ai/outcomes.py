@@ -59,6 +59,32 @@ def outcome_score(*, signals: OutcomeSignals, target_seconds: float = TARGET_HAN
     return round(score, 4)
 
 
+def group_priors(
+    *, first_routes: Sequence[tuple[str, bool]], strength: float = 20.0, low: float = 0.5, high: float = 1.5
+) -> dict[str, float]:
+    """Per skill group, how good a first choice it has been: from (first group, transferred away?)
+    pairs, the share of its conversations that stayed, smoothed towards the overall share with
+    `strength` pseudo-conversations, divided by the overall share, clipped to [low, high].
+
+    The tuning layer multiplies its skill-group probabilities by these (TuningLayer.priors) and
+    renormalises: a group whose conversations get transferred away loses the close calls, a group
+    with few conversations stays near 1."""
+    if not first_routes:
+        return {}
+    overall = sum(1 for _group, away in first_routes if not away) / len(first_routes)
+    if overall <= 0:
+        return {}
+    counts: dict[str, list[int]] = {}
+    for group, away in first_routes:
+        entry = counts.setdefault(group, [0, 0])
+        entry[0] += 0 if away else 1
+        entry[1] += 1
+    return {
+        group: round(min(high, max(low, ((stayed + strength * overall) / (n + strength)) / overall)), 4)
+        for group, (stayed, n) in sorted(counts.items())
+    }
+
+
 # --- ablation on a simulated history ---------------------------------------------------------------
 
 
@@ -72,7 +98,12 @@ class AblationResult:
 
 
 def simulate_history(
-    *, rows: Sequence[Any], seed: int = 7, misroute: float = 0.3, feedback_share: float = 0.3
+    *,
+    rows: Sequence[Any],
+    seed: int = 7,
+    misroute: float = 0.3,
+    feedback_share: float = 0.3,
+    sink_share: float = 0.5,
 ) -> list[dict[str, Any]]:
     """A routing history for `rows` (objects with .text and .skill): what the label rule of
     routing/services/ai_training.py would read from it, and the outcome of each conversation.
@@ -81,10 +112,13 @@ def simulate_history(
     transferred to the right group (the final agent's group — the label — is right, but the outcome
     shows the transfer); the other half stayed with the wrong agent (the label is wrong) and ended
     badly: abandoned (1/3), unresolved (1/3) or served slowly with a low rating (1/3). Agents give
-    feedback on only `feedback_share` of conversations, as in production.
+    feedback on only `feedback_share` of conversations, as in production. A share `sink_share` of
+    the misroutes go to one catch-all group (the first group by name, standing for an over-broad
+    skill), the rest to a random wrong group. Each entry has the `first` group the route chose.
     """
     rng = random.Random(seed)
     groups = sorted({row.skill for row in rows})
+    sink = groups[0]
     history = []
     for row in rows:
         feedback = rng.random() < feedback_share
@@ -94,14 +128,15 @@ def simulate_history(
                 rating=rng.choice([4, 5]) if feedback else None,
                 handle_seconds=rng.uniform(60, 500),
             )
-            label = row.skill
+            label = first = row.skill
         elif rng.random() < 0.5:
             signals = OutcomeSignals(
                 resolved=True if feedback else None, transfers=1, handle_seconds=rng.uniform(200, 900)
             )
             label = row.skill
+            first = _wrong(rng, groups, row.skill, sink, sink_share)
         else:
-            label = rng.choice([group for group in groups if group != row.skill])
+            label = first = _wrong(rng, groups, row.skill, sink, sink_share)
             kind = rng.randrange(3)
             if kind == 0:
                 signals = OutcomeSignals(served=True, abandoned=True)
@@ -111,16 +146,23 @@ def simulate_history(
                 signals = OutcomeSignals(
                     resolved=None, rating=1 if feedback else None, handle_seconds=rng.uniform(700, 1500)
                 )
-        history.append({"text": row.text, "label": label, "signals": signals})
+        history.append({"text": row.text, "label": label, "first": first, "signals": signals})
     return history
+
+
+def _wrong(rng: random.Random, groups: Sequence[str], right: str, sink: str, sink_share: float) -> str:
+    if right != sink and rng.random() < sink_share:
+        return sink
+    return rng.choice([group for group in groups if group != right])
 
 
 def outcome_ablation(
     *, train: Sequence[Any], test: Sequence[Any], seed: int = 7, misroute: float = 0.3
 ) -> list[AblationResult]:
-    """Train the tuning layer on a simulated history of `train` three ways and measure each on `test`:
+    """Train the tuning layer on a simulated history of `train` and measure each variant on `test`:
     every route weighted 1; weighted by agent feedback only (the format-1 rule); weighted by the
-    outcome score. Skill groups only (a history has no intents)."""
+    outcome score; and the outcome score with the per-group priors (`group_priors`) applied to the
+    skill choice. Skill groups only (a history has no intents)."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from .tuning import TuningExample, feedback_weight, tune
@@ -134,12 +176,18 @@ def outcome_ablation(
     }
     truth = [row.skill for row in test]
     results = []
+    priors = group_priors(first_routes=[(entry["first"], entry["signals"].transfers > 0) for entry in history])
+    variants["outcome score + group priors"] = variants["outcome score"]
+    model = None
     for name, weight in variants.items():
         examples = [
             TuningExample(text=entry["text"], label=entry["label"], weight=weight(entry["signals"]))
             for entry in history
         ]
-        model = tune(examples=examples, seed=seed, refit=True)
+        if name.endswith("group priors") and model is not None:  # the outcome-score model, with the priors
+            model.priors = priors
+        else:
+            model = tune(examples=examples, seed=seed, refit=True)
         predicted = [model.predict(text=row.text, k=1)[0].label for row in test]
         kept = sum(1 for example in examples if example.weight > 0)
         results.append(
@@ -150,7 +198,12 @@ def outcome_ablation(
                 skill_macro_f1=round(
                     float(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro", zero_division=0)), 4
                 ),
-                note=f"{kept} of {len(examples)} routes kept; {wrong} wrong labels in the history",
+                note=f"{kept} of {len(examples)} routes kept; {wrong} wrong labels in the history"
+                + (
+                    "; priors " + ", ".join(f"{group} {value:.2f}" for group, value in priors.items())
+                    if name.endswith("group priors")
+                    else ""
+                ),
             )
         )
     return results

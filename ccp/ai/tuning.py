@@ -183,12 +183,16 @@ class TuningLayer:
         features: Features,
         label_head: LinearHead | GroupedHead,
         intent_head: LinearHead | None,
+        priors: dict[str, float] | None = None,
     ):
         self.version = version
         self.metrics = metrics
         self._features = features
         self._label_head = label_head
         self._intent_head = intent_head
+        # Per skill group, a multiplier learnt from outcomes (ccp.ai.outcomes.group_priors): a group whose
+        # conversations get transferred away is a worse choice. None: the text alone decides.
+        self.priors = priors
 
     @property
     def labels(self) -> list[str]:
@@ -199,8 +203,11 @@ class TuningLayer:
         return [] if self._intent_head is None else list(self._intent_head.classes)
 
     def predict(self, *, text: str, k: int = 3) -> list[Prediction]:
-        """The k most likely skill labels for one text, most likely first."""
-        return _top_k(self._label_head, self._features.transform([text]), k)[0]
+        """The k most likely skill labels for one text, most likely first (after the outcome priors)."""
+        x = self._features.transform([text])
+        if not self.priors:
+            return _top_k(self._label_head, x, k)[0]
+        return _top_k(_PriorHead(self._label_head, self.priors), x, k)[0]
 
     def predict_intent(self, *, text: str, k: int = 3) -> list[Prediction]:
         """The k most likely intents, or [] when the model was trained without intents."""
@@ -222,6 +229,7 @@ class TuningLayer:
             "features": self._features,
             "label_head": self._label_head,
             "intent_head": self._intent_head,
+            "priors": self.priors,
         }
         joblib.dump(payload, buffer, compress=3)
         return buffer.getvalue()
@@ -247,7 +255,23 @@ class TuningLayer:
             features=payload["features"],
             label_head=payload["label_head"],
             intent_head=payload["intent_head"],
+            priors=payload.get("priors"),  # format 1 has none
         )
+
+
+class _PriorHead:
+    """A head's probabilities × per-label priors, renormalised (labels without a prior keep 1)."""
+
+    def __init__(self, head: Any, priors: dict[str, float]):
+        import numpy as np
+
+        self.head = head
+        self.classes = head.classes
+        self.factors = np.array([float(priors.get(label, 1.0)) for label in head.classes])
+
+    def proba(self, x: Any) -> Any:
+        weighted = self.head.proba(x) * self.factors
+        return weighted / weighted.sum(axis=1, keepdims=True)
 
 
 def tune(

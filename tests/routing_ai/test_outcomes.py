@@ -7,7 +7,7 @@ from io import StringIO
 from django.core.management import call_command
 
 from ccp.ai.evaluation import Row
-from ccp.ai.outcomes import OutcomeSignals, outcome_ablation, outcome_score, simulate_history
+from ccp.ai.outcomes import OutcomeSignals, group_priors, outcome_ablation, outcome_score, simulate_history
 
 from .fakes import INTENTS, synthetic_rows
 
@@ -37,7 +37,7 @@ def test_the_simulated_history_misroutes_the_asked_share_and_scores_them_low():
     assert 0.1 < len(wrong) / len(train) < 0.2  # half of the misrouted were transferred back: right label
     right = [h for h, r in zip(history, train, strict=True) if h["label"] == r.skill]
     mean = lambda entries: sum(outcome_score(signals=e["signals"]) for e in entries) / len(entries)  # noqa: E731
-    assert mean(wrong) < 0.25 < 0.6 < mean(right)
+    assert mean(wrong) < 0.4 < 0.6 < mean(right)
 
 
 def test_outcome_weights_beat_uniform_weights_on_a_noisy_history():
@@ -45,7 +45,7 @@ def test_outcome_weights_beat_uniform_weights_on_a_noisy_history():
         r.variant: r
         for r in outcome_ablation(train=rows(seed=3), test=rows(per_intent=20, seed=9), seed=2, misroute=0.6)
     }
-    assert set(results) == {"uniform", "feedback only", "outcome score"}
+    assert set(results) == {"uniform", "feedback only", "outcome score", "outcome score + group priors"}
     assert results["outcome score"].skill_accuracy > results["uniform"].skill_accuracy
 
 
@@ -65,7 +65,7 @@ def test_routing_eval_prints_the_ablation_table(tmp_path, settings):
     call_command("routing_eval", "--dataset", str(path), "--mapping", str(mapping), "--ablation", stdout=out)
     text = out.getvalue()
     assert "outcome ablation: simulated history, 30% of routes first sent to a wrong skill group" in text
-    for variant in ("uniform", "feedback only", "outcome score"):
+    for variant in ("uniform", "feedback only", "outcome score", "outcome score + group priors"):
         assert any(line.startswith(variant) for line in text.splitlines())
     out = StringIO()
     call_command("routing_eval", "--dataset", str(path), "--mapping", str(mapping), "--ablation", "--json", stdout=out)
@@ -73,4 +73,28 @@ def test_routing_eval_prints_the_ablation_table(tmp_path, settings):
         "uniform",
         "feedback only",
         "outcome score",
+        "outcome score + group priors",
     ]
+
+
+def test_group_priors_lower_a_group_whose_conversations_get_transferred_away():
+    routes = [("cards", False)] * 80 + [("cards", True)] * 20 + [("top_up", False)] * 40 + [("top_up", True)] * 60
+    routes += [("rare", True)] * 2
+    priors = group_priors(first_routes=routes)
+    assert priors["top_up"] < 1 < priors["cards"]
+    assert 0.8 < priors["rare"] < 1  # two transfers: smoothed towards the overall share
+    assert group_priors(first_routes=[]) == {}
+
+
+def test_priors_shift_the_skill_choice_and_survive_storage():
+    from ccp.ai.tuning import TuningExample, TuningLayer, tune
+
+    model = tune(examples=[TuningExample(text=r.text, label=r.skill) for r in rows()], seed=1)
+    text = "my card top up transfer"  # ambiguous: the priors decide the close call
+    plain = {p.label: p.probability for p in model.predict(text=text, k=3)}
+    leader = max(plain, key=plain.get)
+    model.priors = {leader: 1e-6}
+    shifted = model.predict(text=text, k=3)
+    assert shifted[0].label != leader and abs(sum(p.probability for p in shifted) - 1) < 0.01
+    restored = TuningLayer.from_bytes(data=model.to_bytes())
+    assert restored.priors == {leader: 1e-6} and restored.predict(text=text, k=3) == shifted
