@@ -197,6 +197,7 @@ def tuned_model_train(
     seed: int = 7,
     min_gain: float = 0.0,
     max_rounds: int = 20,
+    head: str = "svm",
 ) -> TrainingResult:
     """Train a candidate from the routing history (or given examples), store it, and activate it only
     when it beats the active model on the same held-out rows (the old one is then retired).
@@ -208,7 +209,7 @@ def tuned_model_train(
     train, held_out = stratified_split(items=kept, key=lambda e: e.intent or e.label, share=validation_share, seed=seed)
     started = time.perf_counter()
     version = f"{tenant.slug}-{timezone.now().strftime('%Y%m%dT%H%M%S.%f')}"
-    model = tune(examples=train, validation=held_out, seed=seed, max_rounds=max_rounds, version=version)
+    model = tune(examples=train, validation=held_out, seed=seed, max_rounds=max_rounds, version=version, head=head)
     model.metrics["rows_ignored"] = len(rows) - len(kept)
     seconds = time.perf_counter() - started
     active_record = TunedModel.objects.filter(tenant=tenant, status=TunedModel.Status.ACTIVE).first()

@@ -150,6 +150,20 @@ def test_routing_train_bootstraps_from_a_csv(tenant, tmp_path):
     assert "now active" in out.getvalue()
     record = TunedModel.objects.get(tenant=tenant)
     assert record.source == "dataset" and record.status == "active" and record.metrics["intent_accuracy"] > 0.5
+    assert record.metrics["head"] == "svm" and record.metrics["groups_from_intents"] is True
+    call_command(
+        "routing_train",
+        "--tenant",
+        tenant.slug,
+        "--dataset",
+        str(dataset),
+        "--mapping",
+        str(mapping),
+        "--head",
+        "sgd",
+        stdout=io.StringIO(),
+    )
+    assert TunedModel.objects.filter(tenant=tenant).latest("created_at").metrics["head"] == "sgd"
 
 
 def test_a_tenant_admin_trains_now_from_the_admin(client, tenant, team):
