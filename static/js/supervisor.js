@@ -103,7 +103,6 @@ async function refreshHistory() {
     document.getElementById("ab-status").textContent = ab.enabled
       ? `AI routing on for ${ab.share} % of new conversations; last ${ab.window_hours} h.`
       : `AI routing is off (enable it in the admin: AI routing configuration); last ${ab.window_hours} h.`;
-    const pct = (x) => (x === null ? "—" : `${Math.round(x * 1000) / 10} %`);
     const ci = (value, range, show) => (value === null ? "—" : range ? `${show(value)} (${show(range[0])}–${show(range[1])})` : show(value));
     const secs = (x) => fmtWait(Math.max(0, x));
     const score = (x) => x.toFixed(2);
