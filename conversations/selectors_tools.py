@@ -14,9 +14,10 @@ from routing.models import WorkItem
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
 
+from .call_states import CallStatus
 from .choices import OPEN_STATUSES, ConversationStatus, Direction
 from .errors import CannedResponseNotFound
-from .models import CannedResponse, Conversation, Message, Participant, Session
+from .models import Call, CannedResponse, Conversation, Message, Participant, Session
 
 # --- supervision ----------------------------------------------------------------------------------
 
@@ -57,6 +58,15 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 min(at, enqueued[conversation_id][0]) if conversation_id in enqueued else at,
                 queue,
             )
+    calls = {}  # the conversation's live call (the newest), if any
+    for call in Call.objects.filter(conversation_id__in=ids).exclude(status=CallStatus.ENDED).order_by("queued_at"):
+        calls[call.conversation_id] = {
+            "call_id": call.call_id,
+            "status": call.status,
+            "direction": call.direction,
+            "agent_id": str(call.agent_id) if call.agent_id else None,
+            "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        }
     rows = []
     for c in conversations:
         waiting_since = None
@@ -80,7 +90,7 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 "waiting_since": waiting_since,
                 "waiting_seconds": round((now - waiting_since).total_seconds(), 1) if waiting_since else None,
                 "sla": None,  # the SLA state, once SLA policies exist (operations)
-                "call": None,  # the voice call of the conversation, once calls exist
+                "call": calls.get(c.pk),  # its live voice call, if any
             }
         )
     rows.sort(key=lambda r: -(r["waiting_seconds"] or -1))
