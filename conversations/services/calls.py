@@ -17,12 +17,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ccp.core.errors import Conflict, Invalid, NotFound
+from ccp.core.errors import Invalid
 from ccp.core.ids import parse_id
 from ccp.events.services import event_publish
 from ccp.packages.models import Partner
 from routing import services as routing
-from routing.selectors import presence_for
 from tenants.models import Channel, Membership
 from tenants.selectors import channel_for_partner
 
@@ -43,7 +42,6 @@ from ..call_states import (
 )
 from ..choices import ConversationStatus, Direction, MessageStatus, SenderType
 from ..errors import (
-    AgentOffline,
     ChannelInactive,
     ControlRequestNotFound,
     InstallationInactive,
@@ -73,7 +71,7 @@ from .lifecycle import (
     routing_attributes,
     start_routing,
 )
-from .outbound import outbound_consent_require
+from .outbound import outbound_channel, outbound_consent_require, outbound_conversation_open
 from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
 
 MAX_SEGMENTS = 100
@@ -546,27 +544,12 @@ def call_dial(*, agent: Membership, channel_address_id: str, address: str) -> tu
     Refused consent raises ConsentDenied and nothing is stored."""
     address = _text(address.strip() if isinstance(address, str) else address, "address", max_length=300)
     channel_address_id = _text(channel_address_id, "channel_address_id", max_length=200)
-    channel = (
-        Channel.objects.select_related("installation__package__channel_definition", "tenant")
-        .filter(tenant=agent.tenant, channel_address_id=channel_address_id)
-        .first()
-    )
-    if channel is None:
-        raise NotFound(f"'{channel_address_id}' is not a channel of your tenant.", code="unknown_channel")
+    channel = outbound_channel(agent=agent, channel_address_id=channel_address_id)
     _voice_channel(channel)
     if channel.installation_id is None:
         raise NotAVoiceChannel("This call center has no telephony partner to place the call.")
     with transaction.atomic():
-        if presence_for(membership=agent).status == "offline":
-            raise AgentOffline()
-        end_user = end_user_address_get_or_create(channel, address, "")
-        conversation, created = conversation_open(channel, end_user, SenderType.AGENT)
-        if not created:
-            raise Conflict(
-                "This end user already has an open conversation on this call center; continue it there.",
-                code="conversation_open",
-                details={"conversation_id": str(conversation.id)},
-            )
+        conversation = outbound_conversation_open(agent=agent, channel=channel, address=address, on="call center")
         outbound_consent_require(conversation, sender_type=SenderType.AGENT)
         session = open_session(conversation)
         call = Call.objects.create(

@@ -99,6 +99,40 @@ def outbound_send(
     return message
 
 
+def outbound_channel(*, agent: Membership, channel_address_id: str) -> Channel:
+    """The tenant's channel an agent starts a conversation (or places a call) on: 404 `unknown_channel`,
+    refused while its installation or the channel itself is inactive."""
+    channel = (
+        Channel.objects.select_related("installation__package__channel_definition", "tenant")
+        .filter(tenant=agent.tenant, channel_address_id=channel_address_id)
+        .first()
+    )
+    if channel is None:
+        raise NotFound(f"'{channel_address_id}' is not a channel of your tenant.", code="unknown_channel")
+    if channel.installation_id and not channel.installation.is_active:
+        raise InstallationInactive()
+    if not channel.is_active:
+        raise ChannelInactive()
+    return channel
+
+
+def outbound_conversation_open(*, agent: Membership, channel: Channel, address: str, on: str = "channel"):
+    """In the caller's transaction: a new agent-initiated conversation with the end user. The agent must
+    not be offline; 409 `conversation_open` when the end user already has one open on the channel
+    (`on` names it in the sentence: "channel", "call center")."""
+    if presence_for(membership=agent).status == "offline":
+        raise AgentOffline()
+    end_user = end_user_address_get_or_create(channel, address, "")
+    conversation, created = conversation_open(channel, end_user, SenderType.AGENT)
+    if not created:
+        raise Conflict(
+            f"This end user already has an open conversation on this {on}; continue it there.",
+            code="conversation_open",
+            details={"conversation_id": str(conversation.id)},
+        )
+    return conversation
+
+
 def conversation_start_outbound(*, agent: Membership, channel_address_id: str, address: str, text: str) -> Message:
     """An agent starts a conversation with an end user: consent first (in `outbound_send`), then the
     conversation (initiated by the agent, who holds it with capacity), the message, and its publication.
@@ -113,28 +147,9 @@ def conversation_start_outbound(*, agent: Membership, channel_address_id: str, a
     if problems:
         raise Invalid("The message cannot be sent; see details.", details=problems)
     address = address.strip()
-    channel = (
-        Channel.objects.select_related("installation__package__channel_definition", "tenant")
-        .filter(tenant=agent.tenant, channel_address_id=channel_address_id)
-        .first()
-    )
-    if channel is None:
-        raise NotFound(f"'{channel_address_id}' is not a channel of your tenant.", code="unknown_channel")
-    if channel.installation_id and not channel.installation.is_active:
-        raise InstallationInactive()
-    if not channel.is_active:
-        raise ChannelInactive()
+    channel = outbound_channel(agent=agent, channel_address_id=channel_address_id)
     with transaction.atomic():
-        if presence_for(membership=agent).status == "offline":
-            raise AgentOffline()
-        end_user = end_user_address_get_or_create(channel, address, "")
-        conversation, created = conversation_open(channel, end_user, SenderType.AGENT)
-        if not created:
-            raise Conflict(
-                "This end user already has an open conversation on this channel; continue it there.",
-                code="conversation_open",
-                details={"conversation_id": str(conversation.id)},
-            )
+        conversation = outbound_conversation_open(agent=agent, channel=channel, address=address)
         session = open_session(conversation)
         _item, offer = routing.work_item_offer_direct(
             tenant=conversation.tenant,

@@ -7,7 +7,8 @@ Configuration from the environment (ccp_up sets it):
 - EMAIL_SMTP_PORT: the SMTP listener on 127.0.0.1 (default 2525);
 - EMAIL_RELAY: host:port of the SMTP relay outbound mail goes to; unset, replies are written to
   var/email_partner/outbox/*.eml instead (a demo without a mail server);
-- EMAIL_HTTP_PORT: where attachments are served (default 8003; the telephony partner has 8002); EMAIL_PUBLIC_URL if not 127.0.0.1;
+- EMAIL_HTTP_PORT: where attachments are served (default 8003; the telephony partner has 8002);
+  EMAIL_PUBLIC_URL if not 127.0.0.1;
 - EMAIL_DATA_DIR: state and attachments (default var/email_partner);
 - EMAIL_MAX_ATTACHMENT_BYTES (default 5 MiB), EMAIL_MAX_MESSAGE_BYTES (default 25 MiB, SMTP SIZE).
 """

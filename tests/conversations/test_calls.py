@@ -358,6 +358,18 @@ def test_an_agent_call_is_consent_gated_at_the_outbound_gate(api, tenant, call_c
     assert_error(agent.post("/api/v1/agent/calls/", {**body, "channel_address_id": "nope"}, format="json"), 404)
 
 
+def test_no_call_is_placed_on_an_inactive_call_center(tenant, call_center, alice):
+    # the same channel checks as an agent's outbound message (conversations/services/outbound.py)
+    online(alice)
+    call_center.is_active = False
+    call_center.save(update_fields=["is_active"])
+    body = {"channel_address_id": CALL_CENTER, "address": "+4915177777"}
+    refused = agent_client(alice).post("/api/v1/agent/calls/", body, format="json")
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error"]["code"] == "channel_inactive"
+    assert not Call.objects.exists() and not Conversation.objects.exists()
+
+
 # --- transcript ------------------------------------------------------------------------------------
 
 
