@@ -5,6 +5,7 @@
 import { safeText } from "./text.js";
 import { socketUrl } from "./api.js";
 import { fmtWait, liveView, pct } from "./supervisor/format.js";
+import { renderTiles } from "./supervisor/tiles.js";
 
 const root = document.getElementById("supervisor");
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "—");
@@ -36,25 +37,9 @@ function fill(tableId, rows) {
   }
 }
 
-function tiles(list) {
-  const box = document.getElementById("live-tiles");
-  box.replaceChildren(
-    ...list.map(([label, value]) => {
-      const tile = document.createElement("div");
-      tile.className = "tile";
-      const v = document.createElement("strong");
-      v.textContent = value;
-      const l = document.createElement("span");
-      l.textContent = label;
-      tile.append(v, l);
-      return tile;
-    }),
-  );
-}
-
 function showLive(snapshot) {
   const view = liveView(snapshot, fmtTime);
-  tiles(view.tiles);
+  renderTiles(document.getElementById("live-tiles"), view.tiles);
   fill("queues", view.queues);
   fill("agents", view.agents);
   document.getElementById("updated").textContent = `Updated ${fmtTime(snapshot.generated_at)} (live)`;

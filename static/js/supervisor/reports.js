@@ -3,6 +3,7 @@
 import uPlot from "../../vendor/uplot/uPlot.esm.js";
 import { safeText } from "../text.js";
 import { agentRows, chartData, kpis, reportQuery } from "./format.js";
+import { renderTiles } from "./tiles.js";
 
 const root = document.getElementById("reports");
 const form = document.getElementById("filters");
@@ -16,21 +17,6 @@ function isoDay(date) {
 
 function values() {
   return Object.fromEntries(new FormData(form).entries());
-}
-
-function tiles(list) {
-  document.getElementById("kpis").replaceChildren(
-    ...list.map(([label, value]) => {
-      const tile = document.createElement("div");
-      tile.className = "tile";
-      const v = document.createElement("strong");
-      v.textContent = value;
-      const l = document.createElement("span");
-      l.textContent = label;
-      tile.append(v, l);
-      return tile;
-    }),
-  );
 }
 
 function table(rows) {
@@ -83,7 +69,7 @@ async function show() {
       getJson(`${root.dataset.summary}?${reportQuery(filters)}`),
       getJson(`${root.dataset.agents}?${reportQuery(agentFilters)}`),
     ]);
-    tiles(kpis(summary.total));
+    renderTiles(document.getElementById("kpis"), kpis(summary.total));
     const data = chartData(summary);
     chart("chart-volume", data.volume, [["Offered", "#3563e9"], ["Answered", "#2e9d5b"], ["Abandoned", "#d9534f"]], "work items");
     chart("chart-sl", data.serviceLevel, [["Service level %", "#8a4fd3"]], "%");
