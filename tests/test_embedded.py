@@ -58,7 +58,7 @@ def embedded(tmp_path_factory):
     env = _embedded_env(db_path)
     _manage(env, "migrate", "--no-input", "-v", "0")
     demo = json.loads(_manage(env, "ccp_demo", "--json"))
-    with daphne_server(env=env) as base:
+    with daphne_server(env=env, log_path=db_path.parent / "daphne.log") as base:
         # listening is not serving yet: the first page proves the app (and its SQLite file) is up
         wait_for(lambda: _answers(f"{base}/accounts/login/"), timeout=60, what="embedded daphne to answer")
         yield base, demo, db_path
@@ -248,3 +248,97 @@ def test_the_embedded_stack_takes_concurrent_agent_and_end_user_writes(embedded,
             "SELECT count(*) FROM conversations_message WHERE text LIKE 'reply %' OR text LIKE 'inbound %'"
         ).fetchone()
     assert stored == 4 * ROUNDS
+
+
+def test_the_supervisors_live_view_works_on_sqlite(embedded, sockets):
+    """The real-time report (the supervisor page's live queues and agents, also pushed over
+    /ws/supervisor/) runs on the embedded SQLite: a waiting conversation counts in its queue, an
+    accepted one leaves it and counts in today's service level; the historical reports answer the
+    stable 501 reports_need_postgresql, not a 503 to retry."""
+    base, demo, db_path = embedded
+    supervisor = Agent(base, demo["supervisor"]["username"], demo["supervisor"]["password"])
+    realtime = "/api/v1/agent/reports/realtime/"
+    before = supervisor.call("GET", realtime)
+    assert before.status_code == 200, before.text[:500]
+    names = {a["name"] for a in before.json()["agents"]}
+    assert len(names) == len(demo["agents"]) + 1, names  # the demo's agents and the supervisor
+    waiting_before = before.json()["totals"]["waiting"]
+
+    cookie = "; ".join(f"{k}={v}" for k, v in supervisor.http.cookies.items())
+    socket = sockets.enter_context(
+        ws_connect(
+            base.replace("http://", "ws://") + "/ws/supervisor/",
+            origin=base,
+            additional_headers={"Cookie": cookie},
+            open_timeout=30,
+        )
+    )
+    first = json.loads(socket.recv(timeout=30))
+    assert first["type"] == "realtime.snapshot" and first["data"]["totals"]["waiting"] == waiting_before
+
+    # nobody online: the end user's new conversation waits (in "no queue": the demo routes there)
+    agents = [Agent(base, a["username"], a["password"]) for a in demo["agents"]]
+    for agent in agents:
+        assert agent.call("PUT", "/api/v1/agent/status/", {"status": "offline"}).status_code == 200
+    token = requests.post(
+        f"{base}/o/token/",
+        data={"grant_type": "client_credentials"},
+        auth=(demo["partner"]["client_id"], demo["partner"]["client_secret"]),
+        timeout=30,
+    ).json()["access_token"]
+    body = {"to": demo["channel_address_id"], "from": "+15550199", "from_name": "Waiting Walt", "entries": []}
+    body["entries"].append({"id": "walt-hello", "type": "message", "text": "anyone there?"})
+    inbound = requests.post(
+        f"{base}/api/v1/interactions/", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+    assert inbound.status_code == 201, inbound.text[:500]
+
+    report = supervisor.call("GET", realtime).json()
+    assert report["totals"]["waiting"] == waiting_before + 1, report
+    (row,) = [q for q in report["queues"] if q["waiting"]]
+    assert row["waiting"] == waiting_before + 1 and row["oldest_wait_seconds"] >= 0
+    assert report["totals"]["agents_online"] == 0 and row["agents_available"] == 0
+    assert report["totals"]["agents_offline"] == len(names)
+
+    def pushed(waiting):
+        for raw in iter(lambda: socket.recv(timeout=10), None):
+            frame = json.loads(raw)
+            if frame["type"] == "realtime.snapshot" and frame["data"]["totals"]["waiting"] == waiting:
+                return frame["data"]
+        return None
+
+    assert pushed(waiting_before + 1) is not None  # the live push, through the in-memory layer
+
+    # the agents come online, one is offered it and accepts: it leaves the queue, answered within
+    # the service level (the demo's queue-less work: SERVICE_LEVEL_SECONDS = 20)
+    for agent in agents:
+        assert agent.call("PUT", "/api/v1/agent/status/", {"status": "online"}).status_code == 200
+
+    def offered():
+        for agent in agents:
+            for work in agent.call("GET", "/api/v1/agent/state/").json()["work"]:
+                if work["status"] == "offered":
+                    return agent, work["work_id"]
+        return None
+
+    agent, work_id = wait_for(offered, timeout=30, interval=0.2, what="the waiting conversation's offer")
+    assert agent.call("POST", f"/api/v1/agent/work/{work_id}/accept/").status_code == 200
+    report = supervisor.call("GET", realtime).json()
+    assert report["totals"]["waiting"] == waiting_before, report
+    assert report["totals"]["agents_online"] == len(agents), report["totals"]
+    assert report["totals"]["service_level_today"] == 1.0, report["totals"]
+    loads = [a["load"] for a in report["agents"] if a["status"] in ("online", "busy")]
+    assert sum(c["used"] for load in loads for c in load.values()) >= 1, loads
+
+    for path in ("/api/v1/agent/reports/summary/", "/api/v1/agent/reports/agents/"):
+        response = supervisor.call("GET", path)
+        assert response.status_code == 501, (path, response.status_code, response.text[:300])
+        error = response.json()["error"]
+        assert error["code"] == "reports_need_postgresql" and "DATABASE_URL" in error["message"]
+        assert "Retry-After" not in response.headers
+    page = supervisor.http.get(f"{base}/supervisor/reports/", timeout=30)
+    assert page.status_code == 200 and "Historical reports are computed in PostgreSQL" in page.text
+    # the in-process sweeper ran its rounds (the rollup's first one at start) without failing: the
+    # rollup, PostgreSQL SQL, is skipped on SQLite
+    log = (db_path.parent / "daphne.log").read_text()
+    assert "sweep failed" not in log and "no such function" not in log, log[-3000:]

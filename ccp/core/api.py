@@ -36,6 +36,7 @@ _FAMILY_STATUS: list[tuple[type[errors.DomainError], int]] = [
     (errors.Forbidden, 403),
     (errors.Conflict, 409),
     (errors.Gone, 410),
+    (errors.NotSupported, 501),
     (errors.ServiceUnavailable, 503),
 ]
 

@@ -58,6 +58,13 @@ class Gone(DomainError):
     default_message = "This is no longer available."
 
 
+class NotSupported(DomainError):
+    """This deployment cannot do this at all, whatever the request (501): retrying never helps."""
+
+    code = "not_supported"
+    default_message = "This deployment does not support this request."
+
+
 class ServiceUnavailable(DomainError):
     """A service the request needs is not configured or not answering (503)."""
 

@@ -59,6 +59,7 @@ ERROR_DESCRIPTIONS = {
     413: "`payload_too_large`: the body is over the size limit.",
     415: "`unsupported_media_type`: the body is not application/json.",
     429: "`rate_limited`: retry after `Retry-After` seconds.",
+    501: "Not supported by this deployment, whatever the request (`reports_need_postgresql`); retrying never helps.",
     503: "`service_unavailable`: a service this request needs is down or not configured; retry after `Retry-After`.",
 }
 

@@ -11,7 +11,8 @@ from routing.selectors import access_queue, agents_with_capacity, queues_waiting
 from tenants.models import Membership, Tenant
 from tenants.selectors import access_channel, session_membership_stands
 
-from . import metrics
+from . import metrics, portable
+from .errors import ReportsNeedPostgresql
 from .models import RollupState
 from .ranges import ReportRange, report_range
 
@@ -30,13 +31,26 @@ def rollup_split(*, tenant: Tenant, bounds: list[datetime]) -> datetime | None:
     return min(settled, bounds[-1])
 
 
+def reports_historical_check() -> None:
+    """Raise ReportsNeedPostgresql (501) unless the database can run the historical reports."""
+    if not portable.is_postgresql():
+        raise ReportsNeedPostgresql()
+
+
+def reports_historical_unavailable() -> str | None:
+    """The sentence the reports page shows instead of its charts when the historical reports cannot
+    run here (not PostgreSQL); None when they can."""
+    return None if portable.is_postgresql() else ReportsNeedPostgresql.default_message
+
+
 def report_summary(
     *, tenant: Tenant, range_: ReportRange, queue: str | None = None, channel: str | None = None
 ) -> dict:
     """One row per interval of the range and a total, with every metric of metrics.METRICS.
 
     `queue` is a queue name (404 queue_not_found), `channel` a channel address id of the tenant
-    (404 unknown_channel). Three queries plus the lookups."""
+    (404 unknown_channel). Three queries plus the lookups. PostgreSQL only (501 reports_need_postgresql)."""
+    reports_historical_check()
     queue_obj = access_queue(tenant=tenant, name=queue) if queue else None
     channel_obj = access_channel(tenant=tenant, channel_address_id=channel) if channel else None
     bounds = list(range_.bounds)
@@ -82,7 +96,9 @@ def report_summary(
 
 def report_agents(*, tenant: Tenant, range_: ReportRange) -> dict:
     """Per agent (agents and supervisors of the tenant, and anyone else who handled work in the range;
-    never a bot): handled, AHT, ACW, occupancy and seconds online, busy and away. Three queries."""
+    never a bot): handled, AHT, ACW, occupancy and seconds online, busy and away. Three queries.
+    PostgreSQL only (501 reports_need_postgresql)."""
+    reports_historical_check()
     bounds = list(range_.bounds)
     split = rollup_split(tenant=tenant, bounds=bounds)
     raw = split is None or split < bounds[-1]
@@ -141,8 +157,10 @@ def report_realtime(*, tenant: Tenant, now: datetime | None = None) -> dict:
         )
         agent["load"] = agent.pop("capacity")
     today = report_range(start=None, end=None, interval="day", time_zone=tenant.time_zone, now=now)
-    levels = metrics.work_item_rows(tenant_id=tenant.pk, bounds=list(today.bounds), group_by_queue=True)
-    overall = metrics.work_item_rows(tenant_id=tenant.pk, bounds=list(today.bounds))
+    # PostgreSQL: the reports' aggregate; elsewhere (the embedded SQLite) the same sums in Python
+    rows = metrics.work_item_rows if portable.is_postgresql() else portable.work_item_rows
+    levels = rows(tenant_id=tenant.pk, bounds=list(today.bounds), group_by_queue=True)
+    overall = rows(tenant_id=tenant.pk, bounds=list(today.bounds))
     queues = []
     for queue in queues_waiting(tenant=tenant, now=now):
         members = [by_id[m] for m in queue.pop("member_ids") if m in by_id] or agents

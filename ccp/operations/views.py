@@ -8,6 +8,8 @@ from routing.selectors import queue_names
 from tenants.choices import Role
 from tenants.selectors import membership_for_user, tenant_channels
 
+from .selectors import reports_historical_unavailable
+
 
 @login_required
 def reports_page(request):
@@ -18,4 +20,5 @@ def reports_page(request):
         context["queues"] = sorted(queue_names(tenant=membership.tenant))
         context["channels"] = list(tenant_channels(tenant=membership.tenant))
         context["time_zone"] = membership.tenant.time_zone or "UTC"
+        context["unavailable"] = reports_historical_unavailable()
     return render(request, "supervisor/reports.html", context, status=200 if allowed else 403)

@@ -72,7 +72,7 @@ class ReportApi(SupervisorApi):
 class ReportSummaryApi(ReportApi):
     """One row per hour or day of the range (the tenant's time zone) and a total row."""
 
-    error_statuses = (404,)  # queue_not_found, unknown_channel
+    error_statuses = (404, 501)  # queue_not_found, unknown_channel; reports_need_postgresql
 
     @extend_schema(
         parameters=[
@@ -100,6 +100,8 @@ class ReportSummaryApi(ReportApi):
 
 class ReportAgentsApi(ReportApi):
     """Per agent over the range: handled, AHT, ACW, occupancy, seconds online / busy / away."""
+
+    error_statuses = (501,)  # reports_need_postgresql: not PostgreSQL (the embedded SQLite)
 
     @extend_schema(
         parameters=[*RANGE_PARAMETERS, FORMAT_PARAMETER],

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from .. import metrics
+from .. import metrics, portable
 from ..models import RollupState
 
 STEP = timedelta(minutes=metrics.BUCKET_MINUTES)
@@ -152,8 +152,12 @@ def operations_rollup(*, tenant: Tenant, now: datetime | None = None, max_days: 
 
 
 def operations_rollup_all(*, now: datetime | None = None) -> int:
-    """One rollup step for every active tenant (the beat job); returns how many advanced."""
+    """One rollup step for every active tenant (the beat job); returns how many advanced. Nothing on
+    a database other than PostgreSQL (the embedded SQLite): the rollup only serves the historical
+    reports, which need PostgreSQL (errors.ReportsNeedPostgresql)."""
     advanced = 0
+    if not portable.is_postgresql():
+        return advanced
     for tenant in Tenant.objects.filter(is_active=True):
         before = RollupState.objects.filter(tenant=tenant).values_list("settled_until", flat=True).first()
         if operations_rollup(tenant=tenant, now=now) != before:
