@@ -17,6 +17,7 @@ from tenants.models import Membership, Tenant
 from .choices import OPEN_STATUSES, ConversationStatus, Direction
 from .errors import CannedResponseNotFound
 from .models import CannedResponse, Conversation, Message, Participant, Session
+from .sla_selectors import sla_for_conversations
 
 # --- supervision ----------------------------------------------------------------------------------
 
@@ -57,6 +58,7 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 min(at, enqueued[conversation_id][0]) if conversation_id in enqueued else at,
                 queue,
             )
+    slas = sla_for_conversations(conversation_ids=[c.pk for c in conversations], now=now)
     rows = []
     for c in conversations:
         waiting_since = None
@@ -79,7 +81,7 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 "last_message_at": c.last_message_at,
                 "waiting_since": waiting_since,
                 "waiting_seconds": round((now - waiting_since).total_seconds(), 1) if waiting_since else None,
-                "sla": None,  # the SLA state, once SLA policies exist (operations)
+                "sla": slas.get(str(c.pk)),  # the most urgent running SLA clock (sla_selectors)
                 "call": None,  # the voice call of the conversation, once calls exist
             }
         )
