@@ -20,13 +20,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ccp.core.local_cache import LocalTtlCache
 from routing.models import WorkItem
 from tenants import business_hours
 
-from ..models import Conversation, Session, SlaClock, SlaPolicy
+from ..choices import Direction, SenderType
+from ..models import Conversation, Message, Session, SlaClock, SlaPolicy
 from ..models_sla import SlaTarget
 from .payloads import conversation_publish
 
@@ -130,20 +132,31 @@ def _sync(conversation: Conversation, *, wrote_at: datetime | None = None, repli
     clocks = list(SlaClock.objects.filter(conversation=conversation).select_for_update())
     running = {c.target: c for c in clocks if c.stopped_at is None}
     had = {c.target for c in clocks}
-    calendar = policy_calendar(policy) if (wrote_at or replied_at) else None
+    calendar = policy_calendar(policy)
     if SlaTarget.RESOLUTION not in had:
         _start(conversation, policy, calendar, SlaTarget.RESOLUTION, conversation.created_at)
     if replied_at is not None:
         for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE):
             if target in running:
                 _stop(conversation, running[target], replied_at)
-        if SlaTarget.FIRST_RESPONSE not in had:  # the agent spoke first: there is no first response to wait for
-            had.add(SlaTarget.FIRST_RESPONSE)
-    if wrote_at is not None:
-        if SlaTarget.FIRST_RESPONSE not in had:
-            _start(conversation, policy, calendar, SlaTarget.FIRST_RESPONSE, wrote_at)
-        elif SlaTarget.FIRST_RESPONSE not in running and SlaTarget.NEXT_RESPONSE not in running:
+    if wrote_at is not None and not ({SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE} & running.keys()):
+        if SlaTarget.FIRST_RESPONSE in had:  # a response clock stopped: an agent has replied since
             _start(conversation, policy, calendar, SlaTarget.NEXT_RESPONSE, wrote_at)
+            return
+        # no clock yet: the first end-user message, or the agent spoke first (an outbound conversation),
+        # or the policy came after the conversation's start — the messages before this one tell
+        last = (
+            Message.objects.filter(conversation=conversation, created_at__lt=wrote_at)
+            .filter(Q(direction=Direction.INBOUND) | Q(direction=Direction.OUTBOUND, sender_type=SenderType.AGENT))
+            .order_by("-seq")
+            .values_list("sender_type", flat=True)
+            .first()
+        )
+        if last is None:
+            _start(conversation, policy, calendar, SlaTarget.FIRST_RESPONSE, wrote_at)
+        elif last == SenderType.AGENT:
+            _start(conversation, policy, calendar, SlaTarget.NEXT_RESPONSE, wrote_at)
+        # else: the end user was already waiting when the policy came: no clock for that wait
 
 
 def sla_end_user_wrote(conversation: Conversation, *, at: datetime) -> None:
