@@ -34,6 +34,7 @@ export function upsertConversation(state, row) {
     channel_name: row.channel_name ?? known.channel_name,
     channel_address_id: row.channel_address_id ?? known.channel_address_id,
     end_user: row.end_user ?? known.end_user,
+    sla: row.sla !== undefined ? row.sla : known.sla, // the most urgent running SLA clock (sla.js)
     gone: "",
   };
   return withConversation(state, conv);
