@@ -113,6 +113,7 @@ export function withAccepted(state, workId, conversation) {
       contact_id: conversation.contact?.id ?? a.contact_id,
       contact_name: conversation.contact?.name || a.contact_name || conversation.end_user,
       channel_name: a.channel_name || state.conversations.get(conversation.id)?.channel_name || conversation.channel_address_id,
+      sla: conversation.sla, // the accept's answer carries the SLA clock (sla.js)
     },
   );
   return withActive(next, conversation.id);
