@@ -14,9 +14,10 @@ from routing.models import WorkItem
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
 
+from .call_states import CallStatus
 from .choices import OPEN_STATUSES, ConversationStatus, Direction
 from .errors import CannedResponseNotFound
-from .models import CannedResponse, Conversation, Message, Participant, Session
+from .models import Call, CannedResponse, Conversation, Message, Participant, Session
 from .sla_selectors import sla_for_conversations
 
 # --- supervision ----------------------------------------------------------------------------------
@@ -59,6 +60,15 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 queue,
             )
     slas = sla_for_conversations(conversation_ids=[c.pk for c in conversations], now=now)
+    calls = {}  # the conversation's live call (the newest), if any
+    for call in Call.objects.filter(conversation_id__in=ids).exclude(status=CallStatus.ENDED).order_by("queued_at"):
+        calls[call.conversation_id] = {
+            "call_id": call.call_id,
+            "status": call.status,
+            "direction": call.direction,
+            "agent_id": str(call.agent_id) if call.agent_id else None,
+            "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        }
     rows = []
     for c in conversations:
         waiting_since = None
@@ -82,7 +92,7 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 "waiting_since": waiting_since,
                 "waiting_seconds": round((now - waiting_since).total_seconds(), 1) if waiting_since else None,
                 "sla": slas.get(str(c.pk)),  # the most urgent running SLA clock (sla_selectors)
-                "call": None,  # the voice call of the conversation, once calls exist
+                "call": calls.get(c.pk),  # its live voice call, if any
             }
         )
     rows.sort(key=lambda r: -(r["waiting_seconds"] or -1))

@@ -101,6 +101,7 @@ class AiRoutingConfigAdmin(TenantScopedAdmin):
     """The A/B switch per tenant, and "train now" (select the tenant's row, run the action)."""
 
     list_display = ["tenant", "enabled", "share", "min_probability", "use_provider", "updated_at"]
+    list_editable = ["enabled", "share"]  # the A/B share is changed from the list, no form to open
     list_filter = ["enabled"]
     actions = ["train_now"]
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
+from ccp.ai.abtest import compare_means, compare_rates, mean_ci, verdict, wilson
+from ccp.ai.outcomes import OutcomeSignals, outcome_score
 from ccp.core.ids import parse_id
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
@@ -114,8 +116,15 @@ def queue_names(*, tenant: Tenant) -> list[str]:
 def ab_outcomes(*, tenant: Tenant, since) -> list[dict]:
     """Per A/B arm (ai, platform), for work items first routed since `since`: how many were routed, how
     many the AI engine itself placed, the resolution rate from RouteFeedback (latest per item), the
-    transfers that followed, and the mean handle time (accepted → closed) of their work. Five queries."""
-    items: dict[str, dict] = {}
+    transfers that followed, abandonment after routing, the mean handle time (accepted → closed) and the
+    mean outcome score (ccp.ai.outcomes) of the finished conversations — each with its 95 % interval
+    (Wilson for rates, normal for means). Six queries."""
+    return ab_report(tenant=tenant, since=since)["arms"]
+
+
+def ab_report(*, tenant: Tenant, since) -> dict:
+    """`ab_outcomes` plus the AI-minus-platform comparisons, a `significant` flag and a sentence."""
+    items: dict = {}
     for item_id, reference, arm, engine, outcome in (
         RouteDecision.objects.filter(tenant=tenant, created_at__gte=since, arm__in=["ai", "platform"])
         .order_by("created_at")
@@ -124,42 +133,104 @@ def ab_outcomes(*, tenant: Tenant, since) -> list[dict]:
         entry = items.setdefault(item_id, {"reference": reference, "arm": arm, "offered": False, "by_ai": False})
         entry["offered"] |= outcome == "offered"
         entry["by_ai"] |= outcome == "offered" and engine == "ai"
-    arms = {
-        arm: {"arm": arm, "routed": 0, "placed_by_ai": 0, "feedback": 0, "resolved": 0, "transfers": 0, "handled": 0}
-        for arm in ("ai", "platform")
-    }
-    handle_total = {"ai": 0.0, "platform": 0.0}
     routed = {pk: e for pk, e in items.items() if e["offered"]}
     for entry in routed.values():
-        arms[entry["arm"]]["routed"] += 1
-        arms[entry["arm"]]["placed_by_ai"] += entry["by_ai"]
-    latest: dict = {}
-    for item_id, resolved in (
+        entry.update(feedback=None, rating=None, transfers=0, handle=None, served=False, status=None)
+    for item_id, resolved, rating in (
         RouteFeedback.objects.filter(tenant=tenant, work_item_id__in=list(routed))
         .order_by("created_at", "pk")
-        .values_list("work_item_id", "resolved")
+        .values_list("work_item_id", "resolved", "rating")
     ):
-        latest[item_id] = resolved
-    for item_id, resolved in latest.items():
-        arms[routed[item_id]["arm"]]["feedback"] += 1
-        arms[routed[item_id]["arm"]]["resolved"] += bool(resolved)
-    arm_of_reference = {e["reference"]: e["arm"] for e in routed.values()}
+        routed[item_id].update(feedback=resolved, rating=rating)
+    by_reference = {e["reference"]: e for e in routed.values()}
     for reference in WorkItem.objects.filter(
-        tenant=tenant, is_transfer=True, reference__in=list(arm_of_reference)
+        tenant=tenant, is_transfer=True, reference__in=list(by_reference)
     ).values_list("reference", flat=True):
-        arms[arm_of_reference[reference]]["transfers"] += 1
+        by_reference[reference]["transfers"] += 1
     for item_id, answered, closed in AgentWork.objects.filter(
-        tenant=tenant, work_item_id__in=list(routed), answered_at__isnull=False, closed_at__isnull=False
+        tenant=tenant, work_item_id__in=list(routed), answered_at__isnull=False
     ).values_list("work_item_id", "answered_at", "closed_at"):
-        arm = routed[item_id]["arm"]
-        arms[arm]["handled"] += 1
-        handle_total[arm] += (closed - answered).total_seconds()
-    out = []
-    for arm, row in arms.items():
-        row["resolution_rate"] = round(row["resolved"] / row["feedback"], 4) if row["feedback"] else None
-        row["mean_handle_seconds"] = round(handle_total[arm] / row["handled"], 1) if row["handled"] else None
-        out.append(row)
-    return out
+        routed[item_id]["served"] = True
+        if closed is not None:
+            routed[item_id]["handle"] = (closed - answered).total_seconds()
+    for item_id, status in WorkItem.objects.filter(pk__in=list(routed)).values_list("pk", "status"):
+        routed[item_id]["status"] = status
+    per_arm: dict[str, dict[str, list]] = {
+        arm: {"entries": [], "handle": [], "score": []} for arm in ("ai", "platform")
+    }
+    for entry in routed.values():
+        data = per_arm[entry["arm"]]
+        data["entries"].append(entry)
+        entry["abandoned"] = entry["status"] == WorkItemStatus.CANCELED and not entry["served"]
+        if entry["handle"] is not None:
+            data["handle"].append(entry["handle"])
+        if entry["abandoned"] or entry["handle"] is not None:  # finished: its outcome is known
+            signals = OutcomeSignals(
+                served=entry["served"],
+                abandoned=entry["abandoned"],
+                resolved=entry["feedback"],
+                rating=entry["rating"],
+                transfers=entry["transfers"],
+                handle_seconds=entry["handle"],
+            )
+            data["score"].append(outcome_score(signals=signals))
+    arms = []
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
+    for arm, data in per_arm.items():
+        entries = data["entries"]
+        n = len(entries)
+        feedback = [e for e in entries if e["feedback"] is not None]
+        resolved = sum(1 for e in feedback if e["feedback"])
+        transferred = sum(1 for e in entries if e["transfers"])
+        abandoned = sum(1 for e in entries if e["abandoned"])
+        handle, score = data["handle"], data["score"]
+        counts[arm] = {
+            "resolution_rate": (resolved, len(feedback)),
+            "transfer_rate": (transferred, n),
+            "abandonment_rate": (abandoned, n),
+        }
+        arms.append(
+            {
+                "arm": arm,
+                "routed": n,
+                "placed_by_ai": sum(1 for e in entries if e["by_ai"]),
+                "feedback": len(feedback),
+                "resolved": resolved,
+                "resolution_rate": round(resolved / len(feedback), 4) if feedback else None,
+                "resolution_ci": wilson(successes=resolved, n=len(feedback)),
+                "transfers": sum(e["transfers"] for e in entries),
+                "transfer_rate": round(transferred / n, 4) if n else None,
+                "transfer_ci": wilson(successes=transferred, n=n),
+                "abandoned": abandoned,
+                "abandonment_rate": round(abandoned / n, 4) if n else None,
+                "abandonment_ci": wilson(successes=abandoned, n=n),
+                "handled": len(handle),
+                "mean_handle_seconds": round(sum(handle) / len(handle), 1) if handle else None,
+                "handle_ci": mean_ci(values=handle, digits=1),
+                "scored": len(score),
+                "mean_outcome_score": round(sum(score) / len(score), 4) if score else None,
+                "outcome_score_ci": mean_ci(values=score),
+            }
+        )
+    comparisons = [
+        compare_rates(metric=metric, a=counts["ai"][metric], b=counts["platform"][metric])
+        for metric in ("resolution_rate", "transfer_rate", "abandonment_rate")
+    ]
+    comparisons.append(
+        compare_means(
+            metric="mean_handle_seconds", a=per_arm["ai"]["handle"], b=per_arm["platform"]["handle"], digits=1
+        )
+    )
+    comparisons.append(
+        compare_means(metric="mean_outcome_score", a=per_arm["ai"]["score"], b=per_arm["platform"]["score"])
+    )
+    routed_counts = {row["arm"]: row["routed"] for row in arms}
+    return {
+        "arms": arms,
+        "comparisons": comparisons,
+        "significant": any(row["significant"] for row in comparisons),
+        "verdict": verdict(comparisons=comparisons, routed=routed_counts),
+    }
 
 
 def supervisor_overview(*, tenant: Tenant, decisions: int = 30, ab_window_hours: int = 168) -> dict:
@@ -209,7 +280,7 @@ def supervisor_overview(*, tenant: Tenant, decisions: int = 30, ab_window_hours:
             "window_hours": ab_window_hours,
             "enabled": bool(config and config.enabled),
             "share": config.share if config else 0,
-            "arms": ab_outcomes(tenant=tenant, since=now - timedelta(hours=ab_window_hours)),
+            **ab_report(tenant=tenant, since=now - timedelta(hours=ab_window_hours)),
         },
     }
 

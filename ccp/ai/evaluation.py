@@ -33,7 +33,7 @@ from .summary import content_words
 from .tuning import TuningExample, stratified_split, tune
 
 DEFAULT_MAPPING = Path(__file__).parent / "data" / "banking77_skill_groups.json"
-TARGETS = {"skill_accuracy": 0.92, "intent_accuracy": 0.85, "p99_ms": 10.0, "train_seconds": 60.0}
+TARGETS = {"skill_accuracy": 0.95, "intent_accuracy": 0.935, "p99_ms": 10.0, "train_seconds": 300.0}
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class EngineResult:
     skill_accuracy: float | None = None
     skill_macro_f1: float | None = None
     intent_accuracy: float | None = None
+    intent_macro_f1: float | None = None
     p50_ms: float | None = None
     p99_ms: float | None = None
     train_seconds: float | None = None
@@ -59,6 +60,7 @@ class EngineResult:
 @dataclass
 class EvaluationReport:
     dataset: str
+    test_dataset: str
     rows: int
     rows_train: int
     rows_validation: int
@@ -173,14 +175,33 @@ def evaluate_routing(
     seed: int = 7,
     provider: ProviderClient | None = None,
     provider_limit: int = 200,
+    test_rows: Sequence[Row] | None = None,
+    test_dataset: str = "",
+    heads: Sequence[str] = ("svm",),
 ) -> EvaluationReport:
-    """Split once, then measure every engine on the same validation rows."""
-    train, validation = stratified_split(items=rows, key=lambda row: row.intent, share=validation_share, seed=seed)
+    """Split once, then measure every engine on the same validation rows.
+
+    With `test_rows` (the official protocol: train on one file, report on another) nothing is split:
+    every engine learns from all of `rows` and is measured on all of `test_rows`.
+    """
+    if test_rows is None:
+        train, validation = stratified_split(items=rows, key=lambda row: row.intent, share=validation_share, seed=seed)
+    else:
+        train, validation = list(rows), list(test_rows)
+        validation_share = 0.0
+        unseen = sorted({row.intent for row in validation} - {row.intent for row in train})
+        if unseen:
+            raise Invalid(
+                f"{len(unseen)} test categories never occur in the training file: {', '.join(unseen[:10])}",
+                code="invalid_dataset",
+                details={"unseen": unseen},
+            )
     if not validation:
         raise Invalid("Too few rows per category to hold any out for validation.", code="invalid_dataset")
     report = EvaluationReport(
         dataset=dataset,
-        rows=len(rows),
+        test_dataset=test_dataset,
+        rows=len(rows) + (len(test_rows) if test_rows is not None else 0),
         rows_train=len(train),
         rows_validation=len(validation),
         skill_groups=len({row.skill for row in rows}),
@@ -198,16 +219,21 @@ def evaluate_routing(
         _result("skills_baseline", truth, predicted, latencies, train_seconds=baseline_seconds, note="keyword rules")
     )
 
-    model = tune(
-        examples=[TuningExample(text=row.text, label=row.skill, intent=row.intent) for row in train],
-        validation=[TuningExample(text=row.text, label=row.skill, intent=row.intent) for row in validation],
-        seed=seed,
-    )
-    predicted, latencies = _timed(lambda text: model.predict(text=text, k=1)[0].label, validation)
-    tuned = _result("tuned_model", truth, predicted, latencies, train_seconds=model.metrics["seconds"])
-    tuned.intent_accuracy = model.metrics.get("intent_accuracy")
-    tuned.note = f"{model.metrics['rounds']} rounds, held-out loss {model.metrics['loss']}"
-    report.engines.append(tuned)
+    for head in heads:
+        # The tuning layer never sees the validation/test rows: it holds out part of `train` for its own
+        # calibration and early stopping, then refits on all of `train` (refit=True).
+        model = tune(
+            examples=[TuningExample(text=row.text, label=row.skill, intent=row.intent) for row in train],
+            seed=seed,
+            head=head,
+            refit=True,
+        )
+        predicted, latencies = _timed(lambda text, model=model: model.predict(text=text, k=1)[0].label, validation)
+        name = "tuned_model" if head == heads[0] else f"tuned_model_{head}"
+        tuned = _result(name, truth, predicted, latencies, train_seconds=model.metrics["seconds"])
+        tuned.intent_accuracy, tuned.intent_macro_f1 = _intent_scores(model, validation)
+        tuned.note = f"head {head}, {model.metrics['rounds']} round(s), temperature {model.metrics['temperature']}"
+        report.engines.append(tuned)
 
     if provider is None:
         report.engines.append(
@@ -220,7 +246,18 @@ def evaluate_routing(
 
 def format_report(*, report: EvaluationReport) -> str:
     """A plain-text table for a terminal, followed by the targets and whether they were met."""
-    header = ("engine", "rows", "skill acc", "skill F1", "intent acc", "p50 ms", "p99 ms", "train s", "note")
+    header = (
+        "engine",
+        "rows",
+        "skill acc",
+        "skill F1",
+        "intent acc",
+        "intent F1",
+        "p50 ms",
+        "p99 ms",
+        "train s",
+        "note",
+    )
     lines = [
         [
             engine.engine,
@@ -228,6 +265,7 @@ def format_report(*, report: EvaluationReport) -> str:
             _pct(engine.skill_accuracy),
             _pct(engine.skill_macro_f1),
             _pct(engine.intent_accuracy),
+            _pct(engine.intent_macro_f1),
             _num(engine.p50_ms, 3),
             _num(engine.p99_ms, 3),
             _num(engine.train_seconds, 2),
@@ -237,11 +275,17 @@ def format_report(*, report: EvaluationReport) -> str:
     ]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     table = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *lines]]
-    intro = (
-        f"dataset {report.dataset or '-'}: {report.rows} rows, {report.intents} intents, {report.skill_groups} skill "
-        f"groups; train {report.rows_train} / validation {report.rows_validation} "
-        f"(share {report.validation_share}, seed {report.seed})"
-    )
+    if report.test_dataset:
+        intro = (
+            f"train {report.dataset} ({report.rows_train} rows), test {report.test_dataset} "
+            f"({report.rows_validation} rows): {report.intents} intents, {report.skill_groups} skill groups"
+        )
+    else:
+        intro = (
+            f"dataset {report.dataset or '-'}: {report.rows} rows, {report.intents} intents, {report.skill_groups} "
+            f"skill groups; train {report.rows_train} / validation {report.rows_validation} "
+            f"(share {report.validation_share}, seed {report.seed})"
+        )
     tuned = next((engine for engine in report.engines if engine.engine == "tuned_model"), None)
     targets = []
     if tuned is not None:
@@ -251,7 +295,7 @@ def format_report(*, report: EvaluationReport) -> str:
                 tuned.skill_accuracy,
                 TARGETS["skill_accuracy"],
             ),
-            (f"intent accuracy >= {TARGETS['intent_accuracy']:.0%}", tuned.intent_accuracy, TARGETS["intent_accuracy"]),
+            (f"intent accuracy >= {TARGETS['intent_accuracy']:.1%}", tuned.intent_accuracy, TARGETS["intent_accuracy"]),
         ]
         for label, value, target in checks:
             targets.append(f"  {label}: {'met' if value is not None and value >= target else 'NOT met'}")
@@ -304,6 +348,19 @@ def _generative(*, provider: ProviderClient, validation: Sequence[Row], limit: i
         " (" + ", ".join(f"{reason} {count}" for reason, count in sorted(fallbacks.items())) + ")" if fallbacks else ""
     )
     return result
+
+
+def _intent_scores(model: Any, rows: Sequence[Row]) -> tuple[float | None, float | None]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if not model.intents:
+        return None, None
+    truth = [row.intent for row in rows]
+    predicted = [model.predict_intent(text=row.text, k=1)[0].label for row in rows]
+    return (
+        round(float(accuracy_score(truth, predicted)), 4),
+        round(float(f1_score(truth, predicted, average="macro", zero_division=0)), 4),
+    )
 
 
 def _timed(route: Any, rows: Sequence[Row]) -> tuple[list[str], list[float]]:

@@ -7,7 +7,7 @@ Configuration from the environment (ccp_up sets it):
 - EMAIL_SMTP_PORT: the SMTP listener on 127.0.0.1 (default 2525);
 - EMAIL_RELAY: host:port of the SMTP relay outbound mail goes to; unset, replies are written to
   var/email_partner/outbox/*.eml instead (a demo without a mail server);
-- EMAIL_HTTP_PORT: where attachments are served (default 8002); EMAIL_PUBLIC_URL if not 127.0.0.1;
+- EMAIL_HTTP_PORT: where attachments are served (default 8003; the telephony partner has 8002); EMAIL_PUBLIC_URL if not 127.0.0.1;
 - EMAIL_DATA_DIR: state and attachments (default var/email_partner);
 - EMAIL_MAX_ATTACHMENT_BYTES (default 5 MiB), EMAIL_MAX_MESSAGE_BYTES (default 25 MiB, SMTP SIZE).
 """
@@ -46,7 +46,7 @@ def main() -> None:
     demo = json.loads(os.environ.get("CCP_DEMO_JSON") or "{}")
     root = Path(__file__).resolve().parents[2]
     smtp_port = int(os.environ.get("EMAIL_SMTP_PORT", "2525"))
-    http_port = int(os.environ.get("EMAIL_HTTP_PORT", "8002"))
+    http_port = int(os.environ.get("EMAIL_HTTP_PORT", "8003"))
     partner, http, smtp = serve(
         platform_url=os.environ.get("CCP_URL", "http://127.0.0.1:8000"),
         client_id=os.environ.get("CCP_CLIENT_ID") or demo["partner"]["client_id"],

@@ -42,11 +42,37 @@ class SupervisorOverviewApi(SupervisorApi):
                 transfers = serializers.IntegerField()
                 handled = serializers.IntegerField()
                 mean_handle_seconds = serializers.FloatField(allow_null=True)
+                resolution_ci = serializers.ListField(
+                    child=serializers.FloatField(), allow_null=True, help_text="95 % Wilson interval"
+                )
+                transfer_rate = serializers.FloatField(allow_null=True, help_text="share of routed items transferred")
+                transfer_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+                abandoned = serializers.IntegerField(help_text="cancelled after routing, never accepted")
+                abandonment_rate = serializers.FloatField(allow_null=True)
+                abandonment_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+                handle_ci = serializers.ListField(
+                    child=serializers.FloatField(), allow_null=True, help_text="95 % normal interval, seconds"
+                )
+                scored = serializers.IntegerField(help_text="finished conversations with an outcome score")
+                mean_outcome_score = serializers.FloatField(allow_null=True)
+                outcome_score_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+            class Comparison(serializers.Serializer):
+                metric = serializers.CharField()
+                n_ai = serializers.IntegerField()
+                n_platform = serializers.IntegerField()
+                difference = serializers.FloatField(allow_null=True, help_text="AI minus platform")
+                ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+                p_value = serializers.FloatField(allow_null=True)
+                significant = serializers.BooleanField()
 
             window_hours = serializers.IntegerField()
             enabled = serializers.BooleanField()
             share = serializers.IntegerField()
             arms = ArmRow(many=True)
+            comparisons = Comparison(many=True)
+            significant = serializers.BooleanField(help_text="any comparison significant at 95 %")
+            verdict = serializers.CharField(help_text="one sentence: what is significant, or that nothing is yet")
 
         generated_at = serializers.DateTimeField()
         queues = QueueRow(many=True)

@@ -6,6 +6,7 @@ and a new model is activated only when it beats the active one on held-out data.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ccp.ai.evaluation import load_mapping, load_rows
-from ccp.ai.tuning import TuningExample, TuningLayer, evaluate, feedback_weight, should_activate, stratified_split, tune
+from ccp.ai.outcomes import OutcomeSignals, outcome_score
+from ccp.ai.tuning import TuningExample, TuningLayer, evaluate, should_activate, stratified_split, tune
 from ccp.core.errors import Invalid
 from tenants.models import Tenant
 
@@ -93,8 +95,10 @@ def training_examples(*, tenant: Tenant, limit: int = 20000) -> list[TuningExamp
     accepted work among the items with the same reference (so a transfer counts for the agent it
     went to) that was not ended by a transfer. The label is that work item's group when its queue
     or required skill is a group, else the agent's group (their highest-level group skill). The
-    weight is `feedback_weight` of the latest RouteFeedback on the conversation's items: resolved → 1,
-    none → 0.5, unresolved → 0 (left out). Conversations nobody accepted teach nothing.
+    weight is the conversation's outcome score (ccp.ai.outcomes.outcome_score) from the latest
+    RouteFeedback (resolved, rating), the transfers that followed and the final work's handle time
+    (accepted → closed): resolved → 1, no feedback → 0.6, unresolved → 0 (left out), halved per
+    transfer. Conversations nobody accepted (abandoned after routing) teach nothing.
     """
     groups = skill_groups_of(tenant=tenant)
     if not groups:
@@ -138,13 +142,18 @@ def training_examples(*, tenant: Tenant, limit: int = 20000) -> list[TuningExamp
         membership_id__in=agent_ids, queue__tenant=tenant
     ).values_list("membership_id", "queue__name"):
         queues.setdefault(membership_id, set()).add(name)
-    latest: dict[str, bool] = {}
-    for reference, resolved in (
+    latest: dict[str, tuple[bool, int | None]] = {}
+    for reference, resolved, rating in (
         RouteFeedback.objects.filter(tenant=tenant, work_item__reference__in=list(texts))
         .order_by("created_at", "pk")
-        .values_list("work_item__reference", "resolved")
+        .values_list("work_item__reference", "resolved", "rating")
     ):
-        latest[reference] = resolved
+        latest[reference] = (resolved, rating)
+    transfers = Counter(
+        WorkItem.objects.filter(tenant=tenant, is_transfer=True, reference__in=list(texts)).values_list(
+            "reference", flat=True
+        )
+    )
     examples = []
     for reference, text in texts.items():
         work = final.get(reference)
@@ -161,7 +170,12 @@ def training_examples(*, tenant: Tenant, limit: int = 20000) -> list[TuningExamp
             )
         if label is None:
             continue
-        examples.append(TuningExample(text=text, label=label, weight=feedback_weight(resolved=latest.get(reference))))
+        resolved, rating = latest.get(reference, (None, None))
+        handle = (work.closed_at - work.answered_at).total_seconds() if work.closed_at and work.answered_at else None
+        signals = OutcomeSignals(
+            resolved=resolved, rating=rating, transfers=transfers[reference], handle_seconds=handle
+        )
+        examples.append(TuningExample(text=text, label=label, weight=outcome_score(signals=signals)))
     return examples
 
 
@@ -183,6 +197,7 @@ def tuned_model_train(
     seed: int = 7,
     min_gain: float = 0.0,
     max_rounds: int = 20,
+    head: str = "svm",
 ) -> TrainingResult:
     """Train a candidate from the routing history (or given examples), store it, and activate it only
     when it beats the active model on the same held-out rows (the old one is then retired).
@@ -194,7 +209,7 @@ def tuned_model_train(
     train, held_out = stratified_split(items=kept, key=lambda e: e.intent or e.label, share=validation_share, seed=seed)
     started = time.perf_counter()
     version = f"{tenant.slug}-{timezone.now().strftime('%Y%m%dT%H%M%S.%f')}"
-    model = tune(examples=train, validation=held_out, seed=seed, max_rounds=max_rounds, version=version)
+    model = tune(examples=train, validation=held_out, seed=seed, max_rounds=max_rounds, version=version, head=head)
     model.metrics["rows_ignored"] = len(rows) - len(kept)
     seconds = time.perf_counter() - started
     active_record = TunedModel.objects.filter(tenant=tenant, status=TunedModel.Status.ACTIVE).first()

@@ -103,8 +103,15 @@ async function refreshHistory() {
     document.getElementById("ab-status").textContent = ab.enabled
       ? `AI routing on for ${ab.share} % of new conversations; last ${ab.window_hours} h.`
       : `AI routing is off (enable it in the admin: AI routing configuration); last ${ab.window_hours} h.`;
-    fill("ab", ab.arms.map((r) => [r.arm, r.routed, r.placed_by_ai, pct(r.resolution_rate), r.feedback, r.transfers,
-      r.mean_handle_seconds === null ? "—" : fmtWait(r.mean_handle_seconds)]));
+    const ci = (value, range, show) => (value === null ? "—" : range ? `${show(value)} (${show(range[0])}–${show(range[1])})` : show(value));
+    const secs = (x) => fmtWait(Math.max(0, x));
+    const score = (x) => x.toFixed(2);
+    fill("ab", ab.arms.map((r) => [r.arm, r.routed, r.placed_by_ai, ci(r.resolution_rate, r.resolution_ci, pct), r.feedback,
+      ci(r.transfer_rate, r.transfer_ci, pct), ci(r.abandonment_rate, r.abandonment_ci, pct),
+      ci(r.mean_handle_seconds, r.handle_ci, secs), ci(r.mean_outcome_score, r.outcome_score_ci, score)]));
+    const verdict = document.getElementById("ab-verdict");
+    verdict.textContent = ab.verdict;
+    verdict.className = ab.significant ? "" : "muted";
     fill("decisions", body.decisions.map((d) => [fmtTime(d.created_at), d.engine, d.arm || "—", d.strategy, d.outcome, d.agent || "—",
       d.queue || "—", d.latency_ms, d.reason]));
   } catch (err) {

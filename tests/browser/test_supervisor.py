@@ -42,4 +42,7 @@ def test_supervisor_watches_queues_agents_and_decisions(browser, server, tenant,
     expect(waiting).to_contain_text("1")
     expect(page.locator("#decisions")).to_contain_text("no_agent")
     expect(page.locator("#updated")).to_contain_text("Updated")
+    # the A/B block: per-arm rows with intervals, and the sentence saying nothing is significant yet
+    expect(page.locator("#ab tbody tr")).to_have_count(2)
+    expect(page.locator("#ab-verdict")).to_contain_text("not yet statistically significant")
     screenshot(page, "supervisor")

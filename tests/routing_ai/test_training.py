@@ -52,14 +52,14 @@ def history(tenant, per_intent=3):
 
 def test_the_label_is_the_group_that_finally_served_the_conversation(tenant, team):
     conversation(tenant, "my card was stolen", skill="cards", resolved=True)
-    conversation(tenant, "my transfer failed", skill="transfers")  # no feedback: half weight
+    conversation(tenant, "my transfer failed", skill="transfers")  # no feedback: the unknown base 0.6
     conversation(tenant, "lost my card", skill="transfers", resolved=True, transfer_to="cards")
     conversation(tenant, "top up declined", skill="top_up", resolved=False)
     rows = {e.text: (e.label, e.weight) for e in services.training_examples(tenant=tenant)}
     assert rows == {
         "my card was stolen": ("cards", 1.0),
-        "my transfer failed": ("transfers", 0.5),
-        "lost my card": ("cards", 1.0),  # transferred to cards, who resolved it
+        "my transfer failed": ("transfers", 0.6),
+        "lost my card": ("cards", 0.5),  # transferred to cards, who resolved it: halved by the transfer
         "top up declined": ("top_up", 0.0),  # unresolved: teaches nothing
     }
 
@@ -150,6 +150,20 @@ def test_routing_train_bootstraps_from_a_csv(tenant, tmp_path):
     assert "now active" in out.getvalue()
     record = TunedModel.objects.get(tenant=tenant)
     assert record.source == "dataset" and record.status == "active" and record.metrics["intent_accuracy"] > 0.5
+    assert record.metrics["head"] == "svm" and record.metrics["groups_from_intents"] is True
+    call_command(
+        "routing_train",
+        "--tenant",
+        tenant.slug,
+        "--dataset",
+        str(dataset),
+        "--mapping",
+        str(mapping),
+        "--head",
+        "sgd",
+        stdout=io.StringIO(),
+    )
+    assert TunedModel.objects.filter(tenant=tenant).latest("created_at").metrics["head"] == "sgd"
 
 
 def test_a_tenant_admin_trains_now_from_the_admin(client, tenant, team):

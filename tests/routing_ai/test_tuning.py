@@ -52,9 +52,9 @@ def test_tuned_model_learns_skills_and_intents_and_reports_held_out_metrics():
 
 
 def test_training_stops_as_soon_as_the_loss_is_below_the_threshold():
-    model = tune(examples=examples(), loss_threshold=10.0, max_rounds=20)
+    model = tune(examples=examples(), loss_threshold=10.0, max_rounds=20, head="sgd")
     assert model.metrics["rounds"] == 1
-    capped = tune(examples=examples(), loss_threshold=0.0, min_delta=-1.0, max_rounds=3)
+    capped = tune(examples=examples(), loss_threshold=0.0, min_delta=-1.0, max_rounds=3, head="sgd")
     assert capped.metrics["rounds"] == 3
 
 
@@ -104,8 +104,8 @@ def test_tuning_needs_two_skills():
 def test_activation_only_on_improvement_on_the_same_held_out_rows():
     rows = examples()
     train, held_out = stratified_split(items=rows, key=lambda e: e.intent, share=0.3, seed=5)
-    small = tune(examples=train[::10], validation=held_out, seed=5)  # a tenth of the data
-    full = tune(examples=train, validation=held_out, seed=5)
+    small = tune(examples=train[::10], validation=held_out, seed=5, head="sgd")  # a tenth of the data
+    full = tune(examples=train, validation=held_out, seed=5, head="sgd")
     assert full.metrics["accuracy"] > small.metrics["accuracy"]
     assert should_activate(candidate_metrics=full.metrics, active_metrics=small.metrics)
     assert not should_activate(candidate_metrics=small.metrics, active_metrics=full.metrics)
@@ -162,3 +162,48 @@ def test_stratified_split_is_seeded_and_keeps_singletons_in_training():
     assert sorted(item[0] for item in held) == ["a", "a", "b"]
     assert ("c", 0) in train
     assert stratified_split(items=items, key=lambda item: item[0], share=0.2, seed=7) == (train, held)
+
+
+def test_format_1_models_still_load_and_predict():
+    """Models stored before the SVM head (format 1: SGD heads without `kind`/`temperature`) keep working."""
+    import sklearn
+
+    model = tune(examples=examples(), head="sgd", group_from_intents=False, version="old")
+    for head in (model._label_head, model._intent_head):
+        del head.kind, head.temperature  # as format-1 pickles were written
+    buffer = io.BytesIO()
+    joblib.dump(
+        {
+            "format": 1,
+            "sklearn": sklearn.__version__,
+            "version": "old",
+            "metrics": model.metrics,
+            "features": model._features,
+            "label_head": model._label_head,
+            "intent_head": model._intent_head,
+        },
+        buffer,
+    )
+    restored = TuningLayer.from_bytes(data=buffer.getvalue())
+    top = restored.predict(text="somebody stole my card", k=3)
+    assert top[0].label == "cards" and abs(sum(p.probability for p in top) - 1) < 0.01
+
+
+def test_svm_head_groups_skills_through_intents_and_calibrates():
+    model = tune(examples=examples(), seed=3)
+    assert model.metrics["head"] == "svm" and model.metrics["groups_from_intents"] is True
+    assert model.metrics["rounds"] == 1 and model.metrics["temperature"] > 0
+    for text in ("my transfer is stuck", "maximum top up please", "card never came"):
+        groups = model.predict(text=text, k=3)
+        intents = model.predict_intent(text=text, k=6)
+        assert abs(sum(p.probability for p in groups) - 1) < 0.01
+        assert groups[0].label == skill_of(intents[0].label)
+    separate = tune(examples=examples(), seed=3, group_from_intents=False)
+    assert separate.metrics["groups_from_intents"] is False and separate.metrics["accuracy"] >= 0.9
+
+
+def test_refit_trains_on_the_held_out_rows_too():
+    model = tune(examples=examples(), refit=True)
+    assert model.metrics["refit"] is True and model.metrics["rows_train"] == 300
+    with pytest.raises(Invalid, match="Unknown head"):
+        tune(examples=examples(), head="bert")

@@ -245,3 +245,20 @@ def test_reassign_a_waiting_conversation_to_an_agent_withdraws_its_queued_work(f
     assert [p.agent_id for p in Participant.objects.filter(conversation_id=waiting, left_at__isnull=True)] == [
         floor.bob.pk
     ]
+
+
+def test_the_supervision_list_shows_a_live_call_and_drops_it_when_it_ends(floor, tenant, partner, api):
+    from tests.conversations.voice import call_event, install_call_center, new_call
+
+    install_call_center(tenant, partner)
+    created = new_call(api, "sup-call-1")
+    assert created.status_code == 201, created.content
+    rows = {r["id"]: r for r in session(floor.sam).get("/api/v1/agent/supervision/conversations/").json()}
+    call_row = rows[created.json()["conversation_id"]]
+    assert call_row["call"]["call_id"] == "sup-call-1"
+    assert call_row["call"]["status"] == "queued" and call_row["call"]["direction"] == "inbound"
+    assert rows[floor.conversation_id]["call"] is None  # the chat has no call
+
+    assert call_event(api, "sup-call-1", "e-end", "ended", reason="abandoned").status_code == 202
+    rows = {r["id"]: r for r in session(floor.sam).get("/api/v1/agent/supervision/conversations/").json()}
+    assert created.json()["conversation_id"] not in rows or rows[created.json()["conversation_id"]]["call"] is None

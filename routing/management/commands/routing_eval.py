@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ccp.ai.evaluation import evaluate_routing, format_report, load_mapping, load_rows
+from ccp.ai.outcomes import format_ablation, outcome_ablation
 from ccp.ai.provider import provider_from_settings
+from ccp.ai.tuning import stratified_split
 from ccp.core.commands import domain_errors_as_command_errors
 
 
@@ -18,7 +20,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--dataset", required=True, help="CSV with the columns text,category")
+        parser.add_argument(
+            "--dataset", help="CSV with the columns text,category, split into train and validation (seeded)"
+        )
+        parser.add_argument("--train", help="training CSV (text,category); needs --test: the official protocol")
+        parser.add_argument("--test", help="test CSV (text,category); every engine is measured on all of it")
         parser.add_argument(
             "--mapping", help="JSON intent -> skill group (default: the bundled BANKING77 skill groups)"
         )
@@ -27,21 +33,58 @@ class Command(BaseCommand):
         parser.add_argument(
             "--provider-limit", type=int, default=200, help="validation rows sent to the generative provider"
         )
+        parser.add_argument(
+            "--heads",
+            default="svm",
+            help="comma-separated tuning heads to measure, the first is `tuned_model` (svm, sgd; default svm)",
+        )
+        parser.add_argument(
+            "--ablation",
+            action="store_true",
+            help="also train on a simulated routing history with and without outcome weights (ccp.ai.outcomes)",
+        )
+        parser.add_argument("--misroute", type=float, default=0.3, help="share of misrouted history (--ablation)")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args, **options) -> None:
+        split = bool(options["dataset"])
+        if split == bool(options["train"] or options["test"]) or bool(options["train"]) != bool(options["test"]):
+            raise CommandError("Give either --dataset FILE, or --train FILE and --test FILE.")
         with domain_errors_as_command_errors():
             mapping = load_mapping(path=options["mapping"])
-            rows = load_rows(path=options["dataset"], mapping=mapping)
+            rows = load_rows(path=options["dataset"] if split else options["train"], mapping=mapping)
+            test_rows = None if split else load_rows(path=options["test"], mapping=mapping)
             report = evaluate_routing(
                 rows=rows,
-                dataset=options["dataset"],
+                test_rows=test_rows,
+                test_dataset="" if split else options["test"],
+                dataset=options["dataset"] if split else options["train"],
                 validation_share=options["validation_share"],
                 seed=options["seed"],
                 provider=provider_from_settings(),
                 provider_limit=options["provider_limit"],
+                heads=[head.strip() for head in options["heads"].split(",") if head.strip()] or ["svm"],
             )
+            ablation = None
+            if options["ablation"]:
+                if split:
+                    train_rows, test_rows = stratified_split(
+                        items=rows,
+                        key=lambda row: row.intent,
+                        share=options["validation_share"],
+                        seed=options["seed"],
+                    )
+                else:
+                    train_rows = rows
+                ablation = outcome_ablation(
+                    train=train_rows, test=test_rows, seed=options["seed"], misroute=options["misroute"]
+                )
         if options["json"]:
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            payload = report.as_dict()
+            if ablation is not None:
+                payload["ablation"] = [result.__dict__ for result in ablation]
+            self.stdout.write(json.dumps(payload, indent=2))
         else:
             self.stdout.write(format_report(report=report))
+            if ablation is not None:
+                self.stdout.write("\n" + format_ablation(results=ablation, misroute=options["misroute"]))

@@ -22,13 +22,18 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", help="CSV with the columns text,category")
         parser.add_argument("--mapping", help="JSON intent -> skill group")
         parser.add_argument("--validation-share", type=float, default=0.2)
-        parser.add_argument("--max-rounds", type=int, default=20)
+        parser.add_argument("--max-rounds", type=int, default=20, help="SGD rounds at most (--head sgd only)")
+        parser.add_argument("--head", choices=["svm", "sgd"], default="svm", help="the tuning layer's heads")
 
     def handle(self, *args, **options) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant with the slug {options['tenant']!r}.")
-        common = {"validation_share": options["validation_share"], "max_rounds": options["max_rounds"]}
+        common = {
+            "validation_share": options["validation_share"],
+            "max_rounds": options["max_rounds"],
+            "head": options["head"],
+        }
         with domain_errors_as_command_errors():
             if options["dataset"]:
                 result = services.tuned_model_train_from_csv(
