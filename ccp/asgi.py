@@ -44,6 +44,7 @@ def _start_inprocess_sweeper(every: float) -> None:
     from ccp.core.services import idempotency_prune
     from ccp.events.services import events_sweep
     from ccp.operations.services import operations_rollup_all
+    from conversations.services import sla_sweep
     from routing.services import routing_sweep
 
     def loop():
@@ -54,6 +55,7 @@ def _start_inprocess_sweeper(every: float) -> None:
             try:
                 routing_sweep()
                 events_sweep()
+                sla_sweep()
                 if last_rollup is None or time.monotonic() - last_rollup >= settings.ROLLUP_EVERY_SECONDS:
                     last_rollup = time.monotonic()
                     operations_rollup_all()

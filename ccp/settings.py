@@ -366,6 +366,13 @@ CELERY_BEAT_SCHEDULE["operations-rollup"] = {
     "task": "ccp.operations.tasks.operations_rollup_task",
     "schedule": ROLLUP_EVERY_SECONDS,
 }
+# SLA clocks (docs/reports.md, "SLA"): the sweep publishes sla.warning (80 % of a target) and
+# sla.breached (at the due instant) this often; the embedded stack runs it in its in-process sweeper.
+SLA_SWEEP_SECONDS = env.int("SLA_SWEEP_SECONDS", default=15)
+CELERY_BEAT_SCHEDULE["conversations-sla-sweep"] = {
+    "task": "conversations.tasks.sla_sweep_task",
+    "schedule": SLA_SWEEP_SECONDS,
+}
 # Supervisors' live snapshot is pushed at most this often per tenant (changes in between are coalesced).
 REPORTS_REALTIME_PUSH_SECONDS = env.float("REPORTS_REALTIME_PUSH_SECONDS", default=1.0)
 

@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from tenants.admin_scoping import TenantScopedAdmin
 
-from .models import CannedResponse, Note
+from .models import CannedResponse, Note, SlaPolicy
 
 
 @admin.register(CannedResponse)
@@ -40,3 +40,34 @@ class NoteAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(TenantScopedAdmin):
+    """SLA targets per queue or channel, in business time (docs/reports.md, "SLA")."""
+
+    list_display = [
+        "name",
+        "queue",
+        "channel",
+        "first_response_seconds",
+        "next_response_seconds",
+        "resolution_seconds",
+        "business_hours",
+        "tenant",
+    ]
+    list_filter = ["tenant"]
+    search_fields = ["name"]
+    fields = [
+        "tenant",
+        "name",
+        "queue",
+        "channel",
+        "first_response_seconds",
+        "next_response_seconds",
+        "resolution_seconds",
+        "business_hours",
+    ]
+
+    def get_fields(self, request, obj=None):
+        return [f for f in self.fields if request.user.is_superuser or f != "tenant"]

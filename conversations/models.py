@@ -243,3 +243,7 @@ class CannedResponse(models.Model):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+# SLA policies and clocks live in their own module too (docs/reports.md, "SLA").
+from .models_sla import SlaClock, SlaPolicy  # noqa: E402, F401

@@ -12,14 +12,16 @@ from django.dispatch import receiver
 
 from ccp.events.services import agent_group
 from ccp.packages.models import PlatformEventType
-from tenants.models import Membership, Tenant
+from routing.models import Queue
+from tenants.models import BusinessHours, Channel, Holiday, Membership, Tenant
 from tenants.selectors import membership_for_user, membership_ids_of_tenant
 from tenants.signals import installation_uninstalling
 
 from . import services
 from .choices import OPEN_STATUSES
-from .models import Conversation
+from .models import Conversation, SlaPolicy
 from .services.payloads import forget_outbound_types
+from .services.sla import forget_sla_policies
 
 
 @receiver(installation_uninstalling, dispatch_uid="conversations.open_conversations_block_uninstall")
@@ -35,6 +37,13 @@ def open_conversations_block_uninstall(sender, installation, force: bool, **kwar
 
 for _signal in (post_save, post_delete):  # a package's outbound event type is cached per process
     _signal.connect(forget_outbound_types, sender=PlatformEventType, dispatch_uid=f"ccp-outbound-types-{_signal}")
+
+# SLA policies (with their calendars, queues and channels) are cached per process (services/sla.py).
+for _signal in (post_save, post_delete):
+    for _model in (SlaPolicy, BusinessHours, Holiday, Channel, Queue):
+        _signal.connect(
+            forget_sla_policies, sender=_model, dispatch_uid=f"ccp-sla-policies-{_model.__name__}-{_signal}"
+        )
 
 
 # --- agent websockets re-check their principal when it may have ended (conversations.consumers) ---

@@ -16,6 +16,7 @@ from tenants.selectors import partner_agents, partner_tenant_ids
 
 from .errors import ConversationNotFound, NotAParticipant
 from .models import Contact, Conversation, Message, Participant, Session
+from .sla_selectors import sla_for_conversations
 
 
 def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Conversation:
@@ -151,6 +152,7 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         "created_at": conversation.created_at,
         "last_message_at": conversation.last_message_at,
         "closed_at": conversation.closed_at,
+        "sla": sla_for_conversations(conversation_ids=[conversation.id]).get(str(conversation.id)),
     }
 
 

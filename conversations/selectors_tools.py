@@ -18,6 +18,7 @@ from .call_states import CallStatus
 from .choices import OPEN_STATUSES, ConversationStatus, Direction
 from .errors import CannedResponseNotFound
 from .models import Call, CannedResponse, Conversation, Message, Participant, Session
+from .sla_selectors import sla_for_conversations
 
 # --- supervision ----------------------------------------------------------------------------------
 
@@ -58,6 +59,7 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 min(at, enqueued[conversation_id][0]) if conversation_id in enqueued else at,
                 queue,
             )
+    slas = sla_for_conversations(conversation_ids=[c.pk for c in conversations], now=now)
     calls = {}  # the conversation's live call (the newest), if any
     for call in Call.objects.filter(conversation_id__in=ids).exclude(status=CallStatus.ENDED).order_by("queued_at"):
         calls[call.conversation_id] = {
@@ -89,7 +91,7 @@ def supervision_conversations(*, tenant: Tenant, limit: int = 500) -> list[dict]
                 "last_message_at": c.last_message_at,
                 "waiting_since": waiting_since,
                 "waiting_seconds": round((now - waiting_since).total_seconds(), 1) if waiting_since else None,
-                "sla": None,  # the SLA state, once SLA policies exist (operations)
+                "sla": slas.get(str(c.pk)),  # the most urgent running SLA clock (sla_selectors)
                 "call": calls.get(c.pk),  # its live voice call, if any
             }
         )

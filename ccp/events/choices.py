@@ -38,6 +38,8 @@ STANDARD_EVENT_TYPES: dict[str, str] = {
     "transcript.segment": "A transcript segment of a call arrived (interim, or final replacing it).",
     "call.control_requested": "An agent asked for a call control; the partner carries it out and reports back.",
     "call.control_completed": "The partner reported a call control done or failed (agents only).",
+    "sla.warning": "A conversation's SLA clock reached 80 % of its target (business time).",
+    "sla.breached": "A conversation's SLA clock passed its due time before it was stopped.",
 }
 
 # Custom platform event types follow the package manifest's api_name convention.

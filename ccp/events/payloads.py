@@ -323,6 +323,20 @@ EVENT_PAYLOAD_SCHEMAS: dict[str, dict] = {
 }
 EVENT_PAYLOAD_SCHEMAS["typing.stopped"] = EVENT_PAYLOAD_SCHEMAS["typing.started"]
 
+SLA_TARGETS = ["first_response", "next_response", "resolution"]
+SLA_CLOCK = {
+    "conversation_id": _id("The conversation the clock runs for."),
+    "target": _s("Which target (docs/reports.md, SLA).", enum=SLA_TARGETS),
+    "started_at": _ts("When the clock started."),
+    "due_at": _nullable(_ts("When the target runs out, in the calendar's open time (null: it never opens).")),
+    "policy_id": _nullable(_id("The SLA policy (null: deleted since).")),
+    "policy_name": _s("The SLA policy's name when the clock started."),
+}
+EVENT_PAYLOAD_SCHEMAS["sla.warning"] = _object({**SLA_CLOCK, "warned_at": _ts("When 80 % of the target had passed.")})
+EVENT_PAYLOAD_SCHEMAS["sla.breached"] = _object(
+    {**SLA_CLOCK, "breached_at": _ts("When the breach was seen (the sweep's run or the late stop).")}
+)
+
 
 class EventPayloadMismatch(Exception):
     """A published payload does not match its declared schema: a bug in the publisher, not bad input."""

@@ -64,6 +64,7 @@ def report_summary(
     items = metrics.work_item_rows(tenant_id=tenant.pk, bounds=bounds, since=split, **filters) if raw else {}
     convs = metrics.conversation_rows(tenant_id=tenant.pk, bounds=bounds, since=split, **filters) if raw else {}
     occupancy = metrics.occupancy_rows(tenant_id=tenant.pk, bounds=bounds, now=now, since=split) if raw else {}
+    sla = metrics.sla_rows(tenant_id=tenant.pk, bounds=bounds, now=now, **filters)
     if split is not None:
         rolled = metrics.rolled_work_rows(tenant_id=tenant.pk, bounds=bounds, until=split, **filters)
         items = convs = metrics.added(rolled, items, convs)
@@ -76,7 +77,7 @@ def report_summary(
             **metrics.work_item_metrics(items.get(key)),
             **metrics.conversation_metrics(convs.get(key)),
             "occupancy": metrics.occupancy_metric(occupancy.get(key)),
-            "sla_met": None,
+            "sla_met": metrics.sla_metric(sla.get(key)),
         }
 
     rows = [

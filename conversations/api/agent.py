@@ -14,6 +14,7 @@ from tenants.api.base import MemberApi
 from tenants.choices import Role
 
 from .. import selectors, services
+from ..sla_selectors import sla_for_conversations
 from .serializers import ConversationOutput, MessageOutput, StatusInput, WorkAnswer
 
 
@@ -73,6 +74,10 @@ class AgentStateApi(AgentOnlyApi):
             routing_owner = serializers.CharField()
             subject = serializers.CharField(allow_blank=True)
             last_message_at = serializers.DateTimeField(allow_null=True)
+            sla = serializers.JSONField(
+                allow_null=True,
+                help_text="The most urgent running SLA clock: {target, due_at, warn_at, state: ok|warning|breached}.",
+            )
 
         agent = AgentOutput()
         work = Work(many=True)
@@ -81,6 +86,8 @@ class AgentStateApi(AgentOnlyApi):
     @extend_schema(responses=OutputSerializer, summary="The agent's current state", tags=["agent"])
     def get(self, request):
         works = [_offer_data(w) for w in routing_selectors.open_work_for_agent(membership=self.membership)]
+        held = list(selectors.agent_conversations(agent=self.membership))
+        slas = sla_for_conversations(conversation_ids=[c.id for c in held])
         conversations = [
             {
                 **services.conversation_data(c),
@@ -88,8 +95,9 @@ class AgentStateApi(AgentOnlyApi):
                 "contact_name": c.contact.name or c.end_user_address,
                 "channel_name": c.channel.name if c.channel else c.channel_address_id,
                 "last_message_at": c.last_message_at,
+                "sla": slas.get(str(c.id)),
             }
-            for c in selectors.agent_conversations(agent=self.membership)
+            for c in held
         ]
         return Response(
             {"agent": AgentOutput(_agent_row(self.membership)).data, "work": works, "conversations": conversations}

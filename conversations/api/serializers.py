@@ -72,6 +72,10 @@ class ConversationOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_message_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
+    sla = serializers.JSONField(
+        allow_null=True,
+        help_text="The most urgent running SLA clock: {target, due_at, warn_at, state: ok|warning|breached}.",
+    )
 
 
 class StatusInput(serializers.Serializer):

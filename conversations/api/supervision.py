@@ -40,7 +40,10 @@ class SupervisionConversationsApi(SupervisorApi):
         last_message_at = serializers.DateTimeField(allow_null=True)
         waiting_since = serializers.DateTimeField(allow_null=True)
         waiting_seconds = serializers.FloatField(allow_null=True)
-        sla = serializers.JSONField(allow_null=True)
+        sla = serializers.JSONField(
+            allow_null=True,
+            help_text="The most urgent running SLA clock: {target, due_at, warn_at, state: ok|warning|breached}.",
+        )
         call = serializers.JSONField(allow_null=True)
 
     @extend_schema(

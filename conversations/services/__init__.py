@@ -20,6 +20,8 @@ one way (inbound, agent_actions → outbound → lifecycle → payloads; inbound
   its control requests) is what `lifecycle` and `agent_actions` use of calls.
 - `supervision`: monitor, whisper and notes, barge in, reassign, presence set by a supervisor.
 - `canned`: canned responses (shared and personal).
+- `sla`: SLA clocks (docs/reports.md, "SLA"), started and stopped by `inbound`, `outbound` and
+  `lifecycle`, warned and breached by `sla_sweep`; below `lifecycle`, above `payloads`.
 """
 
 from .agent_actions import (
@@ -44,6 +46,7 @@ from .inputs import (
 from .lifecycle import conversation_close, open_session, start_routing
 from .outbound import conversation_start_outbound
 from .payloads import active_agent_ids, conversation_data, message_data
+from .sla import clock_times, policy_calendar, sla_sweep
 from .supervision import (
     agent_presence_set_by_supervisor,
     conversation_join,
@@ -65,6 +68,7 @@ __all__ = [
     "agent_typing",
     "agent_work_accept",
     "agent_work_decline",
+    "clock_times",
     "conversation_close",
     "conversation_data",
     "conversation_join",
@@ -82,7 +86,9 @@ __all__ = [
     "note_create",
     "note_data",
     "open_session",
+    "policy_calendar",
     "reply_schema",
     "route_by_partner",
+    "sla_sweep",
     "start_routing",
 ]

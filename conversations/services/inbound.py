@@ -49,6 +49,7 @@ from .payloads import (
     message_data,
     message_publish,
 )
+from .sla import sla_end_user_wrote
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +108,14 @@ def _receive(
     agents = active_agent_ids(conversation)
     results = []
     new_texts = []
+    first_new_at = None
     for entry in entries:
         if entry.type == "message":
             message, duplicate = _store_inbound(conversation, session, entry, from_name, agents)
             results.append({"id": entry.id, "message_id": str(message.id), "duplicate": duplicate})
             if not duplicate:
                 new_texts.append(entry.text)
+                first_new_at = first_new_at or message.created_at
         elif entry.type in RECEIPTS:
             message = _apply_receipt(conversation, entry)
             results.append({"id": entry.id, "message_id": str(message.id), "duplicate": False})
@@ -135,6 +138,7 @@ def _receive(
             )  # a keyword alone needs no agent
         else:
             _after_inbound(conversation, session, created, new_texts[-1], held=bool(agents))
+            sla_end_user_wrote(conversation, at=first_new_at)  # after routing: the queue's policy applies
     return {
         "conversation_id": str(conversation.id),
         "session_id": str(session.id),

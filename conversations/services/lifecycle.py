@@ -32,6 +32,7 @@ from ..errors import (
 from ..models import Contact, Conversation, EndUserAddress, Message, Participant, Session
 from .call_records import call_hangup_on_close
 from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
+from .sla import sla_conversation_closed
 
 
 def conversation_lock(conversation: Conversation) -> Conversation:
@@ -258,6 +259,7 @@ def conversation_close_locked(conversation: Conversation, *, closed_by: str, age
         call_hangup_on_close(conversation, agent=agent)
     by = agent.name if agent is not None else closed_by
     system_message(conversation, f"Conversation closed by {by}.", agents_before)
+    sla_conversation_closed(conversation, at=now)
     conversation.status = ConversationStatus.CLOSED
     conversation.closed_at = now
     conversation.save(update_fields=["status", "closed_at", "updated_at"])

@@ -36,6 +36,7 @@ from .lifecycle import (
     routing_attributes,
 )
 from .payloads import conversation_data, conversation_publish, message_publish
+from .sla import sla_agent_replied
 
 
 def _end_user_wrote(conversation: Conversation) -> bool:
@@ -96,6 +97,8 @@ def outbound_send(
         status_changed_at=timezone.now(),
     )
     message_publish(conversation, message, agents=agents)
+    if sender_type == SenderType.AGENT:
+        sla_agent_replied(conversation, at=message.created_at)
     return message
 
 

@@ -5,6 +5,7 @@
 // (barge in) makes the supervisor a participant whose messages go to the customer, labelled.
 import { AgentSocket, api, socketUrl } from "./api.js";
 import { h } from "./text.js";
+import { slaCountdown } from "./workspace/sla.js";
 
 const API = "/api/v1/agent";
 const $ = (id) => document.getElementById(id);
@@ -48,7 +49,7 @@ function renderLive() {
         h("td", {}, r.status),
         h("td", {}, r.agents.map((a) => a.name + (a.barged_in ? " (supervisor)" : "")).join(", ") || "—"),
         h("td", {}, fmtWait(r.waiting_seconds)),
-        h("td", {}, r.sla ? r.sla.state : "—"),
+        h("td", { class: r.sla ? `sla-${slaCountdown(r.sla, Date.now()).state}` : "" }, r.sla ? slaCountdown(r.sla, Date.now()).text : "—"),
         h(
           "td",
           {},

@@ -12,6 +12,7 @@ import { setupDialogs } from "./workspace/dialogs.js";
 import { loadNotes, setupNotes } from "./workspace/notes.js";
 import { reduce } from "./workspace/reducer.js";
 import { setupSearch } from "./workspace/search.js";
+import { tickSla } from "./workspace/sla.js";
 import { ALL, localDateTime, render, renderPresence, setActions, tick } from "./workspace/render.js";
 import {
   activeConversation,
@@ -280,6 +281,7 @@ function activate(id) {
 
 setActions({ accept: acceptOffer, decline: declineOffer, acwExtend, acwComplete, activate });
 setInterval(tick, 250);
+setInterval(() => tickSla(document), 1000); // the SLA countdowns (workspace/sla.js)
 
 document.addEventListener("keydown", (event) => {
   if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;

@@ -14,6 +14,7 @@ import {
   withoutWork,
 } from "./state.js";
 import { noteAsEntry } from "./notes.js";
+import { slaAfterMessage, slaFromEvent } from "./sla.js";
 
 // How long an end user's "typing" shows without a stop event (a lost typing.stopped must not stick).
 export const TYPING_TIMEOUT_MS = 15000;
@@ -87,7 +88,8 @@ function message(state, data) {
   const { conv: updated, added } = conversationWithMessage(conv, data);
   if (updated === conv) return result(state);
   const unread = added && data.direction === "inbound" && conv.id !== state.activeId ? 1 : 0;
-  const next = withConversation(state, unread ? { ...updated, unread: updated.unread + 1 } : updated);
+  const sla = added ? slaAfterMessage(updated.sla, data) : updated.sla; // a reply stops a response clock
+  const next = withConversation(state, { ...updated, sla, unread: updated.unread + unread });
   const touched = conversationPanels(next, conv.id);
   if (updated.typing !== conv.typing) touched.push("typing");
   return result(next, touched);
@@ -158,6 +160,13 @@ export function reduce(state, event) {
         ? withConversationPatch(state, id, { gone: "Transferred to a colleague" })
         : state;
       return result(next, conversationPanels(next, id), [{ type: "resync" }]);
+    }
+    case "sla.warning":
+    case "sla.breached": {
+      const conv = state.conversations.get(data.conversation_id);
+      if (!conv) return result(state);
+      const sla = slaFromEvent(conv.sla, event.type, data);
+      return sla === conv.sla ? result(state) : result(withConversation(state, { ...conv, sla }), ["list"]);
     }
     default:
       if (isCallEvent(event.type)) {

@@ -3,6 +3,7 @@
 // Every untrusted string goes through h() or safeText() (static/js/text.js).
 import { h, safeText } from "../text.js";
 import { attachmentLabel, capabilitiesOf, messageBody, messageSubject, showsTyping, shownStatus } from "./email.js";
+import { slaBadge } from "./sla.js";
 import { activeConversation, conversationLabel, openOffers, orderedMessages, secondsLeft } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -132,6 +133,7 @@ function renderList(state) {
           h("span", { class: "conv-name" }, conv.contact_name || conv.end_user),
           conv.unread ? h("span", { class: "badge", "aria-label": `${conv.unread} unread` }, String(conv.unread)) : null,
           h("span", { class: "conv-meta" }, label || conv.channel_name),
+          conv.gone || conv.status === "closed" ? null : slaBadge(conv.sla),
           last ? h("span", { class: "conv-last" }, last.text || "(attachment)") : null,
         ),
       ),

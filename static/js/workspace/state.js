@@ -34,6 +34,7 @@ export function upsertConversation(state, row) {
     channel_name: row.channel_name ?? known.channel_name,
     channel_address_id: row.channel_address_id ?? known.channel_address_id,
     end_user: row.end_user ?? known.end_user,
+    sla: row.sla !== undefined ? row.sla : known.sla, // the most urgent running SLA clock (sla.js)
     gone: "",
   };
   return withConversation(state, conv);
@@ -112,6 +113,7 @@ export function withAccepted(state, workId, conversation) {
       contact_id: conversation.contact?.id ?? a.contact_id,
       contact_name: conversation.contact?.name || a.contact_name || conversation.end_user,
       channel_name: a.channel_name || state.conversations.get(conversation.id)?.channel_name || conversation.channel_address_id,
+      sla: conversation.sla, // the accept's answer carries the SLA clock (sla.js)
     },
   );
   return withActive(next, conversation.id);
