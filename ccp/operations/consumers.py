@@ -67,12 +67,21 @@ class SupervisorConsumer(AsyncJsonWebsocketConsumer):
         with contextlib.suppress(ValueError):
             await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
 
-    async def realtime_snapshot(self, event):
+    async def _still_standing(self) -> bool:
+        """The session and the supervisor's role still stand; else the socket closes (4401)."""
         stands = await database_sync_to_async(supervisor_socket_stands)(
             session_key=self.session_key, membership_id=self.membership_id
         )
         if not stands:
             await self.disconnect(SESSION_ENDED)
             await self.close(code=SESSION_ENDED)
-            return
-        await self.send_json({"type": "realtime.snapshot", "data": event["data"]})
+        return stands
+
+    async def realtime_snapshot(self, event):
+        if await self._still_standing():
+            await self.send_json({"type": "realtime.snapshot", "data": event["data"]})
+
+    async def sla_alert(self, event):
+        """An SLA warning or breach of the tenant (ccp/operations/services/realtime.py)."""
+        if await self._still_standing():
+            await self.send_json({"type": "sla.alert", "data": event["data"]})

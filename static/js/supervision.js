@@ -221,6 +221,17 @@ const socket = new AgentSocket({
   },
 });
 socket.start();
+// SLA warnings and breaches arrive over the supervisors' live socket (supervisor.js): announce and refresh
+document.addEventListener("ccp:sla-alert", async (event) => {
+  const alert = event.detail || {};
+  await refreshLive();
+  const row = rows.find((r) => r.id === alert.conversation_id);
+  const who = row ? row.contact_name : "a conversation";
+  const what = String(alert.target || "").replace("_", " ");
+  $("sla-alert").textContent =
+    alert.type === "sla.breached" ? `SLA breached: ${what} of ${who}` : `SLA warning: ${what} of ${who} is due soon`;
+  $("sla-alert").className = alert.type === "sla.breached" ? "sla-alert breached" : "sla-alert warning";
+});
 refreshLive();
 loadAgents();
 setInterval(refreshLive, 3000);

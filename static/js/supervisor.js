@@ -60,6 +60,11 @@ function connect() {
     } catch {
       return;
     }
+    if (frame.type === "sla.alert") {
+      // an SLA warning or breach: the live conversations list (supervision.js) shows it at once
+      document.dispatchEvent(new CustomEvent("ccp:sla-alert", { detail: frame.data }));
+      return;
+    }
     if (frame.type !== "realtime.snapshot") return;
     showLive(frame.data);
     // routing changed: the decisions log has news too (at most every few seconds)

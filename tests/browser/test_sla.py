@@ -11,7 +11,7 @@ import pytest
 
 from conversations.models import SlaClock, SlaPolicy
 from tenants.models import Channel
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, MembershipFactory
 
 from .conftest import log_in, new_page, screenshot
 from .test_workspace import go_online, setup  # noqa: F401 — the workspace's fixture
@@ -32,6 +32,10 @@ def test_the_workspace_counts_down_and_shows_the_breach(browser, server, setup, 
         tenant=tenant, name="Chat", channel=Channel.objects.get(), first_response_seconds=3600, resolution_seconds=86400
     )
     partner = setup["partner"]
+    MembershipFactory(tenant=tenant, role="supervisor", display_name="Sue", user__username="sue")
+    supervisor = new_page(browser)
+    log_in(supervisor, server, "sue", PASSWORD)
+    supervisor.goto(server.url + "/supervisor/")
     page = new_page(browser)
     log_in(page, server, "alice", PASSWORD)
     go_online(page)
@@ -58,3 +62,8 @@ def test_the_workspace_counts_down_and_shows_the_breach(browser, server, setup, 
     expect(badge).to_have_class(re.compile("sla-breached"))
     expect(badge).to_have_text(re.compile(r"First response overdue \d+s"))
     screenshot(page, "sla_breached")
+    # the supervisor's page is told at once, over its live socket (not at the list's next refresh)
+    alert = supervisor.locator("#sla-alert")
+    expect(alert).to_have_text(re.compile(r"^SLA breached: first response of \S"), timeout=10000)
+    expect(alert).to_have_class(re.compile("breached"))
+    screenshot(supervisor, "supervisor-sla-alert")

@@ -108,3 +108,58 @@ def test_a_push_request_takes_the_lease_once(tenant):
     redis_client().delete(f"ccp:ops:realtime:{tenant.pk}")
     assert realtime_push_request(tenant_id=tenant.pk) is True
     assert realtime_push_request(tenant_id=tenant.pk) is False
+
+
+def test_an_sla_breach_reaches_the_supervisors_live_view_at_once(tenant, partner, api):
+    from datetime import timedelta
+
+    from conversations import services as conversation_services
+    from conversations.models import Conversation, SlaClock, SlaPolicy
+    from tests.conversations.conftest import install, message, post
+
+    channel = install(tenant, partner)
+    SlaPolicy.objects.create(tenant=tenant, name="Chat", channel=channel, first_response_seconds=300)
+    sue = MembershipFactory(tenant=tenant, role="supervisor", display_name="Sue")
+    agent = MembershipFactory(tenant=tenant, role="agent", display_name="Al")
+    headers = _headers(sue.user)
+    assert post(api, message("where is my parcel?", "e1")).status_code == 201
+    conversation = Conversation.objects.get()
+    past = timedelta(seconds=400)  # the 300 s first-response target has passed
+    for clock in SlaClock.objects.filter(conversation=conversation):
+        SlaClock.objects.filter(pk=clock.pk).update(
+            started_at=clock.started_at - past, warn_at=clock.warn_at - past, due_at=clock.due_at - past
+        )
+
+    async def scenario(path: str, user_headers) -> list[dict]:
+        communicator = WebsocketCommunicator(application, path, headers=user_headers)
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        frames = [await communicator.receive_json_from(timeout=10)]  # the first snapshot
+        await _in_thread(conversation_services.sla_sweep)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and frames[-1].get("data", {}).get("type") != "sla.breached":
+            try:
+                frames.append(await communicator.receive_json_from(timeout=max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+        await communicator.disconnect()
+        return frames
+
+    frames = asyncio.run(scenario("/ws/supervisor/", headers))
+    alerts = [f["data"] for f in frames if f["type"] == "sla.alert"]
+    # the sweep marks the warning and the breach in one round; the breach is what must arrive
+    assert any(a["type"] == "sla.breached" for a in alerts), frames
+    breach = next(a for a in alerts if a["type"] == "sla.breached")
+    assert breach["conversation_id"] == str(conversation.pk) and breach["target"] == "first_response"
+
+    # a plain agent is refused the supervisors' socket (4403), so never sees an alert
+    agent_headers = _headers(agent.user)
+
+    async def agent_is_refused() -> dict:
+        communicator = WebsocketCommunicator(application, "/ws/supervisor/", headers=agent_headers)
+        await communicator.connect(timeout=10)
+        closed = await communicator.receive_output(timeout=10)
+        await communicator.disconnect()
+        return closed
+
+    assert asyncio.run(agent_is_refused()) == {"type": "websocket.close", "code": 4403}

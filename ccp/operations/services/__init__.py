@@ -5,7 +5,13 @@
 - `rollup`: the rollup of settled work that keeps the historical reports fast (`operations_rollup`).
 """
 
-from .realtime import REALTIME_EVENT_TYPES, realtime_push, realtime_push_request, supervisors_group
+from .realtime import (
+    REALTIME_EVENT_TYPES,
+    realtime_push,
+    realtime_push_request,
+    sla_alerts_push,
+    supervisors_group,
+)
 from .rollup import operations_rollup, operations_rollup_all
 
 __all__ = [
@@ -14,5 +20,6 @@ __all__ = [
     "operations_rollup_all",
     "realtime_push",
     "realtime_push_request",
+    "sla_alerts_push",
     "supervisors_group",
 ]

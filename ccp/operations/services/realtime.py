@@ -22,6 +22,7 @@ from django.db import connection
 
 from ccp.core.redis import redis_client
 from ccp.core.redis_health import redis_failed, redis_skipping
+from ccp.events.services.push import push_messages
 from tenants.models import Tenant
 
 from ..selectors import report_realtime
@@ -48,6 +49,23 @@ REALTIME_EVENT_TYPES = frozenset(
         "conversation.transferred",
     }
 )
+
+
+SLA_ALERT_TYPES = frozenset({"sla.warning", "sla.breached"})
+
+
+def sla_alerts_push(*, events) -> int:
+    """Send each committed `sla.warning` / `sla.breached` to its tenant's supervisors' live views
+    (frame `sla.alert`: the event's type and data). Best effort, like every push: a supervisor who
+    misses one sees the state in the supervision list's next read. Returns how many were sent."""
+    messages = [
+        (supervisors_group(e.tenant_id), {"type": "sla.alert", "data": {"type": e.type, **e.data}})
+        for e in events
+        if e.type in SLA_ALERT_TYPES and e.tenant_id
+    ]
+    if messages:
+        push_messages(json.loads(json.dumps(messages, cls=DjangoJSONEncoder)))
+    return len(messages)
 
 
 def supervisors_group(tenant_id) -> str:
