@@ -327,6 +327,19 @@ class Client:
             "POST", f"/api/v1/packages/{_segment(package_id)}/publish/", idempotency_key=idempotency_key
         )
 
+    def package_ensure_published(self, manifest: Mapping[str, Any]) -> str:
+        """Publish `manifest` unless a version of its channel is published already (a partner keeps
+        its package in git and runs this at start): reuses a draft of the same version. Returns
+        "already published" or "published"."""
+        name = manifest["channel_definition"]["developer_name"]
+        mine = [p for p in self.list_packages() if p.get("developer_name") == name]
+        if any(p.get("status") == "published" for p in mine):
+            return "already published"
+        draft = next((p for p in mine if p.get("version") == manifest["version"]), None)
+        draft = draft or self.create_package(manifest)
+        self.publish_package(draft["id"])
+        return "published"
+
     # --- channels and agents (scopes `interactions` / `routing`) ------------------------------
 
     def channels(self) -> list[Channel]:

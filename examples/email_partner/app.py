@@ -124,15 +124,8 @@ class EmailPartner:
     # --- the platform side ---------------------------------------------------------------------
 
     def ensure_package(self) -> str:
-        """Publish the manifest if this partner has not yet (ccp_demo has, in the demo)."""
-        name = self.manifest["channel_definition"]["developer_name"]
-        mine = [p for p in self.client.list_packages() if p.get("developer_name") == name]
-        if any(p.get("status") == "published" for p in mine):
-            return "already published"
-        draft = next((p for p in mine if p.get("version") == self.manifest["version"]), None)
-        draft = draft or self.client.create_package(self.manifest)
-        self.client.publish_package(draft["id"])
-        return "published"
+        """Publish the manifest if this partner has not yet (a partner keeps its package in git)."""
+        return self.client.package_ensure_published(self.manifest)
 
     def start_cursor(self) -> None:
         """Resume after the last event handled, or start at the newest one (old replies are not re-sent)."""

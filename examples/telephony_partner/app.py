@@ -85,14 +85,7 @@ class TelephonyPartner:
 
     def ensure_package(self) -> str:
         """Publish the manifest if this partner has not yet (a partner keeps its package in git)."""
-        name = self.manifest["channel_definition"]["developer_name"]
-        mine = [p for p in self.client.list_packages() if p.get("developer_name") == name]
-        if any(p.get("status") == "published" for p in mine):
-            return "already published"
-        draft = next((p for p in mine if p.get("version") == self.manifest["version"]), None)
-        draft = draft or self.client.create_package(self.manifest)
-        self.client.publish_package(draft["id"])
-        return "published"
+        return self.client.package_ensure_published(self.manifest)
 
     def start_cursor(self) -> None:
         """Start at the newest event: controls of calls from before a restart are gone with them."""

@@ -55,14 +55,7 @@ class WebChatPartner:
 
     def ensure_package(self) -> str:
         """Publish the manifest if this partner has not yet (a partner keeps its package in git)."""
-        name = self.manifest["channel_definition"]["developer_name"]
-        mine = [p for p in self.client.list_packages() if p.get("developer_name") == name]
-        if any(p.get("status") == "published" for p in mine):
-            return "already published"
-        draft = next((p for p in mine if p.get("version") == self.manifest["version"]), None)
-        draft = draft or self.client.create_package(self.manifest)
-        self.client.publish_package(draft["id"])
-        return "published"
+        return self.client.package_ensure_published(self.manifest)
 
     def start_cursor(self) -> None:
         """Resume after the last event handled (saved in the state file), or start at the newest one:
