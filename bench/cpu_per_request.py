@@ -10,6 +10,10 @@ PostgreSQL, Redis (channel layer, cache, Celery broker; no worker runs and the q
 the end) and the on-commit fan-out:
 - ingest: a partner POSTs a message into a conversation an agent holds (the common case);
 - reply: that agent POSTs a message through the agent API (the outbound path, consent checked).
+- baseline: the bench's bare DRF endpoint (bench/baseline_app: validate a body, insert one row),
+  served by the same process, URLconf, middleware and connection.
+The three run interleaved (baseline, ingest, reply, baseline, …) so that a change in the machine's
+speed during the run moves all three alike; the ratios to the baseline are the figures to compare.
 Reports per request: process CPU ms (this process: server code, fan-out thread, test client),
 wall ms, and database queries (the request's, then the fan-out's after commit).
 """
@@ -36,14 +40,21 @@ def main(argv=None) -> int:
     p.add_argument("-n", type=int, default=300, help="requests per path (after 30 warm-up requests)")
     p.add_argument("--json", dest="json_out", help="also write the figures to this file")
     p.add_argument("--database", default="ccp_bench_cpu", help="recreated on every run (a ccp_bench* name)")
+    p.add_argument(
+        "--profile",
+        choices=["baseline", "ingest", "reply"],
+        help="instead of timing, print a cProfile of -n requests of this path (own time and cumulative)",
+    )
+    p.add_argument("--show-queries", action="store_true", help="print the SQL of one request of each path, then stop")
     args = p.parse_args(argv)
     stack.recreate_database(args.database)
     stack.manage(args.database, "migrate", "--no-input", "-v", "0")
-    demo = stack.setup_django(args.database)
+    demo = stack.setup_django(args.database, settings="bench.baseline_app.settings_combined")
     from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from bench.baseline_app.sql import CREATE_SQL
     from conversations import services
     from routing import services as routing_services
     from routing.models import AgentWork
@@ -88,34 +99,79 @@ def main(argv=None) -> int:
         )
         assert r.status_code == 201, r.content
 
-    results = {}
-    for name, fn in (("ingest", ingest), ("reply", reply)):
-        for _ in range(30):
+    with connection.cursor() as c:
+        c.execute(CREATE_SQL)
+
+    def baseline() -> None:
+        r = client.post("/bench/insert/", json.dumps({"text": "where is my parcel?", "n": next(seq)}),
+                        content_type="application/json")  # fmt: skip
+        assert r.status_code == 201, r.content
+
+    paths = {"baseline": baseline, "ingest": ingest, "reply": reply}
+    queries: dict[str, list[int]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
+    wall: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(30):  # warm-up
+        for fn in paths.values():
             fn()
-        queries = []
-        for _ in range(20):  # counted apart: capturing queries costs CPU of its own
+    if args.show_queries:
+        for name, fn in paths.items():
             with CaptureQueriesContext(connection) as captured:
                 fn()
-            queries.append(len(captured))
-        cpu, wall = [], []
+            print(f"== {name}: {len(captured)} queries")
+            for q in captured:
+                print("  " + q["sql"][:400])
+        stack.purge_queue()
+        return 0
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not wall: waits on the database are not ours
+        profiler.enable()
         for _ in range(args.n):
+            paths[args.profile]()
+        profiler.disable()
+        stack.purge_queue()
+        for order in ("tottime", "cumulative"):
+            pstats.Stats(profiler).sort_stats(order).print_stats(140)
+        return 0
+    for _ in range(20):  # counted apart: capturing queries costs CPU of its own
+        for name, fn in paths.items():
+            with CaptureQueriesContext(connection) as captured:
+                fn()
+            queries[name].append(len(captured))
+    for i in range(args.n):
+        names = list(paths)
+        names = names[i % 3 :] + names[: i % 3]  # rotate the order: no path always follows another
+        for name in names:
             c0, w0 = time.process_time(), time.perf_counter()
-            fn()
-            cpu.append((time.process_time() - c0) * 1000)
-            wall.append((time.perf_counter() - w0) * 1000)
+            paths[name]()
+            cpu[name].append((time.process_time() - c0) * 1000)
+            wall[name].append((time.perf_counter() - w0) * 1000)
+    results = {}
+    for name in paths:
         results[name] = {
             "n": args.n,
-            "cpu_ms_mean": round(statistics.fmean(cpu), 2),
-            "cpu_ms_median": round(statistics.median(cpu), 2),
-            "wall_ms_median": round(statistics.median(wall), 2),
-            "queries": max(set(queries), key=queries.count),
+            "cpu_ms_mean": round(statistics.fmean(cpu[name]), 2),
+            "cpu_ms_median": round(statistics.median(cpu[name]), 2),
+            "wall_ms_median": round(statistics.median(wall[name]), 2),
+            "queries": max(set(queries[name]), key=queries[name].count),
         }
+    base = results["baseline"]["cpu_ms_median"]
+    for r in results.values():
+        r["vs_baseline"] = round(r["cpu_ms_median"] / base, 2) if base else None
     stack.purge_queue()
-    print(f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}")
-    print(f"{'path':8} {'CPU ms mean':>12} {'CPU ms median':>14} {'wall ms median':>15} {'queries':>8}")
+    print(f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}  n={args.n} interleaved")
+    columns = ("CPU ms mean", 12), ("CPU ms median", 14), ("wall ms median", 15), ("queries", 8), ("vs baseline", 12)
+    print(f"{'path':8} " + " ".join(f"{title:>{width}}" for title, width in columns))
     for name, r in results.items():
         figures = f"{r['cpu_ms_mean']:12.2f} {r['cpu_ms_median']:14.2f} {r['wall_ms_median']:15.2f} {r['queries']:8}"
-        print(f"{name:8} {figures}")
+        print(f"{name:8} {figures} {r['vs_baseline']:11.2f}x")
+    targets = {"ingest": 4.0, "reply": 5.0}
+    for name, limit in targets.items():
+        ratio = results[name]["vs_baseline"]
+        print(f"  [{'met' if ratio <= limit else 'NOT met'}] {name} <= {limit:g}x the bare DRF insert: {ratio}x")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
     return 0

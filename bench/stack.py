@@ -266,12 +266,12 @@ def partner_auth(client, demo: dict) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access_token']}"}
 
 
-def setup_django(database: str) -> dict:
+def setup_django(database: str, settings: str = "ccp.settings") -> dict:
     """Seed the demo into `database` (idempotent), point this process at it the way the servers are
-    configured, and set Django up in-process; returns `ccp_demo --json`'s credentials."""
+    configured, and set Django up in-process with `settings`; returns `ccp_demo --json`'s credentials."""
     demo = json.loads(manage(database, "ccp_demo", "--json").strip().splitlines()[-1])
     os.environ.update(server_env(database))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "ccp.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings
     import django
 
     django.setup()

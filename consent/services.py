@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ccp.audit.services import audit_record
 from ccp.core.errors import Invalid
 from ccp.events.services import event_publish
 from tenants.models import Channel
 
+from . import sql
 from .choices import ConsentSource, ConsentStatus
 from .errors import NotConsentOwner
 from .models import ConsentChange, ConsentRecord
@@ -27,12 +28,17 @@ from .selectors import Decision, address_hash, consent_owner, consent_settings, 
 SETTABLE = (ConsentStatus.OPT_IN, ConsentStatus.OPT_OUT)
 
 
-def _lock_record(*, channel: Channel, address: str) -> ConsentRecord:
+def _lock_record(*, channel: Channel, address: str, erased: bool = False) -> ConsentRecord:
     """The (tenant, channel, address) record, created as unknown if missing, locked until commit.
 
+    `erased`: also read, in the same query, whether an erased opt-out of this address exists
+    (`erased_opt_out`); the record then carries it as `erased_opt_out_found`.
     Precondition: inside a transaction (the lock is what serialises checks against changes).
     """
-    found = ConsentRecord.objects.select_for_update().filter(channel=channel, address=address).first()
+    if erased and connection.vendor == "postgresql":
+        found = sql.record_lock_with_erased(channel_id=channel.pk, address=address, hashed=address_hash(address))
+    else:
+        found = ConsentRecord.objects.select_for_update().filter(channel=channel, address=address).first()
     if found is not None:
         return found
     try:
@@ -55,13 +61,15 @@ def consent_check_outbound(
     """
     if channel is None:
         return Decision(ConsentStatus.UNKNOWN, False, "platform", None, "The channel is no longer installed.")
-    record = _lock_record(channel=channel, address=address)
+    record = _lock_record(channel=channel, address=address, erased=True)
+    found = getattr(record, "erased_opt_out_found", None)  # absent on a record created just now
+    erased = erased_opt_out(channel=channel, record=record, address=address) if found is None else found
     decision = decide(
         record=record,
         channel=channel,
         end_user_wrote=end_user_wrote,
         confirmation=confirmation,
-        erased_opt_out=erased_opt_out(channel=channel, record=record, address=address),
+        erased_opt_out=erased and not record.source,
     )
     if confirmation and decision.allowed and record.confirmation_due:
         record.confirmation_due = False

@@ -10,12 +10,12 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
 
-        from ccp.packages.models import CommunicationPackage, ConversationChannelDefinition
+        from ccp.packages.models import CommunicationPackage, ConversationChannelDefinition, Partner
 
         from .models import Channel, Membership, PackageInstallation, Tenant
         from .selectors import forget_channels, forget_memberships
 
-        models = (Channel, PackageInstallation, Tenant, CommunicationPackage, ConversationChannelDefinition)
+        models = (Channel, PackageInstallation, Tenant, CommunicationPackage, ConversationChannelDefinition, Partner)
         for signal in (post_save, post_delete):
             for model in models:
                 signal.connect(forget_channels, sender=model, dispatch_uid=f"ccp-channels-{model.__name__}-{signal}")

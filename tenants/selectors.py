@@ -220,9 +220,31 @@ def channel_for_partner(*, partner, channel_address_id: str) -> Channel:
     return channel
 
 
+_channels_by_id: LocalTtlCache[Channel] = LocalTtlCache()
+
+
+def channel_cached(*, channel_id) -> Channel | None:
+    """A channel by id with its tenant, installation, package (without its manifest), channel
+    definition and partner: what a conversation's services read of its channel on every agent reply.
+    Kept per process like `channel_for_partner`'s (same signals, same `HOT_LOOKUP_CACHE_SECONDS`);
+    treat it as read-only. None when it no longer exists."""
+
+    def load() -> Channel | None:
+        return (
+            Channel.objects.select_related("tenant", "installation__package__channel_definition")
+            .select_related("installation__package__partner")
+            .defer("installation__package__manifest")
+            .filter(pk=channel_id)
+            .first()
+        )
+
+    return _channels_by_id.get_or_load(channel_id, load)
+
+
 def forget_channels(**_signal_kwargs) -> None:
-    """Drop the cached channels of partner calls (any channel, installation or package change)."""
+    """Drop the cached channels (any channel, installation, package, definition, tenant or partner change)."""
     _partner_channels.clear()
+    _channels_by_id.clear()
 
 
 def business_calendar(*, business_hours_id):

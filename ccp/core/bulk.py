@@ -6,6 +6,9 @@ documents — a routing dispatch round writes hundreds of offers, decisions and 
 is about three times the client CPU and server time of one `jsonb` parameter unpacked by
 `jsonb_to_recordset`, measured on 200 decision rows; `bulk_update` builds a CASE … WHEN expression
 per object. Other databases take Django's own.
+
+`insert_sql` is the single-row piece for composed statements: the INSERT that `save()` would run, to
+put into a data-modifying CTE beside other writes (PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -93,3 +96,44 @@ def bulk_update(model: type[Model], objs: list[Model], fields: list[str]) -> int
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(rows, default=_encode)])
         return cursor.rowcount
+
+
+def insert_sql(obj, *, returning: str | None = None, ignore_conflicts: bool = False, only_if: str | None = None):
+    """The INSERT that `obj.save()` would run, as `(sql, params)`, to compose into one statement.
+
+    For the hot paths' data-modifying CTEs (a `sql.py` beside its service): Django builds the column
+    list and converts every value exactly as `save()` does, and the caller adds the statement around
+    it. Values are `obj`'s as they are (defaults were set when it was built); an `auto_now` /
+    `auto_now_add` field left empty is filled as `save()` would, one set by the caller is kept.
+    `returning`: a column to return; `ignore_conflicts`: ON CONFLICT DO NOTHING (any unique index);
+    `only_if`: a SQL condition — the row is inserted only when it holds (INSERT … SELECT … WHERE).
+    PostgreSQL only (SQLite has no data-modifying CTEs).
+    """
+    from django.db.models import sql as orm_sql
+    from django.db.models.constants import OnConflict
+
+    connection = connections[router.db_for_write(type(obj))]
+    meta = obj._meta
+    fields = [f for f in meta.local_concrete_fields if not (f is meta.auto_field and obj.pk is None)]
+    query = orm_sql.InsertQuery(type(obj), on_conflict=OnConflict.IGNORE if ignore_conflicts else None)
+    for field in fields:
+        if (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)) and getattr(
+            obj, field.attname
+        ) is None:
+            field.pre_save(obj, add=True)
+    query.insert_values(fields, [obj], raw=True)
+    [(sql, params)] = query.get_compiler(using=connection.alias).as_sql()
+    if only_if is not None:
+        head, values = sql.split(") VALUES (", 1)
+        if not values.endswith(")"):
+            raise ValueError(f"only_if needs a plain one-row INSERT, not {sql[:80]!r}")
+        sql = f"{head}) SELECT {values[:-1]} WHERE {only_if}"
+    if returning:
+        sql = f"{sql} RETURNING {connection.ops.quote_name(returning)}"
+    return sql, list(params)
+
+
+def mark_saved(obj) -> None:
+    """After `insert_sql`'s row was written by a composed statement: `obj` behaves as if saved."""
+    obj._state.adding = False
+    obj._state.db = connections[router.db_for_write(type(obj))].alias

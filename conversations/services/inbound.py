@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ccp.core.errors import DomainError
@@ -15,7 +15,7 @@ from consent import services as consent
 from tenants.models import Channel
 from tenants.selectors import channel_for_partner
 
-from .. import flows
+from .. import flows, sql
 from ..choices import (
     OPEN_STATUSES,
     STATUS_RANK,
@@ -36,6 +36,7 @@ from .lifecycle import (
     conversation_open,
     end_user_address_get_or_create,
     message_append,
+    message_append_publish,
     open_conversation_lock,
     open_session,
     session_open_item,
@@ -47,7 +48,6 @@ from .payloads import (
     conversation_data,
     conversation_publish,
     message_data,
-    message_publish,
 )
 from .sla import sla_end_user_wrote
 
@@ -103,19 +103,23 @@ def _receive(
     elif from_name and not conversation.contact.name:
         Contact.objects.filter(pk=conversation.contact_id).update(name=from_name[:200])
         conversation.contact.name = from_name[:200]
-    session = open_session(conversation)
     # Who holds it cannot change before we commit: joining and leaving lock the conversation too.
-    agents = active_agent_ids(conversation)
+    if sql.fast_path() and not created:  # session, holders and stored entries in one statement
+        session, agents, stored = sql.inbound_context(conversation, [e.id for e in entries if e.type == "message"])
+        session = session or open_session(conversation)
+    else:
+        session, agents, stored = open_session(conversation), active_agent_ids(conversation), None
     results = []
     new_texts = []
     first_new_at = None
     for entry in entries:
         if entry.type == "message":
-            message, duplicate = _store_inbound(conversation, session, entry, from_name, agents)
-            results.append({"id": entry.id, "message_id": str(message.id), "duplicate": duplicate})
+            message_id, created_at = _store_inbound(conversation, session, entry, from_name, agents, stored)
+            duplicate = created_at is None
+            results.append({"id": entry.id, "message_id": message_id, "duplicate": duplicate})
             if not duplicate:
                 new_texts.append(entry.text)
-                first_new_at = first_new_at or message.created_at
+                first_new_at = first_new_at or created_at
         elif entry.type in RECEIPTS:
             message = _apply_receipt(conversation, entry)
             results.append({"id": entry.id, "message_id": str(message.id), "duplicate": False})
@@ -198,41 +202,50 @@ def _confirm_keyword(conversation: Conversation, reply: str) -> None:
 
 
 def _store_inbound(
-    conversation: Conversation, session: Session, entry: Entry, from_name: str, agents: list
-) -> tuple[Message, bool]:
-    existing = Message.objects.filter(
-        tenant_id=conversation.tenant_id, channel_address_id=conversation.channel_address_id, partner_entry_id=entry.id
-    ).first()
-    if existing is not None:
-        return existing, True
-    try:
-        with transaction.atomic():
-            message = message_append(
-                conversation,
-                session=session,
-                direction=Direction.INBOUND,
-                sender_type=SenderType.END_USER,
-                sender_name=from_name[:200],
-                text=entry.text,
-                attachments=entry.attachments,
+    conversation: Conversation, session: Session, entry: Entry, from_name: str, agents: list, stored: dict | None
+) -> tuple[str, object]:
+    """Store one message entry unless it is stored already: (message id, its created_at), or
+    (the stored message's id, None) for a duplicate. `stored`: the entries found stored by
+    `sql.inbound_context` ({entry id: message id}); None means look them up here."""
+    if stored is None:
+        existing = (
+            Message.objects.filter(
+                tenant_id=conversation.tenant_id,
+                channel_address_id=conversation.channel_address_id,
                 partner_entry_id=entry.id,
-                sent_at=entry.timestamp,
-                subject=entry.subject,
-                html=entry.html,
             )
-            if entry.subject and not conversation.subject:
-                conversation.subject = entry.subject[:998]
-                conversation.save(update_fields=["subject", "updated_at"])
-    except IntegrityError:  # the same entry in a concurrent request won
-        conversation.refresh_from_db(fields=["last_seq"])
-        message = Message.objects.get(
+            .values_list("id", flat=True)
+            .first()
+        )
+        if existing is not None:
+            return str(existing), None
+    elif entry.id in stored:
+        return stored[entry.id], None
+    message = message_append_publish(
+        conversation,
+        agents=agents,
+        session=session,
+        direction=Direction.INBOUND,
+        sender_type=SenderType.END_USER,
+        sender_name=from_name[:200],
+        text=entry.text,
+        attachments=entry.attachments,
+        partner_entry_id=entry.id,
+        sent_at=entry.timestamp,
+        subject=entry.subject,
+        html=entry.html,
+    )
+    if message is None:  # the same entry in a concurrent request won
+        existing = Message.objects.get(
             tenant_id=conversation.tenant_id,
             channel_address_id=conversation.channel_address_id,
             partner_entry_id=entry.id,
         )
-        return message, True
-    message_publish(conversation, message, agents=agents)
-    return message, False
+        return str(existing.id), None
+    if entry.subject and not conversation.subject:
+        conversation.subject = entry.subject[:998]
+        conversation.save(update_fields=["subject", "updated_at"])
+    return str(message.id), message.created_at
 
 
 def _apply_receipt(conversation: Conversation, entry: Entry) -> Message:

@@ -7,8 +7,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ccp.core.bulk import mark_saved
 from ccp.core.errors import Conflict
 from ccp.core.ids import parse_id
+from ccp.events.services import events_deferred, events_written
 from ccp.packages.choices import Owner
 from ccp.packages.models import Partner
 from routing import services as routing
@@ -17,8 +19,10 @@ from routing.selectors import (
     access_queue,
     open_work_item,
 )
-from tenants.models import Channel, Membership
+from tenants.models import Channel, Membership, Tenant
+from tenants.selectors import channel_cached
 
+from .. import sql
 from ..choices import (
     OPEN_STATUSES,
     ConversationStatus,
@@ -27,22 +31,33 @@ from ..choices import (
 )
 from ..errors import (
     ConversationClosed,
+    ConversationNotFound,
     NotAParticipant,
 )
 from ..models import Contact, Conversation, EndUserAddress, Message, Participant, Session
 from .call_records import call_hangup_on_close
-from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
+from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data, message_publish
 from .sla import sla_conversation_closed
 
 
 def conversation_lock(conversation: Conversation) -> Conversation:
-    # The channel's package and definition come along: consent and the outbound event need them.
-    return (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("channel__installation__package__channel_definition", "tenant", "partner")
-        .defer("channel__installation__package__manifest")  # the whole manifest: large, unused here
-        .get(pk=conversation.pk)
-    )
+    """The conversation re-read and locked until commit, with its channel, the channel's package and
+    definition (consent and the outbound event need them), tenant and partner. Those come from the
+    per-process channel cache (`tenants.selectors.channel_cached`), so the locking query is one table's;
+    a conversation without a channel, or a partner other than its package's, is read with it."""
+    found = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+    if found is None:
+        raise ConversationNotFound()
+    channel = channel_cached(channel_id=found.channel_id) if found.channel_id else None
+    if channel is None:
+        found.tenant = Tenant.objects.get(pk=found.tenant_id)
+        return found
+    found.channel = channel
+    found.tenant = channel.tenant
+    package = channel.installation.package if channel.installation_id else None
+    if package is not None and found.partner_id == package.partner_id:
+        found.partner = package.partner
+    return found
 
 
 def message_append(conversation: Conversation, **fields) -> Message:
@@ -58,6 +73,45 @@ def message_append(conversation: Conversation, **fields) -> Message:
         channel_address_id=conversation.channel_address_id,
         **fields,
     )
+
+
+def message_append_publish(conversation: Conversation, *, agents, **fields) -> Message | None:
+    """`message_append` and `message_publish` at once: the message, the conversation's counters and the
+    message's events in one statement on PostgreSQL (conversations.sql), the ORM calls elsewhere.
+    Precondition: the conversation row is locked. `agents`: its participants, read under the lock.
+
+    Returns None when the message's partner entry is stored already (a concurrent request won the
+    unique index): then nothing was written and `conversation` is as it was."""
+    if not sql.fast_path():
+        try:
+            with transaction.atomic():
+                message = message_append(conversation, **fields)
+        except IntegrityError:
+            conversation.refresh_from_db(fields=["last_seq", "last_message_at", "updated_at"])
+            return None
+        message_publish(conversation, message, agents=agents)
+        return message
+    before = conversation.last_seq, conversation.last_message_at, conversation.updated_at
+    now = timezone.now()
+    conversation.last_seq += 1
+    conversation.last_message_at = conversation.updated_at = now
+    message = Message(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        seq=conversation.last_seq,
+        channel_address_id=conversation.channel_address_id,
+        **fields,
+    )
+    message.created_at = now  # what auto_now_add would write; the payload below carries it
+    with events_deferred() as events:
+        message_publish(conversation, message, agents=agents)
+    inserted, event_ids = sql.message_with_events_insert(conversation, message, events)
+    if not inserted:
+        conversation.last_seq, conversation.last_message_at, conversation.updated_at = before
+        return None
+    mark_saved(message)
+    events_written(events, event_ids)
+    return message
 
 
 def system_message(conversation: Conversation, text: str, agents) -> Message:

@@ -31,11 +31,11 @@ from ..models import Conversation, Message, Participant
 from .lifecycle import (
     conversation_open,
     end_user_address_get_or_create,
-    message_append,
+    message_append_publish,
     open_session,
     routing_attributes,
 )
-from .payloads import conversation_data, conversation_publish, message_publish
+from .payloads import active_agent_ids, conversation_data, conversation_publish
 from .sla import sla_agent_replied
 
 
@@ -85,8 +85,9 @@ def outbound_send(
     """
     if not outbound_consent_require(conversation, sender_type=sender_type, consent_reply=consent_reply):
         return None
-    message = message_append(
+    message = message_append_publish(
         conversation,
+        agents=active_agent_ids(conversation) if agents is None else agents,
         direction=Direction.OUTBOUND,
         sender_type=sender_type,
         sender_name=sender_name,
@@ -96,7 +97,8 @@ def outbound_send(
         status=MessageStatus.SENT,
         status_changed_at=timezone.now(),
     )
-    message_publish(conversation, message, agents=agents)
+    if message is None:  # no partner entry id: only a broken lock order could get here
+        raise Conflict("The conversation changed under us; retry.", code="conflict")
     if sender_type == SenderType.AGENT:
         sla_agent_replied(conversation, at=message.created_at)
     return message

@@ -8,6 +8,7 @@ from ccp.core.local_cache import LocalTtlCache
 from ccp.events.services import event_publish
 from ccp.packages.models import PlatformEventType
 
+from .. import sql
 from ..choices import (
     Direction,
 )
@@ -48,6 +49,8 @@ def conversation_data(conversation: Conversation) -> dict:
 
 
 def active_agent_ids(conversation: Conversation) -> list:
+    if sql.fast_path():
+        return sql.participant_agent_ids(conversation.pk)
     return list(
         Participant.objects.filter(conversation=conversation, left_at__isnull=True).values_list("agent_id", flat=True)
     )

@@ -22,10 +22,12 @@ stay unassigned (or unrelayed) and `events_sweep` (Celery beat) finishes the job
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -93,7 +95,7 @@ def event_publish(
         _validate_against_schema(type, data, schema)
     elif settings.EVENTS_VALIDATE_PAYLOADS:
         payload_check(type, data)
-    event = Event.objects.create(
+    event = Event(
         tenant=tenant,
         partner=partner,
         type=type,
@@ -101,8 +103,42 @@ def event_publish(
         agent_ids=sorted({str(a) for a in agent_ids}) if agents_checked else _clean_agent_ids(tenant, agent_ids),
         occurred_at=timezone.now(),
     )
+    deferred = _deferred.get()
+    if deferred is not None:
+        deferred.append(event)
+        return event
+    event.save(force_insert=True)
     _fan_out_on_commit(event)
     return event
+
+
+# Set by events_deferred(): event_publish builds its rows into this list instead of inserting them.
+_deferred: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar("ccp_events_deferred", default=None)
+
+
+@contextlib.contextmanager
+def events_deferred() -> Iterator[list[Event]]:
+    """Within the block, `event_publish` validates and builds its rows but does not insert them: the
+    caller writes them in its own statement (one round trip with the row they describe — see
+    `ccp.core.db.insert_sql`) and then hands them to `events_written`, which queues their fan-out.
+    Rows neither written nor discarded are a bug, and leaving the block says so."""
+    if _deferred.get() is not None:
+        raise RuntimeError("events_deferred() does not nest")
+    events: list[Event] = []
+    token = _deferred.set(events)
+    try:
+        yield events
+    finally:
+        _deferred.reset(token)
+
+
+def events_written(events: list[Event], pks: list[int]) -> None:
+    """The rows built under `events_deferred` were inserted (in this transaction) with these ids."""
+    for event, pk in zip(events, pks, strict=True):
+        event.pk = pk
+        event._state.adding = False
+        event._state.db = connection.alias
+        _fan_out_on_commit(event)
 
 
 def _clean_agent_ids(tenant: Tenant, agent_ids: Iterable) -> list[str]:

@@ -1,0 +1,108 @@
+"""The hot paths' statements in SQL, where one statement does what the ORM needs several round trips for.
+
+PostgreSQL only: SQLite (the embedded default) has no data-modifying CTEs and no arrays, so the
+services call these only when `connection.vendor == "postgresql"` and keep the ORM path otherwise
+(`fast_path()`). Each function's docstring names the ORM calls it stands for; the tests run both
+paths and compare what they store (tests/conversations/test_sql.py).
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from ccp.core.bulk import insert_sql
+
+from .models import Conversation, Message, Participant, Session
+
+
+def fast_path() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def participant_agent_ids(conversation_id) -> list:
+    """The Membership ids of the agents who hold the conversation, by joining order: the ORM's
+    `Participant.objects.filter(conversation=…, left_at__isnull=True).values_list("agent_id")`, whose
+    compilation cost more than the query on every reply."""
+    table = _q(Participant._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT agent_id FROM {table} WHERE conversation_id = %s AND left_at IS NULL ORDER BY joined_at",  # noqa: S608
+            [conversation_id],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def inbound_context(conversation: Conversation, entry_ids: list[str]) -> tuple[Session | None, list, dict[str, str]]:
+    """After the conversation is locked, in one statement: its open session (or None), the agents who
+    hold it (Membership ids, by joining order) and which of `entry_ids` are stored already
+    ({entry id: message id}). Stands for `open_session`'s read, `active_agent_ids` and the
+    duplicate-entry check. It runs after the lock, so it sees every join or leave committed before it."""
+    session_table, participant_table, message_table = (_q(m._meta.db_table) for m in (Session, Participant, Message))
+    columns = [f.column for f in Session._meta.concrete_fields]
+    # Identifiers come from the models' metadata, quoted; every value is a parameter.
+    sql = f"""
+        SELECT {", ".join(f"s.{_q(c)}" for c in columns)},
+            ARRAY(SELECT p.agent_id FROM {participant_table} p
+                  WHERE p.conversation_id = %s AND p.left_at IS NULL ORDER BY p.joined_at),
+            ARRAY(SELECT ARRAY[m.partner_entry_id, m.id::text] FROM {message_table} m
+                  WHERE m.tenant_id = %s AND m.channel_address_id = %s AND m.partner_entry_id = ANY(%s))
+        FROM (SELECT 1) AS one
+        LEFT JOIN LATERAL (
+            SELECT * FROM {session_table} WHERE conversation_id = %s AND is_open ORDER BY started_at LIMIT 1
+        ) AS s ON TRUE"""  # noqa: S608
+    params = [
+        conversation.pk,
+        conversation.tenant_id,
+        conversation.channel_address_id,
+        list(entry_ids),
+        conversation.pk,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    values, agents, duplicates = row[: len(columns)], row[-2], row[-1]
+    session = None
+    if values[0] is not None:
+        converted = []
+        for field, value in zip(Session._meta.concrete_fields, values, strict=True):
+            for converter in field.get_db_converters(connection):
+                value = converter(value, None, connection)
+            converted.append(value)
+        session = Session.from_db(connection.alias, [f.attname for f in Session._meta.concrete_fields], converted)
+    return session, list(agents), {entry: message_id for entry, message_id in duplicates}
+
+
+def message_with_events_insert(conversation: Conversation, message: Message, events: list) -> tuple[bool, list[int]]:
+    """One statement: insert `message` unless its partner entry is stored already (any unique
+    conflict: nothing is written then), move the conversation's `last_seq` / `last_message_at` /
+    `updated_at` to the values already set on `conversation`, and insert `events` (rows built under
+    `ccp.events.services.events_deferred`) only if the message was inserted.
+
+    Stands for `message_append` (UPDATE conversation + INSERT message in a savepoint) and one
+    `event_publish` INSERT per event. Returns (inserted, the events' ids). The caller holds the
+    conversation's row lock, so `last_seq` cannot move under it."""
+    message_sql, params = insert_sql(message, returning="id", ignore_conflicts=True)
+    parts = [f"msg AS ({message_sql})"]
+    conversation_table = _q(Conversation._meta.db_table)
+    parts.append(
+        f"conv AS (UPDATE {conversation_table} SET last_seq = %s, last_message_at = %s, updated_at = %s"  # noqa: S608
+        " WHERE id = %s AND EXISTS (SELECT 1 FROM msg))"
+    )
+    params += [conversation.last_seq, conversation.last_message_at, conversation.updated_at, conversation.pk]
+    for n, event in enumerate(events):
+        event_sql, event_params = insert_sql(event, returning="id", only_if="EXISTS (SELECT 1 FROM msg)")
+        parts.append(f"ev{n} AS ({event_sql})")
+        params += event_params
+    selected = ", ".join(["msg.id", *(f"(SELECT id FROM ev{n})" for n in range(len(events)))])  # noqa: S608
+    with connection.cursor() as cursor:
+        # a row even when msg is empty (a conflict): the LEFT JOIN of one row
+        statement = f"WITH {', '.join(parts)} SELECT {selected} FROM (SELECT 1) AS one LEFT JOIN msg ON TRUE"  # noqa: S608
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+    if row[0] is None:
+        return False, []
+    return True, list(row[1:])
