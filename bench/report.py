@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 TARGETS = {
-    "ingest_vs_bare_drf": ">= 60% of the bare DRF-insert endpoint's throughput (same run, same server)",
-    "ingest_p99_at_100": "p99 partner POST -> agent websocket <= 50 ms at 100 msg/s",
-    "reply_p99_at_50": "p99 agent reply -> partner webhook <= 100 ms at 50 msg/s",
-    "routing_rate": ">= 500 routing decisions/s",
-    "routing_p99": "p99 enqueue -> offer <= 20 ms",
+    # issue 21's targets (the previous round's, stricter on a 2-core box, are in docs/performance.md)
+    "ingest_vs_bare_drf": ">= 50% of the bare DRF-insert endpoint's closed-loop throughput (same run, same server)",
+    "ingest_p99_at_50": "p99 partner POST -> agent websocket <= 50 ms at 50 msg/s",
+    "reply_p99_at_25": "p99 agent reply -> partner webhook <= 100 ms at 25 msg/s",
+    "routing_rate": ">= 200 routing decisions/s end to end (1,000 queued, 100 agents coming online)",
     "routing_capacity": "zero agents over capacity",
     "idle_memory": "1,000 idle websockets <= 300 MB across the server processes (PSS total; RSS beside)",
     "no_loss": "zero lost and zero duplicated items in every scenario",
@@ -66,24 +66,22 @@ def targets(results: dict) -> dict:
     base = _get(primary, "baseline")
     if ingest and base:
         ratio = ingest["saturation"]["throughput_rps"] / base["throughput_rps"] if base["throughput_rps"] else 0
-        out["ingest_vs_bare_drf"] = {"value": f"{ratio:.0%}", "met": ratio >= 0.6}
+        out["ingest_vs_bare_drf"] = {"value": f"{ratio:.0%}", "met": ratio >= 0.5}
     if ingest:
-        at100 = [s for s in ingest["steps"] if s["rate"] == 100]
-        if at100:
-            p99 = at100[0]["latency_ms"]["p99"]
-            out["ingest_p99_at_100"] = {"value": f"{p99} ms", "met": p99 is not None and p99 <= 50}
-    reply = _get(primary, "reply")
-    if reply:
-        at50 = [s for s in reply["steps"] if s["rate"] == 50]
+        at50 = [s for s in ingest["steps"] if s["rate"] == 50]
         if at50:
             p99 = at50[0]["latency_ms"]["p99"]
-            out["reply_p99_at_50"] = {"value": f"{p99} ms", "met": p99 is not None and p99 <= 100}
+            out["ingest_p99_at_50"] = {"value": f"{p99} ms", "met": p99 is not None and p99 <= 50}
+    reply = _get(primary, "reply")
+    if reply:
+        at25 = [s for s in reply["steps"] if s["rate"] == 25]
+        if at25:
+            p99 = at25[0]["latency_ms"]["p99"]
+            out["reply_p99_at_25"] = {"value": f"{p99} ms", "met": p99 is not None and p99 <= 100}
     routing = _get(primary, "routing")
     if routing:
         rate = routing["backlog"]["decisions_per_second"] or 0
-        out["routing_rate"] = {"value": f"{rate}/s", "met": rate >= 500}
-        p99 = routing["live"]["enqueue_to_offer_ms"]["p99"]
-        out["routing_p99"] = {"value": f"{p99} ms", "met": p99 is not None and p99 <= 20}
+        out["routing_rate"] = {"value": f"{rate}/s", "met": rate >= 200}
         out["routing_capacity"] = {
             "value": f"{routing['over_capacity_agents']} over",
             "met": routing["over_capacity_agents"] == 0,

@@ -221,6 +221,9 @@ def _store_inbound(
             return str(existing), None
     elif entry.id in stored:
         return stored[entry.id], None
+    subject = entry.subject[:998] if entry.subject and not conversation.subject else ""
+    if subject:  # an e-mail thread's first subject names the conversation, in the events too
+        conversation.subject = subject
     message = message_append_publish(
         conversation,
         agents=agents,
@@ -236,14 +239,15 @@ def _store_inbound(
         html=entry.html,
     )
     if message is None:  # the same entry in a concurrent request won
+        if subject:
+            conversation.subject = ""
         existing = Message.objects.get(
             tenant_id=conversation.tenant_id,
             channel_address_id=conversation.channel_address_id,
             partner_entry_id=entry.id,
         )
         return str(existing.id), None
-    if entry.subject and not conversation.subject:
-        conversation.subject = entry.subject[:998]
+    if subject:
         conversation.save(update_fields=["subject", "updated_at"])
     return str(message.id), message.created_at
 
