@@ -36,7 +36,23 @@ def main(argv=None) -> int:
     p.add_argument("-n", type=int, default=300, help="requests per path (after 30 warm-up requests)")
     p.add_argument("--json", dest="json_out", help="also write the figures to this file")
     p.add_argument("--database", default="ccp_bench_cpu", help="recreated on every run (a ccp_bench* name)")
+    p.add_argument("--pgbouncer", action="store_true", help="connect through a PgBouncer (transaction pooling)")
     args = p.parse_args(argv)
+    if args.pgbouncer:
+        stack.start_pgbouncer(pool_size=5)
+    try:
+        return measure(args)
+    finally:
+        stack.stop_pgbouncer()
+
+
+def pgbouncer_cpu_ms() -> float:
+    if stack.PGBOUNCER is None:
+        return 0.0
+    return stack.Own("pgbouncer", stack.PGBOUNCER.process).cpu_seconds() * 1000
+
+
+def measure(args) -> int:
     stack.recreate_database(args.database)
     stack.manage(args.database, "migrate", "--no-input", "-v", "0")
     demo = stack.setup_django(args.database)
@@ -98,6 +114,7 @@ def main(argv=None) -> int:
                 fn()
             queries.append(len(captured))
         cpu, wall = [], []
+        bouncer0 = pgbouncer_cpu_ms()
         for _ in range(args.n):
             c0, w0 = time.process_time(), time.perf_counter()
             fn()
@@ -109,13 +126,16 @@ def main(argv=None) -> int:
             "cpu_ms_median": round(statistics.median(cpu), 2),
             "wall_ms_median": round(statistics.median(wall), 2),
             "queries": max(set(queries), key=queries.count),
+            "pgbouncer_cpu_ms_mean": round((pgbouncer_cpu_ms() - bouncer0) / args.n, 2),
         }
     stack.purge_queue()
-    print(f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}")
-    print(f"{'path':8} {'CPU ms mean':>12} {'CPU ms median':>14} {'wall ms median':>15} {'queries':>8}")
+    through = "  through PgBouncer (transaction pooling)" if stack.PGBOUNCER is not None else ""
+    print(f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}{through}")
+    header = f"{'path':8} {'CPU ms mean':>12} {'CPU ms median':>14} {'wall ms median':>15} {'queries':>8}"
+    print(header + (f" {'pgbouncer CPU ms':>17}" if through else ""))
     for name, r in results.items():
         figures = f"{r['cpu_ms_mean']:12.2f} {r['cpu_ms_median']:14.2f} {r['wall_ms_median']:15.2f} {r['queries']:8}"
-        print(f"{name:8} {figures}")
+        print(f"{name:8} {figures}" + (f" {r['pgbouncer_cpu_ms_mean']:17.2f}" if through else ""))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
     return 0
