@@ -130,8 +130,8 @@ def test_concurrent_publishers_get_unique_gap_free_increasing_replay_ids(bouncer
 
 
 def test_concurrent_dispatch_rounds_offer_every_item_once_within_capacity(bouncer, tenant):
-    """Six processes dispatch 120 items to 8 agents × 15 at once through two server connections (SKIP
-    LOCKED rows, an advisory transaction lock per round): each item offered once, capacity filled exactly."""
+    """Six processes dispatch 120 items to 8 agents × 15 at once through two server connections (rounds
+    lock items and agents' presence rows with SKIP LOCKED): each item offered once, capacity filled exactly."""
     agents = online_agents(tenant, 8, 15)
     items = waiting(tenant, 120)
     processes = [_spawn(bouncer, {"job": "dispatch", "tenant_id": str(tenant.pk), "limit": 30}) for _ in range(6)]
