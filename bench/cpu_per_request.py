@@ -46,7 +46,23 @@ def main(argv=None) -> int:
         help="instead of timing, print a cProfile of -n requests of this path (own time and cumulative)",
     )
     p.add_argument("--show-queries", action="store_true", help="print the SQL of one request of each path, then stop")
+    p.add_argument("--pgbouncer", action="store_true", help="connect through a PgBouncer (transaction pooling)")
     args = p.parse_args(argv)
+    if args.pgbouncer:
+        stack.start_pgbouncer(pool_size=5)
+    try:
+        return measure(args)
+    finally:
+        stack.stop_pgbouncer()
+
+
+def pgbouncer_cpu_ms() -> float:
+    if stack.PGBOUNCER is None:
+        return 0.0
+    return stack.Own("pgbouncer", stack.PGBOUNCER.process).cpu_seconds() * 1000
+
+
+def measure(args) -> int:
     stack.recreate_database(args.database)
     stack.manage(args.database, "migrate", "--no-input", "-v", "0")
     demo = stack.setup_django(args.database, settings="bench.baseline_app.settings_combined")
@@ -141,6 +157,7 @@ def main(argv=None) -> int:
             with CaptureQueriesContext(connection) as captured:
                 fn()
             queries[name].append(len(captured))
+    bouncer0 = pgbouncer_cpu_ms()
     for i in range(args.n):
         names = list(paths)
         names = names[i % 3 :] + names[: i % 3]  # rotate the order: no path always follows another
@@ -149,6 +166,7 @@ def main(argv=None) -> int:
             paths[name]()
             cpu[name].append((time.process_time() - c0) * 1000)
             wall[name].append((time.perf_counter() - w0) * 1000)
+    bouncer_per_round = (pgbouncer_cpu_ms() - bouncer0) / args.n  # the three paths together: not separable
     results = {}
     for name in paths:
         results[name] = {
@@ -162,7 +180,12 @@ def main(argv=None) -> int:
     for r in results.values():
         r["vs_baseline"] = round(r["cpu_ms_median"] / base, 2) if base else None
     stack.purge_queue()
-    print(f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}  n={args.n} interleaved")
+    through = "  through PgBouncer (transaction pooling)" if stack.PGBOUNCER is not None else ""
+    print(
+        f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}  n={args.n} interleaved{through}"
+    )
+    if through:
+        print(f"  pgbouncer CPU per round of the three paths: {bouncer_per_round:.2f} ms")
     columns = ("CPU ms mean", 12), ("CPU ms median", 14), ("wall ms median", 15), ("queries", 8), ("vs baseline", 12)
     print(f"{'path':8} " + " ".join(f"{title:>{width}}" for title, width in columns))
     for name, r in results.items():

@@ -52,6 +52,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--idle-sockets", type=int, default=int(env("idle_sockets", 1000)))
     p.add_argument("--active-sockets", type=int, default=int(env("active_sockets", 100)))
     p.add_argument("--database", default=env("database", "ccp_bench"))
+    p.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        default=env("pgbouncer", "") in {"1", "true", "yes"},
+        help="servers and workers connect through a PgBouncer in transaction pooling mode (docs/deployment.md)",
+    )
+    p.add_argument(
+        "--pgbouncer-pool-size",
+        type=int,
+        default=int(env("pgbouncer_pool_size", 20)),
+        help="PgBouncer's server connections to the bench database",
+    )
     p.add_argument("--out", default=env("out", str(ROOT / "var" / "bench")))
     args = p.parse_args(argv)
     if args.quick:
@@ -816,7 +828,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     random.seed(7)
     started = time.monotonic()
-    results = Bench(args).run()
+    if args.pgbouncer:
+        bouncer = stack.start_pgbouncer(args.pgbouncer_pool_size)
+        print(f"through PgBouncer on port {bouncer.port} (transaction pooling, {bouncer.pool_size} server connections)")
+    try:
+        results = Bench(args).run()
+    finally:
+        stack.stop_pgbouncer()
+    if args.pgbouncer:
+        results["pgbouncer"] = {"pool_mode": "transaction", "default_pool_size": args.pgbouncer_pool_size}
     results["seconds"] = round(time.monotonic() - started, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

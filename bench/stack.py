@@ -17,6 +17,35 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
+# `run.py --pgbouncer`: the servers, workers and seeding connect through this PgBouncer (transaction
+# pooling, DB_PGBOUNCER=1); pgbench and the database's drop and create stay on PostgreSQL directly.
+PGBOUNCER = None
+
+
+def start_pgbouncer(pool_size: int):
+    """Start the bench's PgBouncer (bench/pgbouncer.py) in front of BENCH_PG; `stop_pgbouncer` ends it."""
+    global PGBOUNCER
+    from urllib.parse import urlsplit
+
+    from bench.pgbouncer import PgBouncer
+
+    server = urlsplit(PG)
+    PGBOUNCER = PgBouncer(
+        pool_size=pool_size, server_host=server.hostname or "127.0.0.1", server_port=server.port or 5432,
+        user=server.username or "postgres", max_client_conn=5000,
+    ).start()  # fmt: skip
+    return PGBOUNCER
+
+
+def stop_pgbouncer() -> None:
+    global PGBOUNCER
+    if PGBOUNCER is not None:
+        PGBOUNCER.stop()
+        PGBOUNCER = None
+
+
+def database_url(database: str) -> str:
+    return PGBOUNCER.url(database) if PGBOUNCER is not None else f"{PG}/{database}"
 
 
 def free_port() -> int:
@@ -41,7 +70,8 @@ def wait_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None
 def server_env(database: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": f"{PG}/{database}",
+        "DATABASE_URL": database_url(database),
+        "DB_PGBOUNCER": "1" if PGBOUNCER is not None else "0",
         "REDIS_URL": REDIS,
         "CELERY_QUEUE": "ccp-bench",
         "CHANNEL_LAYER_PREFIX": "ccp-bench",
@@ -202,6 +232,20 @@ class External:
         return 0.0  # shared buffers would be counted once per backend: not meaningful
 
 
+class Own(External):
+    """CPU of one process this bench started that is not a Server (the PgBouncer)."""
+
+    def __init__(self, name: str, process: subprocess.Popen):
+        self.name, self.pid = name, process.pid
+
+    def cpu_seconds(self) -> float:
+        try:
+            t = psutil.Process(self.pid).cpu_times()
+        except psutil.Error:
+            return 0.0
+        return t.user + t.system
+
+
 def machine_busy_seconds() -> float:
     t = psutil.cpu_times()
     return sum(t) - t.idle - getattr(t, "iowait", 0.0)
@@ -218,6 +262,8 @@ class Meter:
     def start(self) -> Meter:
         self.t0 = time.monotonic()
         self.externals = [External("postgres", "postgres"), External("redis", "redis-server")]
+        if PGBOUNCER is not None:
+            self.externals.append(Own("pgbouncer", PGBOUNCER.process))
         self.cpu0 = {s.name: s.cpu_seconds() for s in [*self.servers, *self.externals]}
         self.busy0 = machine_busy_seconds()
         self.peak = {s.name: s.rss_mb() for s in self.servers}

@@ -190,6 +190,16 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    # DATABASE_URL is a PgBouncer in transaction pooling mode (docs/deployment.md): consecutive
+    # transactions of one client may run on different server connections, so nothing may outlive a
+    # transaction on the server. Server-side prepared statements (psycopg's prepare_threshold; Django
+    # leaves them off by default, this pins it whatever the URL's options say) and server-side
+    # cursors (QuerySet.iterator() declares a WITH HOLD cursor, then fetches in later transactions)
+    # would; the time zone Django sets on connect is a parameter PgBouncer tracks per client, and the
+    # replay-id lock is pg_advisory_xact_lock, transaction-scoped (tests/deploy/test_pgbouncer.py).
+    if env.bool("DB_PGBOUNCER", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 else:
     # The embedded default takes concurrent writers (agents replying and typing, end users writing,
     # the in-process sweeps): WAL lets readers run beside the one writer; IMMEDIATE takes the write
@@ -243,6 +253,34 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="ccp")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Which concern each task belongs to (docs/deployment.md#celery-queues-per-concern). With
+# CELERY_QUEUES_PER_CONCERN on, each concern has its queue `<CELERY_QUEUE>.<concern>`, so a worker per
+# concern (`celery worker -Q ccp.webhooks`) keeps a slow partner endpoint or a model training from
+# delaying offers. Off (the default), every task goes to CELERY_QUEUE and one worker consumes all.
+# tests/deploy/test_task_routes.py fails when a task is missing here.
+CELERY_TASK_CONCERNS = {
+    "events.relay": "webhooks",
+    "events.deliver": "webhooks",
+    "routing.tasks.routing_dispatch_task": "routing",
+    "routing.tasks.work_expire_task": "routing",
+    "routing.tasks.work_expire_batch_task": "routing",
+    "routing.tasks.work_acw_end_task": "routing",
+    "routing.tasks.routing_sweep_task": "routing",
+    "ccp.operations.tasks.realtime_push_task": "routing",
+    "events.sweep": "sweeps",
+    "events.prune": "sweeps",
+    "conversations.tasks.sla_sweep_task": "sweeps",
+    "ccp.operations.tasks.operations_rollup_task": "sweeps",
+    "core.idempotency_prune": "sweeps",
+    "routing.tasks.tuned_model_train_task": "training",
+    "routing.tasks.tuned_model_train_all_task": "training",
+}
+CELERY_QUEUES_PER_CONCERN = env.bool("CELERY_QUEUES_PER_CONCERN", default=False)
+CELERY_TASK_ROUTES = (
+    {task: {"queue": f"{CELERY_TASK_DEFAULT_QUEUE}.{concern}"} for task, concern in CELERY_TASK_CONCERNS.items()}
+    if CELERY_QUEUES_PER_CONCERN
+    else {}
+)
 
 # --- event bus (ccp.events; docs/events.md) ----------------------------------------------------
 # Check every standard event's payload against its declaration (ccp/events/payloads.py) on publish.
