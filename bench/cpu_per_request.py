@@ -181,9 +181,8 @@ def measure(args) -> int:
         r["vs_baseline"] = round(r["cpu_ms_median"] / base, 2) if base else None
     stack.purge_queue()
     through = "  through PgBouncer (transaction pooling)" if stack.PGBOUNCER is not None else ""
-    print(
-        f"cpu_per_request  {time.strftime('%Y-%m-%d %H:%M:%S')}  loadavg {os.getloadavg()}  n={args.n} interleaved{through}"
-    )
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"cpu_per_request  {stamp}  loadavg {os.getloadavg()}  n={args.n} interleaved{through}")
     if through:
         print(f"  pgbouncer CPU per round of the three paths: {bouncer_per_round:.2f} ms")
     columns = ("CPU ms mean", 12), ("CPU ms median", 14), ("wall ms median", 15), ("queries", 8), ("vs baseline", 12)
