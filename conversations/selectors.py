@@ -105,7 +105,9 @@ def conversation_messages(*, conversation: Conversation, after=None, limit: int 
 
 def conversation_detail(*, conversation: Conversation) -> dict:
     """Status, end user, session, participants and work (open and past) — what a partner or agent reads."""
-    session = Session.objects.filter(conversation=conversation).order_by("-started_at").first()
+    # every session id, newest first (one query): the current session and the work of all of them
+    newest_first = Session.objects.filter(conversation=conversation).order_by("-started_at", "-pk")
+    sessions = [str(s) for s in newest_first.values_list("id", flat=True)]
     participants = [
         {
             "agent_id": str(p.agent_id),
@@ -116,7 +118,6 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         }
         for p in Participant.objects.filter(conversation=conversation).select_related("agent__user")
     ]
-    sessions = [str(s) for s in Session.objects.filter(conversation=conversation).values_list("id", flat=True)]
     works = [
         {
             "work_id": str(w.id),
@@ -146,7 +147,7 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         "subject": conversation.subject,
         "thread": conversation.thread_key,
         "initiated_by": conversation.initiated_by,
-        "session_id": str(session.id) if session else None,
+        "session_id": sessions[0] if sessions else None,
         "participants": participants,
         "work": works,
         "created_at": conversation.created_at,

@@ -64,7 +64,10 @@ def agents_with_capacity(*, tenant: Tenant, among: QuerySet[Membership] | None =
     members = list(
         members_query.select_related("user", "presence").prefetch_related("skills__skill").order_by("user__username")
     )
-    used = AgentWork.objects.filter(tenant=tenant).used_capacity()
+    holding = AgentWork.objects.filter(tenant=tenant)
+    if among is not None:  # one agent's row (the agent API) must not count the whole tenant's work
+        holding = holding.filter(agent_id__in=[m.id for m in members])
+    used = holding.used_capacity()
     out = []
     for m in members:
         presence = getattr(m, "presence", None)

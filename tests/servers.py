@@ -98,6 +98,47 @@ def daphne_server(
             os.unlink(log_path)
 
 
+@contextlib.contextmanager
+def gunicorn_server(*, workers: int = 2, log_path: Path | None = None, **extra_env: str) -> Iterator[str]:
+    """gunicorn with `workers` sync workers serving ccp.wsgi (REST, as the recommended production
+    topology: REST on gunicorn, websockets on daphne) on the test database; yields its base URL.
+
+    Same environment and log handling as `daphne_server`; `--preload`, so "listening" means "ready".
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url("ccp-test-gunicorn"),
+        "REDIS_URL": settings.REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+        "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
+        **extra_env,
+    }
+    keep = log_path is not None or bool(os.environ.get("CCP_KEEP_SERVER_LOGS"))
+    if log_path is None:
+        log_path = Path(tempfile.NamedTemporaryFile(prefix="ccp-gunicorn-", suffix=".log", delete=False).name)  # noqa: SIM115
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "ccp.wsgi:application"]
+    command += ["--preload", "--log-level", "warning", "--timeout", "60"]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            assert process.poll() is None, Path(log_path).read_text(errors="replace")[-3000:]
+            return False
+
+    try:
+        wait_for(up, timeout=60, what="gunicorn to listen")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(process)
+        if not keep:
+            os.unlink(log_path)
+
+
 def celery_worker_process(
     *, queue: str, env: dict[str, str] | None = None, concurrency: int = 2, log=subprocess.DEVNULL
 ) -> subprocess.Popen:

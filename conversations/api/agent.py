@@ -23,9 +23,8 @@ class AgentApi(MemberApi):
 
 
 def _agent_row(membership) -> dict:
-    return next(
-        a for a in routing_selectors.agents_with_capacity(tenant=membership.tenant) if a["id"] == str(membership.pk)
-    )
+    """The caller's row of the directory: their own skills and load only, not the whole tenant's."""
+    return routing_selectors.agent_with_capacity(membership=membership)
 
 
 def _offer_data(work) -> dict:

@@ -87,14 +87,17 @@ def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
         if not conversation.is_open:
             raise OfferExpired("The conversation was closed before you accepted.")
         work = routing.work_accept(work=work)
-        previous = list(
-            Participant.objects.filter(conversation=conversation, left_at__isnull=True)
-            .exclude(agent=agent)
-            .select_related("agent", "work")
+        previous = (  # who leaves: only a transfer has anyone to hand over from
+            list(
+                Participant.objects.filter(conversation=conversation, left_at__isnull=True)
+                .exclude(agent=agent)
+                .select_related("agent", "work")
+            )
+            if work.work_item.is_transfer
+            else []
         )
         Participant.objects.create(tenant_id=conversation.tenant_id, conversation=conversation, agent=agent, work=work)
-        conversation.status = ConversationStatus.ACTIVE
-        conversation.save(update_fields=["status", "updated_at"])
+        conversation.status = ConversationStatus.ACTIVE  # saved with the system message's sequence number below
         if work.work_item.is_transfer and previous:
             now = timezone.now()
             for participant in previous:
@@ -105,7 +108,10 @@ def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
                     routing.work_release_for_transfer(work=participant.work)
             names = ", ".join(p.agent.name for p in previous)
             system_message(
-                conversation, f"Transferred from {names} to {agent.name}.", [agent.pk, *[p.agent_id for p in previous]]
+                conversation,
+                f"Transferred from {names} to {agent.name}.",
+                [agent.pk, *[p.agent_id for p in previous]],
+                also_save=("status",),
             )
             conversation_publish(
                 conversation,
@@ -118,7 +124,7 @@ def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
                 agents=[agent.pk, *[p.agent_id for p in previous]],
             )
         else:
-            system_message(conversation, f"{agent.name} joined.", [agent.pk])
+            system_message(conversation, f"{agent.name} joined.", [agent.pk], also_save=("status",))
         call_offer_accepted(conversation, agent)
         return conversation
 

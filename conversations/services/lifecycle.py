@@ -60,12 +60,13 @@ def conversation_lock(conversation: Conversation) -> Conversation:
     return found
 
 
-def message_append(conversation: Conversation, **fields) -> Message:
-    """Add an entry at the end of the conversation. Precondition: the conversation row is locked."""
+def message_append(conversation: Conversation, *, also_save: tuple[str, ...] = (), **fields) -> Message:
+    """Add an entry at the end of the conversation. Precondition: the conversation row is locked.
+    `also_save`: further conversation fields the caller changed, written by the same UPDATE."""
     conversation.last_seq += 1
     now = timezone.now()
     conversation.last_message_at = now
-    conversation.save(update_fields=["last_seq", "last_message_at", "updated_at"])
+    conversation.save(update_fields=["last_seq", "last_message_at", "updated_at", *also_save])
     return Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
@@ -114,8 +115,10 @@ def message_append_publish(conversation: Conversation, *, agents, **fields) -> M
     return message
 
 
-def system_message(conversation: Conversation, text: str, agents) -> Message:
-    message = message_append(conversation, direction=Direction.SYSTEM, sender_type=SenderType.SYSTEM, text=text)
+def system_message(conversation: Conversation, text: str, agents, *, also_save: tuple[str, ...] = ()) -> Message:
+    message = message_append(
+        conversation, also_save=also_save, direction=Direction.SYSTEM, sender_type=SenderType.SYSTEM, text=text
+    )
     conversation_publish(
         conversation,
         "message.created",

@@ -248,9 +248,9 @@ def work_accept(*, work: AgentWork) -> AgentWork:
     work.status = WorkStatus.ACCEPTED
     work.answered_at = timezone.now()
     work.save(update_fields=["status", "answered_at"])
-    item = WorkItem.objects.select_for_update().get(pk=work.work_item_id)
-    item.status = WorkItemStatus.ASSIGNED
-    item.save(update_fields=["status"])
+    # One UPDATE (it takes the item's row lock, as SELECT FOR UPDATE + save did); the item came with the work.
+    WorkItem.objects.filter(pk=work.work_item_id).update(status=WorkItemStatus.ASSIGNED)
+    work.work_item.status = WorkItemStatus.ASSIGNED
     # Only a non-zero counter is written: an accept then takes no presence row lock, so it neither
     # waits for nor holds up a dispatch round locking that agent.
     AgentPresence.objects.filter(membership_id=work.agent_id, ignored_offers__gt=0).update(ignored_offers=0)

@@ -18,12 +18,13 @@ from .events import capacity_publish
 
 
 def presence_lock(membership: Membership) -> AgentPresence:
-    AgentPresence.objects.get_or_create(membership=membership, defaults={"tenant_id": membership.tenant_id})
-    return (
-        AgentPresence.objects.select_for_update(of=("self",))
-        .select_related("membership", "tenant")
-        .get(membership=membership)
-    )
+    """The agent's presence row, locked (created first if the agent has none yet): one query when it exists."""
+    locked = AgentPresence.objects.select_for_update(of=("self",)).select_related("membership", "tenant")
+    presence = locked.filter(membership=membership).first()
+    if presence is None:
+        AgentPresence.objects.get_or_create(membership=membership, defaults={"tenant_id": membership.tenant_id})
+        presence = locked.get(membership=membership)
+    return presence
 
 
 def presence_span_record(presence: AgentPresence) -> None:
