@@ -54,6 +54,7 @@ def test_ccp_serve_prints_the_measured_commands():
     assert "--workers 3" in lines["rest"] and "--threads 2" in lines["rest"]
     assert "daphne" in lines["ws"] and lines["ws"].endswith("ccp.asgi:application")
     assert "-P threads" in lines["worker"] and "--beat" in lines["worker"]
+    assert lines["rest"].startswith("DB_CONN_MAX_AGE=60 ") and lines["worker"].startswith("CELERY_SKIP_CHECKS=1 ")
     no_beat = _serve("--print", "--no-beat", env=_env(), timeout=120)
     assert "--beat" not in no_beat.stdout
 

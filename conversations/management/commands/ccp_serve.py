@@ -71,8 +71,11 @@ class Command(BaseCommand):
             )
             plan.append(("worker", worker, {**serving.WORKER_ENV, **base}))
         if options["print"]:
-            for name, argv, _ in plan:
-                self.stdout.write(f"{name}: {' '.join(argv)}")
+            defaults = {**serving.PROCESS_ENV, **serving.REST_ENV, **serving.WORKER_ENV}
+            for name, argv, env in plan:
+                # the variables ccp_serve adds for this process (what a systemd unit needs as Environment=)
+                added = " ".join(f"{k}={env[k]}" for k in defaults if k in env and k not in os.environ)
+                self.stdout.write(f"{name}: {added + ' ' if added else ''}{' '.join(argv)}")
             return
         root = Path(settings.BASE_DIR)
         # argv is built from our own interpreter, fixed module names and numbers, never from a request
