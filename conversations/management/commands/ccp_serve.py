@@ -25,22 +25,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         cpus = os.cpu_count() or 1
         parser.add_argument("--host", default=os.environ.get("CCP_SERVE_HOST", "127.0.0.1"))
-        parser.add_argument("--rest-port", type=int, default=int(os.environ.get("CCP_REST_PORT", "8000")))
-        parser.add_argument("--ws-port", type=int, default=int(os.environ.get("CCP_WS_PORT", "8001")))
+        parser.add_argument("--rest-port", type=int, default=int(os.environ.get("CCP_REST_PORT") or "8000"))
+        parser.add_argument("--ws-port", type=int, default=int(os.environ.get("CCP_WS_PORT") or "8001"))
         parser.add_argument(
             "--rest-workers",
             type=int,
-            default=int(os.environ.get("CCP_REST_WORKERS", str(max(1, cpus - 1)))),
+            default=int(os.environ.get("CCP_REST_WORKERS") or str(max(1, cpus - 1))),
             help="gunicorn worker processes (default: one per core, less one for daphne, Celery and the rest)",
         )
         parser.add_argument(
             "--rest-threads",
             type=int,
-            default=int(os.environ.get("CCP_REST_THREADS", "4")),
+            default=int(os.environ.get("CCP_REST_THREADS") or "4"),
             help="threads per gunicorn worker (requests waiting on the database overlap)",
         )
         parser.add_argument(
-            "--worker-concurrency", type=int, default=int(os.environ.get("CCP_WORKER_CONCURRENCY", "4"))
+            "--worker-concurrency", type=int, default=int(os.environ.get("CCP_WORKER_CONCURRENCY") or "4")
         )
         parser.add_argument("--no-worker", action="store_true", help="no Celery worker (it runs elsewhere)")
         parser.add_argument("--no-beat", action="store_true", help="the worker without beat (beat runs elsewhere)")
