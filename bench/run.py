@@ -64,6 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=int(env("pgbouncer_pool_size", 20)),
         help="PgBouncer's server connections to the bench database",
     )
+    p.add_argument("--rest-workers", type=int, default=int(env("rest_workers", 2)), help="gunicorn workers (split)")
+    p.add_argument("--rest-threads", type=int, default=int(env("rest_threads", 1)), help="threads per gunicorn worker")
+    p.add_argument("--celery-concurrency", type=int, default=int(env("celery_concurrency", 4)))
+    p.add_argument("--server-env", default=env("server_env", ""), help="K=V,K=V for every server process")
     p.add_argument("--out", default=env("out", str(ROOT / "var" / "bench")))
     args = p.parse_args(argv)
     if args.quick:
@@ -83,6 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             given = any(a.startswith("--" + key.replace("_", "-")) for a in (argv or sys.argv[1:]))
             if not given and f"BENCH_{key.upper()}" not in os.environ:
                 setattr(args, key, value)
+    stack.SERVER_ENV.update(kv.split("=", 1) for kv in args.server_env.split(",") if "=" in kv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     args.topologies = [t for t in args.topologies.split(",") if t]
     args.rates = [float(r) for r in str(args.rates).split(",") if r]
@@ -327,10 +332,10 @@ class Bench:
     def start_topology(self, name: str) -> list[stack.Server]:
         db = self.args.database
         stack.purge_queue()
-        self.celery = stack.celery_worker(db).start()
+        self.celery = stack.celery_worker(db, concurrency=self.args.celery_concurrency).start()
         self.ws = stack.daphne(db).start()
         if name == "split":
-            self.rest = stack.gunicorn(db, workers=2).start()
+            self.rest = stack.gunicorn(db, workers=self.args.rest_workers, threads=self.args.rest_threads).start()
             servers = [self.rest, self.ws, self.celery]
         else:
             self.rest = self.ws
@@ -352,7 +357,10 @@ class Bench:
         db = self.args.database
         env = {"DJANGO_SETTINGS_MODULE": "bench.baseline_app.settings"}
         if topology == "split":
-            server = stack.gunicorn(db, app="bench.baseline_app.wsgi:application", name="baseline", **env)
+            a = self.args
+            server = stack.gunicorn(
+                db, "bench.baseline_app.wsgi:application", "baseline", a.rest_workers, a.rest_threads, **env
+            )
         else:
             server = stack.daphne(db, app="bench.baseline_app.asgi:application", name="baseline", **env)
         server.start()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from ccp import serving
+
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
@@ -67,6 +69,10 @@ def wait_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None
     raise RuntimeError(f"nothing listened on {port} after {timeout} s: {process.args}")
 
 
+# extra environment for every server process: ccp_serve's (ccp.serving), then bench/run.py --server-env
+SERVER_ENV: dict[str, str] = dict(serving.PROCESS_ENV)
+
+
 def server_env(database: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -85,6 +91,7 @@ def server_env(database: str, **extra: str) -> dict[str, str]:
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
         "CONSENT_ERASE_SALT": os.environ.get("CONSENT_ERASE_SALT") or "bench-only-salt",
         "PYTHONUNBUFFERED": "1",
+        **SERVER_ENV,
         **extra,
     }
 
@@ -185,25 +192,26 @@ class Server:
 
 def daphne(database: str, app: str = "ccp.asgi:application", name: str = "daphne", **env: str) -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+    command = serving.ws_command(sys.executable, "127.0.0.1", port, app=app)
     return Server(name, command, server_env(database, **env), port)
 
 
 def gunicorn(
-    database: str, app: str = "ccp.wsgi:application", name: str = "gunicorn", workers: int = 2, **env
+    database: str, app: str = "ccp.wsgi:application", name: str = "gunicorn", workers: int = 2, threads: int = 1, **env
 ) -> Server:
+    """REST as `manage.py ccp_serve` runs it (ccp.serving), with the bench's log level and backlog."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", app]
-    # --preload: the app is imported before the port opens (so "listening" means "ready") and the
-    # workers share its pages copy-on-write.
-    command += ["--preload", "--log-level", "warning", "--backlog", "2048", "--timeout", "60"]
+    command = serving.rest_command(sys.executable, "127.0.0.1", port, workers=workers, threads=threads, app=app)
+    # --preload (ccp.serving): the app is imported before the port opens, so "listening" means "ready"
+    command += ["--log-level", "warning", "--backlog", "2048"]
     return Server(name, command, server_env(database, **env), port)
 
 
 def celery_worker(database: str, concurrency: int = 4) -> Server:
-    command = [sys.executable, "-m", "celery", "-A", "ccp.celery", "worker", "-P", "threads", "-c", str(concurrency)]
-    command += ["-Q", "ccp-bench", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
-    return Server("celery", command, server_env(database))
+    """The Celery worker as ccp_serve runs it, without beat (the bench drives every step itself)."""
+    command = serving.worker_command(sys.executable, concurrency=concurrency, beat=False, queue="ccp-bench")
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
+    return Server("celery", command, server_env(database, **{**serving.WORKER_ENV, **SERVER_ENV}))
 
 
 def purge_queue() -> None:

@@ -205,14 +205,17 @@ else:
     # the in-process sweeps): WAL lets readers run beside the one writer; IMMEDIATE takes the write
     # lock at BEGIN, so a transaction waits its turn (up to the busy timeout) instead of failing with
     # "database is locked" when a deferred reader tries to become a writer (tests/test_embedded.py).
+    # ccp.core.sqlite is Django's backend with each process's idle connections kept for the next
+    # request (ccp/core/sqlite/base.py; at most SQLITE_POOL_SIZE), and WAL set once per process.
+    SQLITE_POOL_SIZE = env.int("SQLITE_POOL_SIZE", default=8)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "ccp.core.sqlite",
             "NAME": env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": {
                 "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
                 "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+                "init_command": "PRAGMA synchronous=NORMAL",
             },
         }
     }

@@ -133,7 +133,7 @@ def sockets():
 
 def test_the_embedded_stack_takes_concurrent_agent_and_end_user_writes(embedded, sockets):
     base, demo, db_path = embedded
-    assert _journal_mode(db_path) == "wal"  # WAL is a property of the file, set by every connection
+    assert _journal_mode(db_path) == "wal"  # WAL is a property of the file, set once per process (ccp.core.sqlite)
 
     token = requests.post(
         f"{base}/o/token/",
