@@ -81,6 +81,15 @@ def daphne_server(
             stderr=log,
         )
 
+    with _serving(process, port, log_path, keep=keep, name="daphne") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(process, port: int, log_path, *, keep: bool, name: str) -> Iterator[str]:
+    """Wait until the server `process` listens on `port` (its log in the failure if it exits first),
+    yield its base URL, then stop it and drop its log unless `keep`."""
+
     def up():
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
@@ -90,7 +99,7 @@ def daphne_server(
             return False
 
     try:
-        wait_for(up, timeout=60, what="daphne to listen")
+        wait_for(up, timeout=60, what=f"{name} to listen")
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process)
@@ -122,21 +131,8 @@ def gunicorn_server(*, workers: int = 2, log_path: Path | None = None, **extra_e
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
 
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            assert process.poll() is None, Path(log_path).read_text(errors="replace")[-3000:]
-            return False
-
-    try:
-        wait_for(up, timeout=60, what="gunicorn to listen")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(process)
-        if not keep:
-            os.unlink(log_path)
+    with _serving(process, port, log_path, keep=keep, name="gunicorn") as url:
+        yield url
 
 
 def celery_worker_process(
