@@ -74,10 +74,14 @@ def test_a_real_deadlock_between_two_requests_is_absorbed(connected_app):
     finally:
         LockPairProbeApi.meet = None
     assert answers == {a.pk: 200, b.pk: 200}
-    assert len(LockPairProbeApi.attempts) == 3  # one of the two ran twice
-    # PostgreSQL really detected one (its statistics arrive when the aborted backend reports them)
-    wait_for(lambda: _deadlocks() > before, timeout=10, what="the deadlock to show in pg_stat_database")
-    assert _deadlocks() - before == 1
+    # One of the two ran again. Usually once; on a busy machine the rerun can take the first row back
+    # before the waiting survivor re-locks it and the pair deadlocks a second time, which the net
+    # absorbs the same way: every rerun is one deadlock PostgreSQL really detected (its statistics
+    # arrive when the aborted backend reports them), never a rerun for anything else.
+    reruns = len(LockPairProbeApi.attempts) - 2
+    assert 1 <= reruns <= 3
+    wait_for(lambda: _deadlocks() - before >= reruns, timeout=10, what="the deadlocks to show in pg_stat_database")
+    assert _deadlocks() - before == reruns
 
 
 @pytest.mark.django_db  # the test's own transaction is the outermost one: the view's is not retried
