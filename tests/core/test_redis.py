@@ -33,9 +33,11 @@ def test_one_client_per_url_and_timeouts_shared_by_threads(settings):
 
 def test_another_url_gets_another_client_and_no_url_none(settings):
     first = redis_client()
-    settings.REDIS_URL = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"  # never connected to: no command sent
+    base, db = settings.REDIS_URL.rsplit("/", 1)
+    another = (int(db) + 1) % 16  # not this worker's database; never connected to: no command sent
+    settings.REDIS_URL = f"{base}/{another}"
     other = redis_client()
     assert other is not first
-    assert other.connection_pool.connection_kwargs["db"] == 14
+    assert other.connection_pool.connection_kwargs["db"] == another
     settings.REDIS_URL = ""
     assert redis_client() is None
