@@ -426,7 +426,7 @@ HOT_LOOKUP_CACHE_SECONDS = env.float("HOT_LOOKUP_CACHE_SECONDS", default=5.0)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "ccp.core.cache.RedisCache",  # one Redis pool per process (ccp/core/cache.py)
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="ccp"),
         }

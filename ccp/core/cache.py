@@ -1,0 +1,42 @@
+"""The Redis cache backend with one connection pool per process.
+
+Django keeps a cache object per thread and, under ASGI, per async context (`django.core.cache.caches`
+is an `asgiref.local.Local`), and each of its Redis clients opens its own connection pool. Under
+daphne every websocket consumer runs in a context of its own, so each socket that read its session
+built a client, a pool and a Redis connection that then idled for the socket's life: 1,000 idle
+agent sockets held 1,000 Redis connections and ~10 MB of client objects in the server
+(docs/performance.md, "Round 3: idle memory"). Here the pools are shared by every cache object of the
+process with the same server and options; redis-py's pools are thread-safe and reset themselves in
+a forked child.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+
+_pools: dict[tuple, object] = {}
+_pools_lock = threading.Lock()
+
+
+class SharedPoolRedisCacheClient(RedisCacheClient):
+    def _get_connection_pool(self, write):
+        server = self._servers[self._get_connection_pool_index(write)]
+        key = (self._pool_class, server, repr(sorted(self._pool_options.items())))
+        pool = _pools.get(key)
+        if pool is None:
+            with _pools_lock:
+                pool = _pools.get(key)
+                if pool is None:
+                    pool = _pools[key] = self._pool_class.from_url(server, **self._pool_options)
+        return pool
+
+
+class RedisCache(DjangoRedisCache):
+    """`django.core.cache.backends.redis.RedisCache` whose clients share the process's pools."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = SharedPoolRedisCacheClient

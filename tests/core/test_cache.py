@@ -1,0 +1,76 @@
+"""The Redis cache shares one connection pool per process (ccp/core/cache.py): a real daphne keeps a
+bounded number of Redis connections however many agent websockets it holds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from urllib.parse import urlsplit
+
+import psutil
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.test import Client
+from websockets.sync.client import connect as ws_connect
+
+from ccp.core.cache import SharedPoolRedisCacheClient
+from tests.factories import MembershipFactory
+from tests.servers import daphne_server, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SOCKETS = 12
+
+
+def _redis_connections_of_server(url: str) -> int:
+    """Established connections from the process listening on `url`'s port to our Redis."""
+    port = urlsplit(url).port
+    redis_port = urlsplit(settings.REDIS_URL).port or 6379
+    (pid,) = {c.pid for c in psutil.net_connections("tcp") if c.laddr.port == port and c.status == "LISTEN"}
+    return sum(
+        1
+        for c in psutil.Process(pid).net_connections("tcp")
+        if c.raddr and c.raddr.port == redis_port and c.status == "ESTABLISHED"
+    )
+
+
+def test_the_cache_in_another_context_reuses_the_pool():
+    import asyncio
+
+    async def pool_of_this_context():
+        # each task has its own context, so Django hands it a cache object of its own
+        return caches["default"]._cache._get_connection_pool(write=True)
+
+    async def both():
+        return await asyncio.gather(pool_of_this_context(), pool_of_this_context())
+
+    first, second = asyncio.run(both())
+    assert isinstance(caches["default"]._cache, SharedPoolRedisCacheClient)
+    assert first is second
+
+
+def test_idle_agent_websockets_do_not_each_hold_a_redis_connection(tenant):
+    cookies = []
+    for _ in range(SOCKETS):
+        client = Client()
+        client.force_login(MembershipFactory(tenant=tenant, role="agent").user)
+        cookies.append(f"sessionid={client.cookies['sessionid'].value}")
+    with daphne_server() as url, contextlib.ExitStack() as stack:
+
+        def open_agent_socket(cookie: str) -> None:
+            socket = stack.enter_context(
+                ws_connect(
+                    url.replace("http://", "ws://") + "/ws/agent/", origin=url, additional_headers={"Cookie": cookie}
+                )
+            )
+            assert json.loads(socket.recv(timeout=30))["type"] == "hello"  # its session was read
+
+        for cookie in cookies[:2]:  # warm: the channel layer's and the cache's pools exist
+            open_agent_socket(cookie)
+        warm = _redis_connections_of_server(url)
+        for cookie in cookies[2:]:
+            open_agent_socket(cookie)
+        # Each socket's session went through the cache; ten more sockets open at most a couple more
+        # connections (a pool grows only while two reads overlap), not one each as before.
+        wait_for(lambda: _redis_connections_of_server(url) >= warm, what="the count to settle")
+        assert _redis_connections_of_server(url) - warm <= 3
