@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -118,8 +120,10 @@ def manage(database: str, *args: str) -> str:
 class Server:
     """One server subprocess (daphne, gunicorn or a Celery worker) and its process tree's metrics."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int | None = None):
-        self.name, self.command, self.env, self.port = name, command, env, port
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], port: int | None = None, ready_path: str = ""
+    ):
+        self.name, self.command, self.env, self.port, self.ready_path = name, command, env, port, ready_path
         self.process: subprocess.Popen | None = None
         self.log = ROOT / "var" / "bench" / f"{name}.log"
 
@@ -133,6 +137,9 @@ class Server:
         self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if self.port:
             wait_port(self.port, self.process)
+        if self.ready_path:  # any answer (even a 404) means the app is loaded
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(self.url + self.ready_path, timeout=120).close()  # noqa: S310 — our http URL
         return self
 
     def procs(self) -> list[psutil.Process]:
@@ -202,9 +209,9 @@ def gunicorn(
     """REST as `manage.py ccp_serve` runs it (ccp.serving), with the bench's log level and backlog."""
     port = free_port()
     command = serving.rest_command(sys.executable, "127.0.0.1", port, workers=workers, threads=threads, app=app)
-    # --preload (ccp.serving): the app is imported before the port opens, so "listening" means "ready"
     command += ["--log-level", "warning", "--backlog", "2048"]
-    return Server(name, command, server_env(database, **env), port)
+    # a single worker loads the app after the port opens (ccp.serving): wait for its first answer
+    return Server(name, command, server_env(database, **env), port, ready_path="/")
 
 
 def celery_worker(database: str, concurrency: int = 4) -> Server:

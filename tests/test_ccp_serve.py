@@ -50,13 +50,15 @@ def test_ccp_serve_prints_the_measured_commands():
     assert done.returncode == 0, done.stderr[-2000:]
     lines = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
     assert set(lines) == {"rest", "ws", "worker"}
-    assert "gunicorn ccp.wsgi:application" in lines["rest"] and "--preload" in lines["rest"]
+    assert "gunicorn ccp.wsgi:application" in lines["rest"] and "--preload" in lines["rest"]  # several workers
     assert "--workers 3" in lines["rest"] and "--threads 2" in lines["rest"]
     assert "daphne" in lines["ws"] and lines["ws"].endswith("ccp.asgi:application")
     assert "-P threads" in lines["worker"] and "--beat" in lines["worker"]
     assert lines["rest"].startswith("DB_CONN_MAX_AGE=60 ") and lines["worker"].startswith("CELERY_SKIP_CHECKS=1 ")
-    no_beat = _serve("--print", "--no-beat", env=_env(), timeout=120)
+    no_beat = _serve("--print", "--no-beat", "--rest-workers", "1", env=_env(), timeout=120)
     assert "--beat" not in no_beat.stdout
+    # one worker loads the app itself: a preloaded master would hold a second, mostly un-shared copy
+    assert "--workers 1 " in no_beat.stdout and "--preload" not in no_beat.stdout
 
 
 @pytest.mark.django_db(transaction=True)
