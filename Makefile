@@ -8,7 +8,8 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # the suite's settings: ccp.settings plus test-only secrets (DEBUG off requires SECRET_KEY)
 TEST_SETTINGS ?= tests.settings
 # pytest-xdist workers: each has its own test database and Redis database (tests/settings.py); a file's
-# tests stay on one worker (--dist loadfile), so a module's servers and fixtures are shared as before
+# tests stay on one worker, and the heaviest files and the browser tests run one after another on one
+# worker (--dist loadgroup with the groups of tests/conftest.py)
 PYTEST_WORKERS ?= 2
 
 .PHONY: install run test lint fmt services bench bench-reports
@@ -60,7 +61,7 @@ test: install services
 	node --test static/js/tests/
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) manage.py check --fail-level WARNING
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(PY) manage.py makemigrations --check --dry-run
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The benchmark suite on the real stack (docs/performance.md): a dedicated database ccp_bench, Redis db 6,
 # servers on free loopback ports. `make bench BENCH_ARGS=--quick` is a ~1 minute smoke run; sizes are

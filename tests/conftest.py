@@ -13,6 +13,29 @@ from django.test import override_settings
 from .factories import MembershipFactory, PartnerFactory, TenantFactory, connected_app_for
 from .helpers import partner_client, token_for
 
+# Files whose tests start several servers or saturate both cores (load generators, killed workers,
+# two nodes, PgBouncer) and the browser tests, whose waits are bounded: under pytest-xdist they run
+# one after another on one worker, never beside each other, while the other worker takes the rest.
+SERIAL_FILES = (
+    "tests/browser/",
+    "tests/bench/",
+    "tests/faults/",
+    "tests/deploy/",
+    "tests/routing/test_two_nodes",
+    "tests/events/test_delivery.py",
+    "tests/test_embedded.py",
+    "tests/test_ccp_serve.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (`make test`: --dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    """Each file is one xdist group (its module fixtures and servers are shared, as in one process);
+    the SERIAL_FILES are one group together."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group("serial" if path.startswith(SERIAL_FILES) else path))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def real_services(django_db_setup, django_db_blocker):
