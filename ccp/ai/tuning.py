@@ -36,8 +36,9 @@ import copy
 import io
 import logging
 import random
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ from ccp.core.errors import Invalid
 if TYPE_CHECKING:
     import numpy as np
 
+PREDICTION_MEMO = 4096  # answers of `predict` kept per loaded model (TuningLayer._memo)
 FORMAT = 3  # format 3: adds `encoder` (None, or the sentence encoder the "ensemble" head needs)
 READABLE_FORMATS = (1, 2, 3)  # format 1: SGD heads without `kind`/`temperature`, read as one-vs-rest logistic
 HEADS = ("ensemble", "svm", "sgd")
@@ -230,6 +232,12 @@ class TuningLayer:
         # {"package", "version", "model"} of the sentence encoder the ensemble head reads; None: TF-IDF only.
         # The encoder's weights are not in the stored bytes: the installed package provides them.
         self.encoder = encoder
+        # The last PREDICTION_MEMO answers of `predict`, by (text, k, priors): a model never changes, and a
+        # waiting conversation is asked about again in every dispatch round with the same first texts
+        # (with the ensemble head each answer costs tens of ms of CPU, docs/ai-routing.md).
+        self._memo: OrderedDict[tuple, tuple[Prediction, ...]] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self.memo_hits = 0
 
     def _inputs(self, texts: Sequence[str]) -> Any:
         """The heads' input for `texts`: TF-IDF rows, plus their embeddings when the model has an encoder."""
@@ -250,10 +258,21 @@ class TuningLayer:
 
     def predict(self, *, text: str, k: int = 3) -> list[Prediction]:
         """The k most likely skill labels for one text, most likely first (after the outcome priors)."""
+        key = (text, k, tuple(sorted(self.priors.items())) if self.priors else None)  # priors can be set later
+        with self._memo_lock:
+            known = self._memo.get(key)
+            if known is not None:
+                self._memo.move_to_end(key)
+                self.memo_hits += 1
+                return list(known)
         x = self._inputs([text])
-        if not self.priors:
-            return _top_k(self._label_head, x, k)[0]
-        return _top_k(_PriorHead(self._label_head, self.priors), x, k)[0]
+        head = self._label_head if not self.priors else _PriorHead(self._label_head, self.priors)
+        predictions = _top_k(head, x, k)[0]
+        with self._memo_lock:
+            self._memo[key] = tuple(predictions)
+            while len(self._memo) > PREDICTION_MEMO:
+                self._memo.popitem(last=False)
+        return predictions
 
     def predict_intent(self, *, text: str, k: int = 3) -> list[Prediction]:
         """The k most likely intents, or [] when the model was trained without intents."""

@@ -207,3 +207,30 @@ def test_refit_trains_on_the_held_out_rows_too():
     assert model.metrics["refit"] is True and model.metrics["rows_train"] == 300
     with pytest.raises(Invalid, match="Unknown head"):
         tune(examples=examples(), head="bert")
+
+
+def test_predict_keeps_its_recent_answers_per_text_k_and_priors(monkeypatch):
+    import ccp.ai.tuning as tuning
+
+    model = tune(examples=examples(), version="memo")
+    first = model.predict(text="somebody stole my card", k=2)
+    assert model.memo_hits == 0
+    assert model.predict(text="somebody stole my card", k=2) == first and model.memo_hits == 1
+    assert len(model.predict(text="somebody stole my card", k=3)) == 3 and model.memo_hits == 1  # another k
+    # priors set later change the answer, so they are part of the key
+    neutral = "hello, I have a question"
+    top = model.predict(text=neutral, k=3)[0]
+    assert top.probability < 0.99
+    model.priors = {top.label: 1e-4}
+    assert model.predict(text=neutral, k=3)[0].label != top.label and model.memo_hits == 1
+    model.priors = None
+    assert model.predict(text="somebody stole my card", k=2) == first and model.memo_hits == 2
+    # bounded: the oldest answers go first
+    monkeypatch.setattr(tuning, "PREDICTION_MEMO", 2)
+    for text in ("a", "b", "c"):
+        model.predict(text=text, k=1)
+    assert len(model._memo) == 2
+    hits = model.memo_hits
+    model.predict(text="c", k=1)
+    model.predict(text="a", k=1)
+    assert model.memo_hits == hits + 1
