@@ -22,9 +22,21 @@ def _demo() -> dict:
     return json.loads(out.getvalue())
 
 
+def _token(client, partner: dict) -> str:
+    basic = base64.b64encode(f"{partner['client_id']}:{partner['client_secret']}".encode())
+    token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic.decode()}")
+    assert token.status_code == 200, token.content
+    return token.json()["access_token"]
+
+
 def test_ccp_demo_is_idempotent_and_its_credentials_work(db):
     first = _demo()
+    client = Client()
+    token_before = _token(client, first["partner"])
     second = _demo()
+    # the same secrets, and the token an example partner got with them still works after the second run
+    assert second["partner"] == first["partner"] and second["voice_partner"] == first["voice_partner"]
+    assert client.get("/api/v1/partner/", HTTP_AUTHORIZATION=f"Bearer {token_before}").status_code == 200
     assert first["tenant"] == second["tenant"] == "acme"
     assert first["partner"]["client_id"] == second["partner"]["client_id"]
     assert [a["id"] for a in first["agents"]] == [a["id"] for a in second["agents"]]
@@ -34,10 +46,7 @@ def test_ccp_demo_is_idempotent_and_its_credentials_work(db):
     assert channel.tenant.slug == "acme" and channel.installation.package.is_published
     assert channel.installation.authorization_link == "acme-webchat:demo_webchat:acme"
 
-    client = Client()
-    basic = base64.b64encode(f"{second['partner']['client_id']}:{second['partner']['client_secret']}".encode())
-    token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic.decode()}")
-    assert token.status_code == 200, token.content
+    _token(client, second["partner"])
     for agent in second["agents"]:
         assert client.login(username=agent["username"], password=agent["password"])
     assert client.login(username=second["admin"]["username"], password=second["admin"]["password"])

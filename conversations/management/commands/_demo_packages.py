@@ -1,11 +1,14 @@
-"""What every demo partner needs (for ccp_demo): an OAuth app with a fresh secret, and its example's
+"""What every demo partner needs (for ccp_demo): an OAuth app with a stable secret, and its example's
 package published and installed in the demo tenant — idempotent, one way for the web chat, e-mail and
 telephony partners."""
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password
 
 from ccp.packages import services as package_services
 from ccp.packages.models import CommunicationPackage, ConnectedApp, Partner
@@ -18,15 +21,25 @@ def example_manifest(example: str) -> dict:
     return json.loads((Path(settings.BASE_DIR) / "examples" / example / "manifest.json").read_text(encoding="utf-8"))
 
 
+def demo_client_secret(partner_identifier: str) -> str:
+    """The demo app's secret, derived from SECRET_KEY: the same on every run of this installation, so
+    running ccp_demo again (the contract calls it idempotent) neither changes it nor revokes the
+    tokens of the example partners that `make run` started with it. Demo apps only."""
+    message = f"ccp-demo-client-secret:{partner_identifier}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
 def demo_partner_app(*, partner_identifier: str, name: str, scopes: list[str]) -> tuple[Partner, ConnectedApp, str]:
-    """The partner and its `demo` connected app. Secrets are stored hashed, so a fresh one is issued
-    on every run (printed once by ccp_demo)."""
+    """The partner and its `demo` connected app with the demo secret (stored hashed, as every secret)."""
     partner, _ = Partner.objects.get_or_create(partner_identifier=partner_identifier, defaults={"name": name})
     connected = ConnectedApp.objects.filter(partner=partner, name="demo").first()
+    secret = demo_client_secret(partner_identifier)
     if connected is None:
-        connected, secret = package_services.connected_app_create(partner=partner, name="demo", scopes=scopes)
-    else:
-        secret = package_services.connected_app_rotate_secret(connected_app=connected)
+        connected, secret = package_services.connected_app_create(
+            partner=partner, name="demo", scopes=scopes, client_secret=secret
+        )
+    elif not check_password(secret, connected.application.client_secret):  # another SECRET_KEY, or rotated
+        secret = package_services.connected_app_rotate_secret(connected_app=connected, client_secret=secret)
     return partner, connected, secret
 
 

@@ -3,8 +3,9 @@ tenant `acme` with the package installed (one web-chat channel, and the e-mail p
 examples/email_partner), an admin, a supervisor and two agents; and a second partner, the demo
 telephony partner (examples/telephony_partner), whose call center is installed in `acme` too.
 
-Idempotent: existing rows are kept; demo passwords are reset to the documented values and, because
-client secrets are stored hashed, a fresh demo client secret is issued on every run.
+Idempotent: existing rows are kept; demo passwords are reset to the documented values, and the demo
+client secrets are derived from SECRET_KEY (`_demo_packages.demo_client_secret`), so a second run
+prints the same ones and the running example partners keep their tokens.
 """
 
 import json
