@@ -3,6 +3,7 @@ bounded number of Redis connections however many agent websockets it holds."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from urllib.parse import urlsplit
@@ -35,8 +36,6 @@ def _redis_connections_of_server(url: str) -> int:
 
 
 def test_the_cache_in_another_context_reuses_the_pool():
-    import asyncio
-
     async def pool_of_this_context():
         # each task has its own context, so Django hands it a cache object of its own
         return caches["default"]._cache._get_connection_pool(write=True)

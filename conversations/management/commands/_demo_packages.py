@@ -2,13 +2,12 @@
 package published and installed in the demo tenant — idempotent, one way for the web chat, e-mail and
 telephony partners."""
 
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
+from django.utils.crypto import salted_hmac
 
 from ccp.packages import services as package_services
 from ccp.packages.models import CommunicationPackage, ConnectedApp, Partner
@@ -25,8 +24,7 @@ def demo_client_secret(partner_identifier: str) -> str:
     """The demo app's secret, derived from SECRET_KEY: the same on every run of this installation, so
     running ccp_demo again (the contract calls it idempotent) neither changes it nor revokes the
     tokens of the example partners that `make run` started with it. Demo apps only."""
-    message = f"ccp-demo-client-secret:{partner_identifier}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return salted_hmac("ccp.demo.client_secret", partner_identifier, algorithm="sha256").hexdigest()
 
 
 def demo_partner_app(*, partner_identifier: str, name: str, scopes: list[str]) -> tuple[Partner, ConnectedApp, str]:
