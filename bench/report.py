@@ -128,7 +128,10 @@ def table(results: dict) -> str:
         lines.append(f"pgbench message+outbox txn: {pg['c1']['tps']} tps at 1 client, {pg['c8']['tps']} at 8")
     pg1 = pg["c1"]["tps"] if pg else None
     for name, entry in results["topologies"].items():
-        label = "gunicorn 2 sync workers (REST) + daphne (ws)" if name == "split" else "daphne alone"
+        label = {
+            "node": "gunicorn (REST) + daphne (ws) + Celery, forked from one loaded process (ccp_serve)",
+            "split": "gunicorn (REST) + daphne (ws) + Celery as separate programs (ccp_serve --no-fork)",
+        }.get(name, "daphne alone")
         lines.append("")
         lines.append(
             f"== topology {name}: {label}  (loadavg {entry.get('loadavg_start')} -> {entry.get('loadavg_end')})"

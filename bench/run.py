@@ -41,7 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", default=env("quick", "") in {"1", "true", "yes"})
     p.add_argument("--scenarios", default=env("scenarios", "baseline,ingest,reply,routing,connections"))
-    p.add_argument("--topologies", default=env("topologies", "split,daphne"), help="split: gunicorn + daphne")
+    p.add_argument(
+        "--topologies",
+        default=env("topologies", "node,daphne"),
+        help="node: gunicorn + daphne + Celery forked from one loaded process (ccp_serve's default); "
+        "split: the same as separate programs (ccp_serve --no-fork); daphne: daphne alone",
+    )
     p.add_argument("--rates", default=env("rates", "25,50,100"), help="ingest msg/s steps")
     p.add_argument("--reply-rates", default=env("reply_rates", "25,50"))
     p.add_argument("--step-seconds", type=float, default=float(env("step_seconds", 10)))
@@ -81,7 +86,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             "routing_capacity": 10,
             "idle_sockets": 100,
             "active_sockets": 20,
-            "topologies": "split",
+            "topologies": "node",
         }
         for key, value in quick.items():
             given = any(a.startswith("--" + key.replace("_", "-")) for a in (argv or sys.argv[1:]))
@@ -200,7 +205,7 @@ class Listener:
 
 def server_cpu_ms(processes: dict, items: int) -> float | None:
     """CPU of the ccp server processes (REST, websocket, Celery) per item, in ms."""
-    cpu = sum(m["cpu_s"] for name, m in processes.items() if name in {"gunicorn", "daphne", "celery"})
+    cpu = sum(m["cpu_s"] for name, m in processes.items() if name in {"gunicorn", "daphne", "celery", "node"})
     return round(1000 * cpu / items, 1) if items else None
 
 
@@ -332,6 +337,14 @@ class Bench:
     def start_topology(self, name: str) -> list[stack.Server]:
         db = self.args.database
         stack.purge_queue()
+        if name == "node":  # ccp_serve's default: the three forked from one loaded process (ccp.serving.node)
+            a = self.args
+            self.node, servers = stack.node(
+                db, workers=a.rest_workers, threads=a.rest_threads, concurrency=a.celery_concurrency
+            )
+            self.rest, self.ws, self.celery = servers[:3]
+            time.sleep(1.5)  # Celery connects
+            return servers
         self.celery = stack.celery_worker(db, concurrency=self.args.celery_concurrency).start()
         self.ws = stack.daphne(db).start()
         if name == "split":
@@ -346,6 +359,9 @@ class Bench:
     def stop_servers(self, servers) -> None:
         for s in servers:
             s.stop()
+        if getattr(self, "node", None) is not None:  # its roles stop with it
+            self.node.stop()
+            self.node = None
 
     def ws_url(self) -> tuple[str, str]:
         return f"ws://127.0.0.1:{self.ws.port}/ws/agent/", f"http://127.0.0.1:{self.ws.port}"
@@ -356,7 +372,7 @@ class Bench:
 
         db = self.args.database
         env = {"DJANGO_SETTINGS_MODULE": "bench.baseline_app.settings"}
-        if topology == "split":
+        if topology in ("split", "node"):
             a = self.args
             server = stack.gunicorn(
                 db, "bench.baseline_app.wsgi:application", "baseline", a.rest_workers, a.rest_threads, **env

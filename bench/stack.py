@@ -203,22 +203,78 @@ def daphne(database: str, app: str = "ccp.asgi:application", name: str = "daphne
     return Server(name, command, server_env(database, **env), port)
 
 
+def rest_argv(port: int, workers: int, threads: int, app: str = "ccp.wsgi:application") -> list[str]:
+    """REST as `manage.py ccp_serve` runs it (ccp.serving), with the bench's log level and backlog."""
+    command = serving.rest_command(sys.executable, "127.0.0.1", port, workers=workers, threads=threads, app=app)
+    return [*command, "--log-level", "warning", "--backlog", "2048"]
+
+
+def worker_argv(concurrency: int) -> list[str]:
+    """The Celery worker as ccp_serve runs it, without beat (the bench drives every step itself)."""
+    command = serving.worker_command(sys.executable, concurrency=concurrency, beat=False, queue="ccp-bench")
+    return [*command, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
+
+
 def gunicorn(
     database: str, app: str = "ccp.wsgi:application", name: str = "gunicorn", workers: int = 2, threads: int = 1, **env
 ) -> Server:
-    """REST as `manage.py ccp_serve` runs it (ccp.serving), with the bench's log level and backlog."""
     port = free_port()
-    command = serving.rest_command(sys.executable, "127.0.0.1", port, workers=workers, threads=threads, app=app)
-    command += ["--log-level", "warning", "--backlog", "2048"]
     # a single worker loads the app after the port opens (ccp.serving): wait for its first answer
-    return Server(name, command, server_env(database, **env), port, ready_path="/")
+    return Server(name, rest_argv(port, workers, threads, app), server_env(database, **env), port, ready_path="/")
 
 
 def celery_worker(database: str, concurrency: int = 4) -> Server:
-    """The Celery worker as ccp_serve runs it, without beat (the bench drives every step itself)."""
-    command = serving.worker_command(sys.executable, concurrency=concurrency, beat=False, queue="ccp-bench")
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
-    return Server("celery", command, server_env(database, **{**serving.WORKER_ENV, **SERVER_ENV}))
+    return Server("celery", worker_argv(concurrency), server_env(database, **{**serving.WORKER_ENV, **SERVER_ENV}))
+
+
+class Role(Server):
+    """One server of a node (`node` below): the node's processes of that name (ccp.serving.node.ROLE_NAMES), or,
+    with no name, the node's own supervising process. Its metrics are the Server's; it starts and stops
+    with the node."""
+
+    def __init__(self, name: str, node: Server, process_name: str | None, port: int | None = None):
+        super().__init__(name, [], {}, port)
+        self.node, self.process_name = node, process_name
+
+    def start(self) -> Role:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def procs(self) -> list[psutil.Process]:
+        if self.process_name is None:
+            return self.node.procs()[:1]
+        found = []
+        for p in self.node.procs()[1:]:
+            with contextlib.suppress(psutil.Error):
+                if p.name() == self.process_name:
+                    found.append(p)
+        return found
+
+
+def node(database: str, *, workers: int, threads: int, concurrency: int) -> tuple[Server, list[Role]]:
+    """`ccp_serve`'s default: one process loads the app and forks gunicorn, daphne and the Celery worker
+    (ccp.serving.node), all three with the commands above. Returns the node and its roles: gunicorn, daphne,
+    celery and "node" (the supervising process), whose memory adds up to the node's."""
+    from ccp.serving.node import ROLE_NAMES
+
+    rest_port, ws_port = free_port(), free_port()
+    env = server_env(database)
+    plan = [
+        {"name": "rest", "argv": rest_argv(rest_port, workers, threads), "env": env},
+        {"name": "ws", "argv": serving.ws_command(sys.executable, "127.0.0.1", ws_port), "env": env},
+        {"name": "worker", "argv": worker_argv(concurrency), "env": {**env, **serving.WORKER_ENV, **SERVER_ENV}},
+    ]
+    path = ROOT / "var" / "bench" / "node-plan.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plan))
+    server = Server("node-tree", [sys.executable, "-m", "ccp.serving.node", str(path)], env, ws_port).start()
+    rest = Role("gunicorn", server, ROLE_NAMES["rest"], rest_port)
+    with contextlib.suppress(urllib.error.HTTPError):  # any answer: gunicorn's worker is serving
+        urllib.request.urlopen(rest.url + "/", timeout=120).close()  # noqa: S310 — our http URL
+    roles = [rest, Role("daphne", server, ROLE_NAMES["ws"], ws_port), Role("celery", server, ROLE_NAMES["worker"])]
+    return server, [*roles, Role("node", server, None)]
 
 
 def purge_queue() -> None:

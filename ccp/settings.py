@@ -117,6 +117,7 @@ else:
 
 INSTALLED_APPS = [
     "ccp.devserver",  # runserver = daphne, without loading Twisted into every process (ccp/devserver)
+    "ccp.serving",  # manage.py ccp_serve: the production topology (ccp/serving)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -85,18 +85,22 @@ def daphne_server(
         yield url
 
 
+def _listening(port: int, process, log_path) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        assert process.poll() is None, Path(log_path).read_text(errors="replace")[-3000:]
+        return False
+
+
 @contextlib.contextmanager
 def _serving(process, port: int, log_path, *, keep: bool, name: str) -> Iterator[str]:
     """Wait until the server `process` listens on `port` (its log in the failure if it exits first),
     yield its base URL, then stop it and drop its log unless `keep`."""
 
     def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            assert process.poll() is None, Path(log_path).read_text(errors="replace")[-3000:]
-            return False
+        return _listening(port, process, log_path)
 
     try:
         wait_for(up, timeout=60, what=f"{name} to listen")
@@ -108,16 +112,19 @@ def _serving(process, port: int, log_path, *, keep: bool, name: str) -> Iterator
 
 
 @contextlib.contextmanager
-def gunicorn_server(*, workers: int = 2, log_path: Path | None = None, **extra_env: str) -> Iterator[str]:
-    """gunicorn with `workers` sync workers serving ccp.wsgi (REST, as the recommended production
-    topology: REST on gunicorn, websockets on daphne) on the test database; yields its base URL.
+def ccp_serve_node(
+    *, rest_workers: int = 2, log_path: Path | None = None, **extra_env: str
+) -> Iterator[tuple[str, str]]:
+    """One node as production runs it: `manage.py ccp_serve` (gunicorn with `rest_workers` sync workers,
+    daphne and a Celery worker without beat, forked from one process that loaded the app) on the test
+    database; yields the REST and the websocket base URLs once both listen.
 
-    Same environment and log handling as `daphne_server`; `--preload`, so "listening" means "ready".
+    Same environment and log handling as `daphne_server`; CELERY_QUEUE in `extra_env` picks the queue.
     """
-    port = free_port()
+    rest_port, ws_port = free_port(), free_port()
     env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url("ccp-test-gunicorn"),
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DATABASE_URL": test_database_url("ccp-test-node"),
         "REDIS_URL": settings.REDIS_URL,
         "LOG_LEVEL": "WARNING",
         "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
@@ -125,14 +132,16 @@ def gunicorn_server(*, workers: int = 2, log_path: Path | None = None, **extra_e
     }
     keep = log_path is not None or bool(os.environ.get("CCP_KEEP_SERVER_LOGS"))
     if log_path is None:
-        log_path = Path(tempfile.NamedTemporaryFile(prefix="ccp-gunicorn-", suffix=".log", delete=False).name)  # noqa: SIM115
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "ccp.wsgi:application"]
-    command += ["--preload", "--log-level", "warning", "--timeout", "60"]
+        log_path = Path(tempfile.NamedTemporaryFile(prefix="ccp-node-", suffix=".log", delete=False).name)  # noqa: SIM115
+    command = [sys.executable, "manage.py", "ccp_serve", "--no-beat", "--rest-workers", str(rest_workers)]
+    command += ["--rest-threads", "1", "--worker-concurrency", "2", "--rest-port", str(rest_port)]
+    command += ["--ws-port", str(ws_port)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
 
-    with _serving(process, port, log_path, keep=keep, name="gunicorn") as url:
-        yield url
+    with _serving(process, rest_port, log_path, keep=keep, name="ccp_serve") as rest:
+        wait_for(lambda: _listening(ws_port, process, log_path), timeout=60, what="ccp_serve's daphne to listen")
+        yield rest, f"http://127.0.0.1:{ws_port}"
 
 
 def celery_worker_process(

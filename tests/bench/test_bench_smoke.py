@@ -34,15 +34,21 @@ def test_quick_bench_writes_results_without_losses(tmp_path):
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    command = [sys.executable, "bench/run.py", "--quick", "--scenarios", "ingest,reply", "--topologies", "split"]
+    command = [sys.executable, "bench/run.py", "--quick", "--scenarios", "ingest,reply", "--topologies", "node"]
     command += ["--database", "ccp_bench_smoke", "--out", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert {"started_at", "machine", "topologies", "targets"} <= set(results)
-    split = results["topologies"]["split"]
-    ingest, reply = split["ingest"], split["reply"]
+    node = results["topologies"]["node"]  # ccp_serve's: the servers forked from one loaded process
+    ingest, reply = node["ingest"], node["reply"]
+    # each server's processes were found by their names (bench/stack.py Role), and did the work
+    assert {"gunicorn", "daphne", "celery", "node"} <= set(ingest["steps"][0]["processes"])
+    assert (
+        ingest["steps"][0]["processes"]["gunicorn"]["cpu_s"] > 0
+        and reply["steps"][0]["processes"]["celery"]["cpu_s"] > 0
+    )
     assert [s["rate"] for s in ingest["steps"]] == [10.0]
     for step in [*ingest["steps"], ingest["saturation"], *reply["steps"]]:
         assert step["accepted"] > 0

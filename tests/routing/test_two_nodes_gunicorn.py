@@ -1,5 +1,6 @@
-"""Two nodes as production runs them — REST on gunicorn (sync workers), websockets on daphne, a Celery
-worker — on one PostgreSQL and Redis: a push reaches the agent whichever node took the request.
+"""Two nodes as production runs them — `manage.py ccp_serve`: REST on gunicorn (sync workers),
+websockets on daphne and a Celery worker, forked from one process that loaded the app — on one
+PostgreSQL and Redis: a push reaches the agent whichever node took the request.
 
 Agents keep their websocket on their home node and make every REST call (status, accept, close) on
 the other node; partners post to both. Asserted: every offer was pushed once, to the socket of the
@@ -29,7 +30,7 @@ from routing.models import AgentWork, WorkItem
 from tests.conversations.conftest import install
 from tests.factories import PASSWORD
 from tests.helpers import token_for
-from tests.servers import celery_worker_process, daphne_server, gunicorn_server, stop_process, wait_for
+from tests.servers import ccp_serve_node, wait_for
 
 from .test_dispatch import assert_capacity_and_single_offers, online_agents
 from .test_two_nodes import _deadlocks
@@ -51,16 +52,15 @@ class Node:
 
 
 def _start_nodes(stack: contextlib.ExitStack, queue: str) -> list[Node]:
-    """Nodes a and b: each a Celery worker, a daphne and a gunicorn, all started at once (the stack stops them)."""
-    for _ in range(2):
-        stack.callback(stop_process, celery_worker_process(queue=queue))
-    servers = [make(CELERY_QUEUE=queue) for _ in range(2) for make in (daphne_server, gunicorn_server)]
-    with ThreadPoolExecutor(len(servers)) as pool:
-        started = [pool.submit(server.__enter__) for server in servers]
-    for server, future in zip(servers, started, strict=True):
+    """Nodes a and b, each `manage.py ccp_serve` (gunicorn, daphne and a Celery worker forked from one
+    process), started at once; the stack stops them."""
+    nodes = [ccp_serve_node(CELERY_QUEUE=queue) for _ in range(2)]
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        started = [pool.submit(node.__enter__) for node in nodes]
+    for node, future in zip(nodes, started, strict=True):
         if future.exception() is None:
-            stack.push(server.__exit__)
-    ws_a, rest_a, ws_b, rest_b = (future.result() for future in started)  # raises what failed to start
+            stack.push(node.__exit__)
+    (rest_a, ws_a), (rest_b, ws_b) = (future.result() for future in started)  # raises what failed to start
     return [Node("a", rest_a, ws_a), Node("b", rest_b, ws_b)]
 
 

@@ -6,7 +6,8 @@ worker that also runs beat.
 A reverse proxy in front gives them one public port (docs/serving.md). The figures behind each
 default are in docs/performance.md ("Round 3: serving topology and memory").
 
-No Django imports here: the bench builds the same commands before any settings exist.
+No Django imports here: the bench builds the same commands before any settings exist. ccp.serving.node
+forks them from one loaded process; management/commands/ccp_serve.py is `manage.py ccp_serve`.
 """
 
 from __future__ import annotations

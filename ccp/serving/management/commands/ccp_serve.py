@@ -2,21 +2,22 @@
 
 The processes listen on loopback; a reverse proxy gives them one public port (docs/serving.md has
 an nginx configuration). ccp.serving holds the commands, chosen by measurement (docs/performance.md).
+By default this process loads the app once and forks the three from it, so they share its memory
+(ccp.serving.node); `--no-fork` runs the same commands as separate programs.
 It needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL): the embedded default is `make run` (ccp_up).
 A process that exits stops the others; run it under systemd (or similar) with Restart=always.
 """
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ccp import serving
+from ccp.serving import node
 
 
 class Command(BaseCommand):
@@ -44,6 +45,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-worker", action="store_true", help="no Celery worker (it runs elsewhere)")
         parser.add_argument("--no-beat", action="store_true", help="the worker without beat (beat runs elsewhere)")
+        parser.add_argument(
+            "--no-fork",
+            action="store_true",
+            help="run the commands as separate programs instead of forking them from this process (more memory)",
+        )
         parser.add_argument("--print", action="store_true", help="print the commands and exit")
 
     def handle(self, *args, **options):
@@ -77,39 +83,18 @@ class Command(BaseCommand):
                 added = " ".join(f"{k}={env[k]}" for k in defaults if k in env and k not in os.environ)
                 self.stdout.write(f"{name}: {added + ' ' if added else ''}{' '.join(argv)}")
             return
-        root = Path(settings.BASE_DIR)
-        # argv is built from our own interpreter, fixed module names and numbers, never from a request
-        procs = [(name, subprocess.Popen(argv, cwd=root, env=env)) for name, argv, env in plan]  # noqa: S603
+        if options["no_fork"]:
+            root = Path(settings.BASE_DIR)
+            # argv is built from our own interpreter, fixed module names and numbers, never from a request
+            procs = [(name, subprocess.Popen(argv, cwd=root, env=env)) for name, argv, env in plan]  # noqa: S603
+        else:
+            procs = node.fork_all(plan)
         self.stdout.write(
             f"ccp: REST on http://{host}:{options['rest_port']}, "
             f"websockets and SSE on http://{host}:{options['ws_port']} "
             f"(proxy {', '.join(serving.ASGI_PATHS)} there); Ctrl-C stops everything."
         )
-        stopping = False
-
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        code = 0
-        try:
-            while not stopping:
-                for name, proc in procs:
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping everything.")
-                        stopping, code = True, 1
-                time.sleep(0.5)
-        finally:
-            for _, proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-            deadline = time.monotonic() + 30
-            for _, proc in procs:
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        self.stdout.flush()
+        code = node.supervise(procs, say=self.stderr.write)
         if code:
             sys.exit(code)
