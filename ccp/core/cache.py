@@ -8,6 +8,11 @@ agent sockets held 1,000 Redis connections and ~10 MB of client objects in the s
 (docs/performance.md, "Round 3: idle memory"). Here the pools are shared by every cache object of the
 process with the same server and options; redis-py's pools are thread-safe and reset themselves in
 a forked child.
+
+Django's client also builds a new `redis.Redis` for every cache call (`get_client`), and building one
+fills its table of ~170 response callbacks: 1.2 ms of CPU per agent reply, a tenth of it
+(`bench/cpu_per_request.py --profile reply`). A `redis.Redis` is thread-safe (each command takes a
+connection from the pool), so one per pool serves every call of the process.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
 _pools: dict[tuple, object] = {}
+_clients: dict[int, object] = {}  # id(pool) -> its redis.Redis; pools live as long as the process
 _pools_lock = threading.Lock()
 
 
@@ -32,6 +38,16 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
                 if pool is None:
                     pool = _pools[key] = self._pool_class.from_url(server, **self._pool_options)
         return pool
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = _clients.get(id(pool))
+        if client is None:
+            with _pools_lock:
+                client = _clients.get(id(pool))
+                if client is None:
+                    client = _clients[id(pool)] = self._client(connection_pool=pool)
+        return client
 
 
 class RedisCache(DjangoRedisCache):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import psutil
@@ -46,6 +47,20 @@ def test_the_cache_in_another_context_reuses_the_pool():
     first, second = asyncio.run(both())
     assert isinstance(caches["default"]._cache, SharedPoolRedisCacheClient)
     assert first is second
+
+
+def test_every_cache_call_of_the_process_uses_one_redis_client():
+    """Django's client builds a `redis.Redis` (and its table of response callbacks) per call."""
+
+    def client_of_a_thread():
+        return caches["default"]._cache.get_client(write=True)
+
+    with ThreadPoolExecutor(2) as pool:
+        clients = list(pool.map(lambda _: client_of_a_thread(), range(4)))
+    assert all(client is clients[0] for client in clients) and client_of_a_thread() is clients[0]
+    # and it works: a write and a read through the cache, and an atomic increment
+    caches["default"].set("ccp-test-cache-client", 41, 30)
+    assert caches["default"].incr("ccp-test-cache-client") == 42 == caches["default"].get("ccp-test-cache-client")
 
 
 def test_idle_agent_websockets_do_not_each_hold_a_redis_connection(tenant):
