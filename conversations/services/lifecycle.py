@@ -231,10 +231,15 @@ def open_conversation_lock(
 
     `partner`: the caller's partner (the channel's package's), so that neither it nor the tenant
     (the channel's) is joined again into the locking query."""
-    query = Conversation.objects.select_for_update(of=("self",)).select_related("contact")
-    if partner is None:
-        query = query.select_related("tenant", "partner")
-    found = query.filter(channel=channel, end_user_address=address, thread_key=thread, status__in=OPEN_STATUSES).first()
+    if partner is not None and sql.fast_path():
+        found = sql.open_conversation_lock(channel.pk, address, thread, OPEN_STATUSES)
+    else:
+        query = Conversation.objects.select_for_update(of=("self",)).select_related("contact")
+        if partner is None:
+            query = query.select_related("tenant", "partner")
+        found = query.filter(
+            channel=channel, end_user_address=address, thread_key=thread, status__in=OPEN_STATUSES
+        ).first()
     if found is not None:
         found.channel = channel  # the caller's instance, with its installation and package loaded
         if partner is not None:

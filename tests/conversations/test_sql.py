@@ -2,6 +2,8 @@
 write exactly what the ORM calls they stand for would, and nothing when the message loses its unique
 index. On PostgreSQL; the embedded stack (SQLite) keeps the ORM path and is run by tests/test_embedded.py."""
 
+import psycopg
+import pytest
 from django.db import connection, transaction
 
 from ccp.core.bulk import insert_sql
@@ -10,7 +12,8 @@ from ccp.events.services import event_publish, events_deferred, events_written
 from consent import sql as consent_sql
 from consent.models import ConsentRecord
 from conversations import services, sql
-from conversations.models import Conversation, Message, Participant
+from conversations.choices import OPEN_STATUSES, ConversationStatus
+from conversations.models import Contact, Conversation, Message, Participant
 from conversations.services.lifecycle import conversation_lock, message_append_publish
 from routing.models import AgentWork
 
@@ -95,6 +98,37 @@ def test_inbound_context_reads_session_holders_and_stored_entries(api, channel, 
     assert agents == [alice.pk, bob.pk]  # by joining order
     assert stored == {"e0": str(Message.objects.get(partner_entry_id="e0").id)}
     assert sql.participant_agent_ids(conversation.pk) == agents
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_open_conversation_lock_reads_what_the_orm_does_and_locks_the_row(
+    api, channel, alice, django_assert_num_queries
+):
+    conversation = _held_conversation(api, alice)
+    address, thread = conversation.end_user_address, conversation.thread_key
+    db = connection.settings_dict
+    with transaction.atomic():
+        found = sql.open_conversation_lock(channel.pk, address, thread, OPEN_STATUSES)
+        expected = Conversation.objects.select_related("contact").get(pk=conversation.pk)
+        assert found is not None and not found._state.adding
+        for model, one, other in ((Conversation, found, expected), (Contact, found.contact, expected.contact)):
+            for field in model._meta.concrete_fields:  # the converted values: uuids, datetimes, JSON
+                assert getattr(one, field.attname) == getattr(other, field.attname), field.name
+        with django_assert_num_queries(0):
+            assert found.contact.pk == conversation.contact_id  # joined, not read again
+        # the row is locked until this transaction ends: another connection cannot take it
+        with (
+            psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as other,
+            pytest.raises(psycopg.errors.LockNotAvailable),
+        ):
+            other.execute(
+                f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT", [conversation.pk]
+            )
+        assert sql.open_conversation_lock(channel.pk, address, "another thread", OPEN_STATUSES) is None
+        assert sql.open_conversation_lock(channel.pk, "someone else", thread, OPEN_STATUSES) is None
+    Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.CLOSED)
+    with transaction.atomic():
+        assert sql.open_conversation_lock(channel.pk, address, thread, OPEN_STATUSES) is None
 
 
 def test_an_agent_reply_is_one_statement_with_both_events(api, channel, alice):
