@@ -56,3 +56,16 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = SharedPoolRedisCacheClient
+
+    def incr_expiring(self, key: str, timeout: int, version=None) -> int:
+        """Add 1 to `key`'s count and return it; a missing key starts at 1 and lives `timeout` seconds.
+
+        One round trip (INCR, then EXPIRE NX: only the first sets the time to live). Django's `incr`
+        takes two (EXISTS, then INCR) and refuses a missing key, so a counter needed a third (`add`).
+        The value stays readable with `get` (Django stores an int as its digits)."""
+        key = self.make_and_validate_key(key, version=version)
+        pipe = self._cache.get_client(key, write=True).pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, timeout, nx=True)
+        count, _ = pipe.execute()
+        return int(count)

@@ -88,3 +88,16 @@ def test_idle_agent_websockets_do_not_each_hold_a_redis_connection(tenant):
         # connections (a pool grows only while two reads overlap), not one each as before.
         wait_for(lambda: _redis_connections_of_server(url) >= warm, what="the count to settle")
         assert _redis_connections_of_server(url) - warm <= 3
+
+
+def test_a_counter_starts_at_one_with_its_time_to_live_in_one_round_trip():
+    cache = caches["default"]
+    key = "ccp-test-counter"
+    cache.delete(key)
+    assert [cache.incr_expiring(key, 30) for _ in range(3)] == [1, 2, 3]
+    client = cache._cache.get_client(write=True)
+    ttl = client.ttl(cache.make_key(key))
+    assert 0 < ttl <= 30  # set by the first increment only: the later ones did not extend it
+    client.expire(cache.make_key(key), 5)
+    assert cache.incr_expiring(key, 30) == 4 and client.ttl(cache.make_key(key)) <= 5
+    assert cache.get(key) == 4  # still an ordinary cache value
