@@ -14,6 +14,7 @@ from tenants.choices import Role
 from tenants.models import Membership, Tenant
 from tenants.selectors import partner_agents, partner_tenant_ids
 
+from . import sql
 from .errors import ConversationNotFound, NotAParticipant
 from .models import Contact, Conversation, Message, Participant, Session
 from .sla_selectors import sla_for_conversations
@@ -35,9 +36,14 @@ def access_conversation_for_partner(*, partner: Partner, conversation_id) -> Con
 def access_conversation(*, tenant: Tenant, conversation_id, related: bool = True) -> Conversation:
     """The tenant's conversation or NotFound. `related=False`: only its id and tenant, for a caller
     whose service locks and re-reads it anyway (the agent's message send)."""
-    query = Conversation.objects.filter(pk=parse_id(conversation_id), tenant=tenant)
-    query = query.select_related("channel", "tenant", "partner", "contact") if related else query.only("id", "tenant")
-    found = query.first()
+    if not related and sql.fast_path():
+        found = sql.conversation_id_of_tenant(parse_id(conversation_id), tenant.pk)
+    else:
+        query = Conversation.objects.filter(pk=parse_id(conversation_id), tenant=tenant)
+        query = (
+            query.select_related("channel", "tenant", "partner", "contact") if related else query.only("id", "tenant")
+        )
+        found = query.first()
     if found is None:
         raise ConversationNotFound()
     return found

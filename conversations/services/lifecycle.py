@@ -45,7 +45,10 @@ def conversation_lock(conversation: Conversation) -> Conversation:
     definition (consent and the outbound event need them), tenant and partner. Those come from the
     per-process channel cache (`tenants.selectors.channel_cached`), so the locking query is one table's;
     a conversation without a channel, or a partner other than its package's, is read with it."""
-    found = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+    if sql.fast_path():
+        found = sql.conversation_lock_row(conversation.pk)
+    else:
+        found = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
     if found is None:
         raise ConversationNotFound()
     channel = channel_cached(channel_id=found.channel_id) if found.channel_id else None

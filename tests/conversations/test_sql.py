@@ -2,6 +2,8 @@
 write exactly what the ORM calls they stand for would, and nothing when the message loses its unique
 index. On PostgreSQL; the embedded stack (SQLite) keeps the ORM path and is run by tests/test_embedded.py."""
 
+import uuid
+
 import psycopg
 import pytest
 from django.db import connection, transaction
@@ -16,6 +18,7 @@ from conversations.choices import OPEN_STATUSES, ConversationStatus
 from conversations.models import Contact, Conversation, Message, Participant
 from conversations.services.lifecycle import conversation_lock, message_append_publish
 from routing.models import AgentWork
+from tests.factories import TenantFactory
 
 from .conftest import events, message, online, post
 
@@ -100,13 +103,25 @@ def test_inbound_context_reads_session_holders_and_stored_entries(api, channel, 
     assert sql.participant_agent_ids(conversation.pk) == agents
 
 
+def _locked_elsewhere(conversation) -> bool:
+    """Whether another connection finds the conversation's row locked."""
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as other:
+        try:
+            other.execute(
+                f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT", [conversation.pk]
+            )
+        except psycopg.errors.LockNotAvailable:
+            return True
+    return False
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_open_conversation_lock_reads_what_the_orm_does_and_locks_the_row(
     api, channel, alice, django_assert_num_queries
 ):
     conversation = _held_conversation(api, alice)
     address, thread = conversation.end_user_address, conversation.thread_key
-    db = connection.settings_dict
     with transaction.atomic():
         found = sql.open_conversation_lock(channel.pk, address, thread, OPEN_STATUSES)
         expected = Conversation.objects.select_related("contact").get(pk=conversation.pk)
@@ -116,19 +131,32 @@ def test_the_open_conversation_lock_reads_what_the_orm_does_and_locks_the_row(
                 assert getattr(one, field.attname) == getattr(other, field.attname), field.name
         with django_assert_num_queries(0):
             assert found.contact.pk == conversation.contact_id  # joined, not read again
-        # the row is locked until this transaction ends: another connection cannot take it
-        with (
-            psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as other,
-            pytest.raises(psycopg.errors.LockNotAvailable),
-        ):
-            other.execute(
-                f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT", [conversation.pk]
-            )
+        assert _locked_elsewhere(conversation)  # until this transaction ends
         assert sql.open_conversation_lock(channel.pk, address, "another thread", OPEN_STATUSES) is None
         assert sql.open_conversation_lock(channel.pk, "someone else", thread, OPEN_STATUSES) is None
     Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.CLOSED)
     with transaction.atomic():
         assert sql.open_conversation_lock(channel.pk, address, thread, OPEN_STATUSES) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_conversation_lock_by_id_reads_every_field_and_locks_the_row(api, channel, alice, tenant):
+    conversation = _held_conversation(api, alice)
+    assert not _locked_elsewhere(conversation)
+    with transaction.atomic():
+        found = sql.conversation_lock_row(conversation.pk)
+        expected = Conversation.objects.get(pk=conversation.pk)
+        for field in Conversation._meta.concrete_fields:
+            assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+        assert _locked_elsewhere(conversation)
+        assert sql.conversation_lock_row(uuid.uuid4()) is None
+    # the tenant's read: id and tenant only, the rest deferred (and loaded on access), another tenant's: None
+    only = sql.conversation_id_of_tenant(conversation.pk, tenant.pk)
+    assert only.pk == conversation.pk and only.tenant_id == tenant.pk
+    assert only.get_deferred_fields() == {f.attname for f in Conversation._meta.concrete_fields} - {"id", "tenant_id"}
+    assert only.status == expected.status
+    other = TenantFactory()
+    assert sql.conversation_id_of_tenant(conversation.pk, other.pk) is None
 
 
 def test_an_agent_reply_is_one_statement_with_both_events(api, channel, alice):
