@@ -153,7 +153,7 @@ def _create(channel, partner, call_id, from_address, from_name, direction, start
     conversation, created = open_conversation_lock(channel, from_address, partner=partner), False
     if conversation is None:
         address = end_user_address_get_or_create(channel, from_address, from_name)
-        conversation, created = conversation_open(channel, address, SenderType.END_USER)
+        conversation, created = conversation_open(channel, address, SenderType.END_USER, partner=partner)
     session = open_session(conversation)
     held = active_agent_ids(conversation)
     call = Call.objects.create(

@@ -99,12 +99,12 @@ def _receive(
     conversation, created = open_conversation_lock(channel, from_address, partner=partner, thread=thread), False
     if conversation is None:
         address = end_user_address_get_or_create(channel, from_address, from_name)
-        conversation, created = conversation_open(channel, address, SenderType.END_USER, thread=thread)
+        conversation, created = conversation_open(channel, address, SenderType.END_USER, thread=thread, partner=partner)
     elif from_name and not conversation.contact.name:
         Contact.objects.filter(pk=conversation.contact_id).update(name=from_name[:200])
         conversation.contact.name = from_name[:200]
     # Who holds it cannot change before we commit: joining and leaving lock the conversation too.
-    if sql.fast_path() and not created:  # session, holders and stored entries in one statement
+    if sql.fast_path():  # session, holders and stored entries in one statement (also of a new conversation)
         session, agents, stored = sql.inbound_context(conversation, [e.id for e in entries if e.type == "message"])
         session = session or open_session(conversation)
     else:

@@ -253,11 +253,12 @@ def open_conversation_lock(
 
 
 def conversation_open(
-    channel: Channel, address: EndUserAddress, initiated_by: str, *, thread: str = ""
+    channel: Channel, address: EndUserAddress, initiated_by: str, *, thread: str = "", partner: Partner | None = None
 ) -> tuple[Conversation, bool]:
-    """The open conversation of this end user (and thread key) on this channel, created if none (race-safe)."""
+    """The open conversation of this end user (and thread key) on this channel, created if none (race-safe).
+    `partner`: the caller's partner (the channel's package's), as for `open_conversation_lock`."""
     for _ in range(3):
-        found = open_conversation_lock(channel, address.address, thread=thread)
+        found = open_conversation_lock(channel, address.address, partner=partner, thread=thread)
         if found is not None:
             return found, False
         try:
@@ -280,6 +281,10 @@ def conversation_open(
                 )
                 Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
             conversation.tenant = channel.tenant  # our own uncommitted row: nobody else can lock it yet
+            # what routing and the events read next, already in memory: not read again
+            conversation.contact = address.contact
+            if partner is not None and partner.pk == conversation.partner_id:
+                conversation.partner = partner
             return conversation, True
         except IntegrityError:
             continue  # someone else opened it first: use theirs
