@@ -178,15 +178,9 @@ def supervise(procs: list[tuple[str, Forked | subprocess.Popen]], *, say=print) 
                     stopping, code = True, 1
             time.sleep(0.5)
     finally:
-        for _, proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 30
-        for _, proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        from ccp.core.commands import stop_processes  # here: the bench imports this module before Django
+
+        stop_processes(procs, timeout=30)
     return code
 
 

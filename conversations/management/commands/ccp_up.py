@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from ccp.core.commands import stop_processes
+
 
 class Command(BaseCommand):
     help = "Seed the demo data and run daphne, the Celery worker and the example partner until Ctrl-C."
@@ -112,15 +114,7 @@ class Command(BaseCommand):
                         stopping = True
                 time.sleep(0.5)
         finally:
-            for _, proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-            deadline = time.monotonic() + 10
-            for _, proc in procs:
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs, timeout=10)
             self.stdout.write("Stopped.")
 
     def _banner(self, base_url: str, demo: dict | None) -> None:
