@@ -6,8 +6,8 @@ process imports it all once (`preload`), freezes it for the garbage collector, a
 per server, so the children share those pages copy-on-write; a child copies only the pages it writes.
 Each child then runs exactly the command of `ccp.serving` (the same `python -m <module> <args>`,
 through `runpy`), so the servers, their options and their signal handling are what `--no-fork` runs.
-With 1,000 idle agent websockets the three servers took 356.0 MB PSS as separate programs and
-285.0 MB forked from one node (docs/performance.md, "Round 3, third pass").
+With 1,000 idle agent websockets the three servers took 356–358 MB PSS as separate programs and
+285–296 MB forked from one node (docs/performance.md, "Third pass").
 
 The parent only supervises: it opens no connection and starts no thread before it forks (a forked
 child would inherit them), and when one child exits it stops the others, as `ccp_serve` always did.
@@ -106,6 +106,10 @@ def _set_process_name(name: str) -> None:
 def _apply_env(env: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(env)
+    if env.get("PYTHONUNBUFFERED"):  # read by an interpreter only when it starts: apply it to ours
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(line_buffering=True)
     if "DB_CONN_MAX_AGE" in env:
         from django.conf import settings
         from django.db import connections
