@@ -266,10 +266,11 @@ def node(database: str, *, workers: int, threads: int, concurrency: int) -> tupl
         {"name": "ws", "argv": serving.ws_command(sys.executable, "127.0.0.1", ws_port), "env": env},
         {"name": "worker", "argv": worker_argv(concurrency), "env": {**env, **serving.WORKER_ENV, **SERVER_ENV}},
     ]
-    path = ROOT / "var" / "bench" / "node-plan.json"
+    path = ROOT / "var" / "bench" / f"node-plan-{rest_port}.json"  # one per node: runs may overlap
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(plan))
     server = Server("node-tree", [sys.executable, "-m", "ccp.serving.node", str(path)], env, ws_port).start()
+    path.unlink(missing_ok=True)  # read before the node forked: its port is open
     rest = Role("gunicorn", server, ROLE_NAMES["rest"], rest_port)
     with contextlib.suppress(urllib.error.HTTPError):  # any answer: gunicorn's worker is serving
         urllib.request.urlopen(rest.url + "/", timeout=120).close()  # noqa: S310 — our http URL
