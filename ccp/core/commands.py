@@ -26,6 +26,21 @@ def domain_errors_as_command_errors():
         raise CommandError(describe(exc)) from None
 
 
+class StopSignal:
+    """Installs SIGINT and SIGTERM handlers that set `requested`: a supervisor's loop runs `while not
+    stop.requested`, and may set it itself (a process it cannot do without has exited)."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, *_) -> None:
+        self.requested = True
+
+
 def stop_processes(procs, *, timeout: float) -> None:
     """Terminate every (name, process) still running, wait up to `timeout` seconds in all for them to
     exit, then kill what is left. A process is a subprocess.Popen or anything with its poll /

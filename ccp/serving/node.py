@@ -165,25 +165,18 @@ def fork_all(plan: list[tuple[str, list[str], dict[str, str]]]) -> list[tuple[st
 def supervise(procs: list[tuple[str, Forked | subprocess.Popen]], *, say=print) -> int:
     """Wait until SIGTERM/SIGINT or until a child exits; then stop every child. Returns the exit code.
     `procs` are (name, process) pairs: forked children or subprocesses (`ccp_serve --no-fork`)."""
-    stopping = False
+    from ccp.core.commands import StopSignal, stop_processes  # here: the bench imports this module before Django
 
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    stop = StopSignal()
     code = 0
     try:
-        while not stopping:
+        while not stop.requested:
             for name, proc in procs:
                 if proc.poll() is not None:
                     say(f"{name} exited with code {proc.returncode}; stopping everything.")
-                    stopping, code = True, 1
+                    stop.requested, code = True, 1
             time.sleep(0.5)
     finally:
-        from ccp.core.commands import stop_processes  # here: the bench imports this module before Django
-
         stop_processes(procs, timeout=30)
     return code
 

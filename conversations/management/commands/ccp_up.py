@@ -7,7 +7,6 @@ too. Ctrl-C stops all of them.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from ccp.core.commands import stop_processes
+from ccp.core.commands import StopSignal, stop_processes
 
 
 class Command(BaseCommand):
@@ -91,16 +90,9 @@ class Command(BaseCommand):
             )
 
         self._banner(base_url, demo)
-        stopping = False
-
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        stop = StopSignal()
         try:
-            while not stopping:
+            while not stop.requested:
                 for index, (name, proc) in enumerate(procs):
                     if proc.poll() is None:
                         continue
@@ -111,7 +103,7 @@ class Command(BaseCommand):
                         procs[index] = (name, subprocess.Popen(argv, cwd=root, env={**env, **extra}))  # noqa: S603
                     else:
                         self.stderr.write(f"{name} exited with code {proc.returncode}; stopping everything.")
-                        stopping = True
+                        stop.requested = True
                 time.sleep(0.5)
         finally:
             stop_processes(procs, timeout=10)
