@@ -9,7 +9,10 @@ not run it beside bench/run.py), then through Django's test client with the real
 PostgreSQL, Redis (channel layer, cache, Celery broker; no worker runs and the queue is purged at
 the end) and the on-commit fan-out:
 - ingest: a partner POSTs a message into a conversation an agent holds (the common case);
-- reply: that agent POSTs a message through the agent API (the outbound path, consent checked).
+- reply: that agent POSTs a message through the agent API (the outbound path, consent checked);
+- new: a partner POSTs the first message of a new end user: contact, conversation and session are
+  created and the conversation is routed in the request to an online agent (work.offered). Only the
+  POST is measured; the conversation is then closed (not measured) so that capacity stays free.
 - baseline: the bench's bare DRF endpoint (bench/baseline_app: validate a body, insert one row),
   served by the same process, URLconf, middleware and connection.
 The three run interleaved (baseline, ingest, reply, baseline, …) so that a change in the machine's
@@ -42,7 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--database", default="ccp_bench_cpu", help="recreated on every run (a ccp_bench* name)")
     p.add_argument(
         "--profile",
-        choices=["baseline", "ingest", "reply"],
+        choices=["baseline", "ingest", "reply", "new"],
         help="instead of timing, print a cProfile of -n requests of this path (own time and cumulative)",
     )
     p.add_argument("--show-queries", action="store_true", help="print the SQL of one request of each path, then stop")
@@ -123,17 +126,40 @@ def measure(args) -> int:
                         content_type="application/json")  # fmt: skip
         assert r.status_code == 201, r.content
 
-    paths = {"baseline": baseline, "ingest": ingest, "reply": reply}
+    from conversations.models import Conversation
+
+    spare = Membership.objects.filter(tenant=agent.tenant, role="agent").exclude(pk=agent.pk).order_by("pk").first()
+    routing_services.capacity_set(membership=spare, capacity={"messaging": 50})
+    routing_services.presence_set(membership=spare, status="online")
+    opened: list[str] = []
+
+    def new() -> None:
+        n = next(seq)
+        body = {"to": channel, "from": f"new-{n}", "entries": [{"id": f"new-{n}", "type": "message", "text": "hello"}]}
+        r = client.post("/api/v1/interactions/", json.dumps(body), content_type="application/json", **auth)
+        assert r.status_code == 201, r.content
+        opened.append(r.json()["conversation_id"])
+
+    def close_opened() -> None:  # not measured: frees the agents' capacity for the next one
+        while opened:
+            conversation = Conversation.objects.get(pk=opened.pop())
+            sessions = [str(pk) for pk in conversation.sessions.values_list("id", flat=True)]
+            assert AgentWork.objects.filter(work_item__reference__in=sessions).exists(), "not offered"
+            services.conversation_close(conversation=conversation, closed_by="system")
+
+    paths = {"baseline": baseline, "ingest": ingest, "reply": reply, "new": new}
     queries: dict[str, list[int]] = {name: [] for name in paths}
     cpu: dict[str, list[float]] = {name: [] for name in paths}
     wall: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(30):  # warm-up
         for fn in paths.values():
             fn()
+            close_opened()
     if args.show_queries:
         for name, fn in paths.items():
             with CaptureQueriesContext(connection) as captured:
                 fn()
+            close_opened()
             print(f"== {name}: {len(captured)} queries")
             for q in captured:
                 print("  " + q["sql"][:400])
@@ -147,6 +173,9 @@ def measure(args) -> int:
         profiler.enable()
         for _ in range(args.n):
             paths[args.profile]()
+            profiler.disable()
+            close_opened()
+            profiler.enable()
         profiler.disable()
         stack.purge_queue()
         for order in ("tottime", "cumulative"):
@@ -157,15 +186,17 @@ def measure(args) -> int:
             with CaptureQueriesContext(connection) as captured:
                 fn()
             queries[name].append(len(captured))
+            close_opened()
     bouncer0 = pgbouncer_cpu_ms()
     for i in range(args.n):
         names = list(paths)
-        names = names[i % 3 :] + names[: i % 3]  # rotate the order: no path always follows another
+        names = names[i % len(names) :] + names[: i % len(names)]  # rotate: no path always follows another
         for name in names:
             c0, w0 = time.process_time(), time.perf_counter()
             paths[name]()
             cpu[name].append((time.process_time() - c0) * 1000)
             wall[name].append((time.perf_counter() - w0) * 1000)
+            close_opened()
     bouncer_per_round = (pgbouncer_cpu_ms() - bouncer0) / args.n  # the three paths together: not separable
     results = {}
     for name in paths:
