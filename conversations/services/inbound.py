@@ -32,9 +32,10 @@ from ..errors import (
 from ..models import Contact, Conversation, Message, Session
 from .inputs import Entry, entries_parse, interaction_from_check, interaction_thread_check
 from .lifecycle import (
+    Opening,
     conversation_close_locked,
-    conversation_open,
-    end_user_address_get_or_create,
+    conversation_open_session,
+    end_user_address_find_or_create,
     message_append,
     message_append_publish,
     open_conversation_lock,
@@ -96,15 +97,21 @@ def _receive(
             "entries": [{"id": e.id, "message_id": None, "duplicate": False} for e in entries],
         }
     # An end user writing into an open conversation (the common case) costs one locking query.
-    conversation, created = open_conversation_lock(channel, from_address, partner=partner, thread=thread), False
+    conversation = open_conversation_lock(channel, from_address, partner=partner, thread=thread)
+    new_session, new_contact = None, False
     if conversation is None:
-        address = end_user_address_get_or_create(channel, from_address, from_name)
-        conversation, created = conversation_open(channel, address, SenderType.END_USER, thread=thread, partner=partner)
+        address, new_contact = end_user_address_find_or_create(channel, from_address, from_name)
+        conversation, new_session = conversation_open_session(
+            channel, address, SenderType.END_USER, thread=thread, partner=partner, looked=True
+        )
     elif from_name and not conversation.contact.name:
         Contact.objects.filter(pk=conversation.contact_id).update(name=from_name[:200])
         conversation.contact.name = from_name[:200]
+    created = new_session is not None
     # Who holds it cannot change before we commit: joining and leaving lock the conversation too.
-    if sql.fast_path():  # session, holders and stored entries in one statement (also of a new conversation)
+    if created:  # nobody holds it yet; an entry stored before (in a closed one) conflicts on insert
+        session, agents, stored = new_session, [], {}
+    elif sql.fast_path():  # session, holders and stored entries in one statement
         session, agents, stored = sql.inbound_context(conversation, [e.id for e in entries if e.type == "message"])
         session = session or open_session(conversation)
     else:
@@ -133,7 +140,10 @@ def _receive(
             results.append({"id": entry.id, "message_id": None, "duplicate": False})
     if created:
         conversation_publish(
-            conversation, "conversation.created", {**conversation_data(conversation), "initiated_by": "end_user"}
+            conversation,
+            "conversation.created",
+            {**conversation_data(conversation), "initiated_by": "end_user"},
+            agents=agents,
         )
     if new_texts:
         if _consent_keywords(conversation, new_texts) and created:
@@ -141,7 +151,8 @@ def _receive(
                 conversation, closed_by="consent_keyword", agent=None
             )  # a keyword alone needs no agent
         else:
-            _after_inbound(conversation, session, created, new_texts[-1], held=bool(agents))
+            opening = Opening(new_contact=new_contact, first_text=new_texts[0]) if created else None
+            _after_inbound(conversation, session, opening, new_texts[-1], held=bool(agents))
             sla_end_user_wrote(conversation, at=first_new_at)  # after routing: the queue's policy applies
     return {
         "conversation_id": str(conversation.id),
@@ -274,16 +285,21 @@ def _apply_receipt(conversation: Conversation, entry: Entry) -> Message:
     return message
 
 
-def _after_inbound(conversation: Conversation, session: Session, created: bool, text: str, *, held: bool) -> None:
-    """Run the channel flow for the new message and route when nobody holds the conversation."""
-    if created:
+def _after_inbound(
+    conversation: Conversation, session: Session, opening: Opening | None, text: str, *, held: bool
+) -> None:
+    """Run the channel flow for the new message and route when nobody holds the conversation.
+    `opening`: set when this request opened the conversation (its session has no work item yet)."""
+    if opening is not None:
         hello = flows.greeting(conversation.channel)
         if hello:
             outbound_send(conversation, text=hello, sender_type=SenderType.BOT, sender_name="Greeting")
-    if held or session_open_item(session) is not None:
+    if held or (opening is None and session_open_item(session) is not None):
         return
+    state_before = dict(session.flow_state)  # the flow sets top-level keys only
     decision = flows.decide(channel=conversation.channel, text=text, state=session.flow_state)
-    session.save(update_fields=["flow_state"])
+    if session.flow_state != state_before:
+        session.save(update_fields=["flow_state"])
     if decision.action == "wait":
         conversation.status = ConversationStatus.WAITING
         conversation.save(update_fields=["status", "updated_at"])
@@ -296,4 +312,5 @@ def _after_inbound(conversation: Conversation, session: Session, created: bool, 
         if decision.reply:
             outbound_send(conversation, text=decision.reply, sender_type=SenderType.BOT, sender_name=decision.bot_name)
         return
-    start_routing(conversation, session, queue_name=decision.queue)
+    # the open-item check above stands for start_routing's own
+    start_routing(conversation, session, queue_name=decision.queue, opened=opening or Opening(new_contact=False))

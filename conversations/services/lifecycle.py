@@ -3,6 +3,8 @@ and contact), sessions and their routing, participants, and closing. Builds on `
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -132,6 +134,17 @@ def system_message(conversation: Conversation, text: str, agents, *, also_save: 
     return message
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a request that has just opened a conversation knows, so that routing does not read it back:
+    its session has no open work item yet, the first inbound message's text, and whether its contact
+    was created by the same request (then it has no earlier conversations to prefer an agent from)."""
+
+    new_contact: bool
+    first_text: str | None = None
+    no_open_item: bool = True
+
+
 def open_session(conversation: Conversation) -> Session:
     session = Session.objects.filter(conversation=conversation, is_open=True).first()
     if session is None:
@@ -148,7 +161,9 @@ def _first_text(conversation: Conversation) -> str:
     return (first.text if first else "")[:280]
 
 
-def routing_attributes(conversation: Conversation) -> dict:
+def routing_attributes(conversation: Conversation, *, first_text: str | None = None) -> dict:
+    """What a work item of this conversation carries. `first_text`: the first inbound message's text,
+    when the caller has it (a conversation opened by this very message); otherwise it is read."""
     channel = conversation.channel
     return {
         "conversation_id": str(conversation.id),
@@ -158,7 +173,7 @@ def routing_attributes(conversation: Conversation) -> dict:
         "channel_address_id": conversation.channel_address_id,
         "channel_name": channel.name if channel else conversation.channel_address_id,
         "channel_type": channel.channel_type if channel else "messaging",
-        "first_message": _first_text(conversation),
+        "first_message": _first_text(conversation) if first_text is None else first_text[:280],
     }
 
 
@@ -169,21 +184,26 @@ def start_routing(
     queue_name: str | None = None,
     kind: str = "messaging_session",
     attributes: dict | None = None,
+    opened: Opening | None = None,
 ) -> WorkItem | None:
     """Create the session's WorkItem (unless one is open): routed now, or asked of the partner.
-    `kind` and `attributes`: what a voice call adds (kind voice_call, the call's id)."""
-    if session_open_item(session) is not None:
+    `kind` and `attributes`: what a voice call adds (kind voice_call, the call's id).
+    `opened`: what the caller knows because this request opened the conversation (no open item, the
+    first text, whether the contact is new), so that none of it is read back."""
+    if (opened is None or not opened.no_open_item) and session_open_item(session) is not None:
         return None
     queue = access_queue(tenant=conversation.tenant, name=queue_name) if queue_name else None
-    previous = (
-        Participant.objects.filter(
-            conversation__contact_id=conversation.contact_id, conversation__tenant=conversation.tenant
+    previous = None
+    if opened is None or not opened.new_contact:  # a contact created by this request has no history
+        previous = (
+            Participant.objects.filter(
+                conversation__contact_id=conversation.contact_id, conversation__tenant=conversation.tenant
+            )
+            .exclude(conversation=conversation)
+            .order_by("-joined_at")
+            .values_list("agent_id", flat=True)
+            .first()
         )
-        .exclude(conversation=conversation)
-        .order_by("-joined_at")
-        .values_list("agent_id", flat=True)
-        .first()
-    )
     conversation.status = ConversationStatus.ROUTING
     conversation.save(update_fields=["status", "updated_at"])
     return routing.work_item_create(
@@ -194,7 +214,10 @@ def start_routing(
         partner=conversation.partner,
         queue=queue,
         kind=kind,
-        attributes={**routing_attributes(conversation), **(attributes or {})},
+        attributes={
+            **routing_attributes(conversation, first_text=opened.first_text if opened else None),
+            **(attributes or {}),
+        },
         preferred_agent=Membership.objects.filter(pk=previous).first() if previous else None,
     )
 
@@ -210,20 +233,26 @@ def session_of_work(work: AgentWork) -> Session | None:
 
 def end_user_address_get_or_create(channel: Channel, address: str, name: str) -> EndUserAddress:
     """The end user's address on this channel (race-safe), with the name filled in if we had none."""
+    return end_user_address_find_or_create(channel, address, name)[0]
+
+
+def end_user_address_find_or_create(channel: Channel, address: str, name: str) -> tuple[EndUserAddress, bool]:
+    """`end_user_address_get_or_create`, and whether this call created the address and its contact."""
     found = EndUserAddress.objects.select_related("contact").filter(channel=channel, address=address).first()
     if found is None:
         try:
             with transaction.atomic():
                 contact = Contact.objects.create(tenant_id=channel.tenant_id, name=(name or "")[:200])
-                return EndUserAddress.objects.create(
+                created = EndUserAddress.objects.create(
                     tenant_id=channel.tenant_id, contact=contact, channel=channel, address=address
                 )
+            return created, True
         except IntegrityError:  # a concurrent first request created it
             found = EndUserAddress.objects.select_related("contact").get(channel=channel, address=address)
     if name and not found.contact.name:
         Contact.objects.filter(pk=found.contact_id).update(name=name[:200])
         found.contact.name = name[:200]
-    return found
+    return found, False
 
 
 def open_conversation_lock(
@@ -257,10 +286,28 @@ def conversation_open(
 ) -> tuple[Conversation, bool]:
     """The open conversation of this end user (and thread key) on this channel, created if none (race-safe).
     `partner`: the caller's partner (the channel's package's), as for `open_conversation_lock`."""
-    for _ in range(3):
-        found = open_conversation_lock(channel, address.address, partner=partner, thread=thread)
-        if found is not None:
-            return found, False
+    conversation, session = conversation_open_session(channel, address, initiated_by, thread=thread, partner=partner)
+    return conversation, session is not None
+
+
+def conversation_open_session(
+    channel: Channel,
+    address: EndUserAddress,
+    initiated_by: str,
+    *,
+    thread: str = "",
+    partner: Partner | None = None,
+    looked: bool = False,
+) -> tuple[Conversation, Session | None]:
+    """`conversation_open`, with the session it created (None when it found an open conversation).
+    `looked`: the caller's `open_conversation_lock` just found none, so the first attempt inserts at
+    once; a conversation opened concurrently since then fails the insert on the one-open-conversation
+    constraint, and the next attempt locks that one."""
+    for attempt in range(3):
+        if attempt or not looked:
+            found = open_conversation_lock(channel, address.address, partner=partner, thread=thread)
+            if found is not None:
+                return found, None
         try:
             with transaction.atomic():
                 conversation = Conversation.objects.create(
@@ -279,13 +326,13 @@ def conversation_open(
                     initiated_by=initiated_by,
                     thread_key=thread,
                 )
-                Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
+                session = Session.objects.create(tenant_id=channel.tenant_id, conversation=conversation)
             conversation.tenant = channel.tenant  # our own uncommitted row: nobody else can lock it yet
             # what routing and the events read next, already in memory: not read again
             conversation.contact = address.contact
             if partner is not None and partner.pk == conversation.partner_id:
                 conversation.partner = partner
-            return conversation, True
+            return conversation, session
         except IntegrityError:
             continue  # someone else opened it first: use theirs
     raise Conflict("The conversation changed under us; retry.", code="conflict")
