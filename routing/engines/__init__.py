@@ -9,7 +9,7 @@ in pyproject.toml holds it):
 
 - `candidates`: the `Candidate` an engine ranks and the filters every engine's candidates pass
   (skills after relaxation, exclusions, room).
-- `snapshots`: who is online with room, in 3 flat queries (`candidate_snapshot`,
+- `snapshots`: who is online with room, in one statement, 3 flat queries on SQLite (`candidate_snapshot`,
   `platform_candidates`).
 - `strategies`: most available, longest idle, round robin (`rank_platform`).
 - `pool`: the `CandidatePool` of a dispatch round, pinned to the `AgentLoad`s read under the

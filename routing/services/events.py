@@ -36,12 +36,16 @@ def work_data(work: AgentWork) -> dict:
 
 
 def work_publish(work: AgentWork, type_: str, *, agents=None) -> None:
+    """To the work's agent (or `agents`, checked). The work's agent is the tenant's member by
+    construction: an offer is made only to an agent whose presence row it read by the item's tenant
+    (`offers._offer`, `dispatch`'s pool), so that membership is not looked up again."""
     event_publish(
         tenant=work.work_item.tenant,
         type=type_,
         data=work_data(work),
         partner=work.work_item.partner,
         agent_ids=agents if agents is not None else [work.agent_id],
+        agents_checked=agents is None,
     )
 
 

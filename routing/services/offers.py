@@ -12,12 +12,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ccp.core.bulk import mark_saved
 from ccp.core.db import retry_on_conflict
 from ccp.core.errors import Invalid
-from ccp.events.services import event_publish
+from ccp.events.services import event_publish, events_deferred, events_written
 from ccp.packages.choices import Owner
 from tenants.models import Membership
 
+from .. import sql
 from ..choices import (
     ACTIVE_STATUSES,
     Engine,
@@ -204,7 +206,7 @@ def _offer(
     now = timezone.now()
     # The item row is locked and queued, so it has no active work; the partial unique constraint
     # one_active_work_per_item fails this transaction should that invariant ever break.
-    work = AgentWork.objects.create(
+    work = AgentWork(
         tenant_id=item.tenant_id,
         work_item=item,
         agent=agent,
@@ -214,11 +216,19 @@ def _offer(
         expires_at=now + timedelta(seconds=timeout_seconds),
     )
     item.status = WorkItemStatus.OFFERED
-    item.save(update_fields=["status"])
     presence.last_offered_at = now
-    presence.save(update_fields=["last_offered_at"])
-    work.work_item = item
-    work_publish(work, "work.offered")
+    if sql.fast_path():  # the four writes in one statement (routing/sql.py)
+        work_sql = sql.work_insert_sql(work)
+        with events_deferred() as events:
+            work_publish(work, "work.offered")
+        event_ids = sql.offer_write(work_sql, item, presence, events)
+        mark_saved(work)
+        events_written(events, event_ids)
+    else:
+        work.save(force_insert=True)
+        item.save(update_fields=["status"])
+        presence.save(update_fields=["last_offered_at"])
+        work_publish(work, "work.offered")
     timer_start(work.expires_at, work_expire_task, str(work.pk))
     return work
 
