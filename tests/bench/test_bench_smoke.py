@@ -59,7 +59,7 @@ def test_quick_bench_writes_results_without_losses(tmp_path):
     assert (tmp_path / "results.txt").exists()
 
 
-def test_cpu_per_request_reports_both_paths_with_their_query_counts(tmp_path):
+def test_cpu_per_request_reports_the_paths_with_their_query_counts(tmp_path):
     env = {**os.environ, "BENCH_REDIS_URL": settings.REDIS_URL}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
@@ -70,7 +70,8 @@ def test_cpu_per_request_reports_both_paths_with_their_query_counts(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     figures = json.loads(out.read_text())
-    assert set(figures) == {"baseline", "ingest", "reply"}  # the bare DRF insert, interleaved with the paths
+    # the bare DRF insert, interleaved with the paths
+    assert set(figures) == {"baseline", "ingest", "reply", "new"}
     for path in figures.values():
         assert path["n"] == 5 and path["cpu_ms_mean"] > 0 and path["wall_ms_median"] > 0
         assert path["vs_baseline"] == round(path["cpu_ms_median"] / figures["baseline"]["cpu_ms_median"], 2)
@@ -78,3 +79,4 @@ def test_cpu_per_request_reports_both_paths_with_their_query_counts(tmp_path):
     # the pinned hot paths, counted with their after-commit fan-out (test_query_counts pins them in-test)
     assert figures["ingest"]["queries"] <= 6
     assert figures["reply"]["queries"] <= 10
+    assert figures["new"]["queries"] <= 26  # a new conversation routed in its request
