@@ -111,37 +111,10 @@ def conversation_messages(*, conversation: Conversation, after=None, limit: int 
 
 def conversation_detail(*, conversation: Conversation) -> dict:
     """Status, end user, session, participants and work (open and past) — what a partner or agent reads."""
-    # every session id, newest first (one query): the current session and the work of all of them
-    newest_first = Session.objects.filter(conversation=conversation).order_by("-started_at", "-pk")
-    sessions = [str(s) for s in newest_first.values_list("id", flat=True)]
-    participants = [
-        {
-            "agent_id": str(p.agent_id),
-            "name": p.agent.name,
-            "joined_at": p.joined_at,
-            "left_at": p.left_at,
-            "leave_reason": p.leave_reason,
-        }
-        for p in Participant.objects.filter(conversation=conversation).select_related("agent__user")
-    ]
-    works = [
-        {
-            "work_id": str(w.id),
-            "agent_id": str(w.agent_id),
-            "status": w.status,
-            "engine": w.engine,
-            "offered_at": w.offered_at,
-            "expires_at": w.expires_at,
-            "answered_at": w.answered_at,
-            "closed_at": w.closed_at,
-            "acw_ends_at": w.acw_ends_at,
-            "ended_at": w.ended_at,
-            "is_transfer": w.work_item.is_transfer,
-        }
-        for w in AgentWork.objects.filter(work_item__reference__in=sessions, tenant_id=conversation.tenant_id)
-        .select_related("work_item")
-        .order_by("offered_at")
-    ]
+    if sql.fast_path():  # sessions, participants and work in one statement
+        sessions, participants, works = _detail_parts_sql(conversation)
+    else:
+        sessions, participants, works = _detail_parts_orm(conversation)
     return {
         "id": str(conversation.id),
         "tenant": conversation.tenant.slug,
@@ -161,6 +134,61 @@ def conversation_detail(*, conversation: Conversation) -> dict:
         "closed_at": conversation.closed_at,
         "sla": sla_for_conversations(conversation_ids=[conversation.id]).get(str(conversation.id)),
     }
+
+
+def _detail_parts_sql(conversation: Conversation) -> tuple[list[str], list[dict], list[dict]]:
+    sessions, participant_rows, work_rows = sql.conversation_detail_parts(conversation)
+    participants = []
+    for row in participant_rows:
+        full_name = f"{row['first_name']} {row['last_name']}".strip()  # what Membership.name reads
+        participants.append(
+            {
+                "agent_id": row["agent_id"],
+                "name": row["display_name"] or full_name or row["username"],
+                "joined_at": row["joined_at"],
+                "left_at": row["left_at"],
+                "leave_reason": row["leave_reason"],
+            }
+        )
+    return sessions, participants, work_rows
+
+
+def _detail_parts_orm(conversation: Conversation) -> tuple[list[str], list[dict], list[dict]]:
+    """The session ids (newest first), participants and work of `conversation`: three queries."""
+    # every session id, newest first (one query): the current session and the work of all of them
+    newest_first = Session.objects.filter(conversation=conversation).order_by("-started_at", "-pk")
+    sessions = [str(s) for s in newest_first.values_list("id", flat=True)]
+    participants = [
+        {
+            "agent_id": str(p.agent_id),
+            "name": p.agent.name,
+            "joined_at": p.joined_at,
+            "left_at": p.left_at,
+            "leave_reason": p.leave_reason,
+        }
+        for p in Participant.objects.filter(conversation=conversation)
+        .select_related("agent__user")
+        .order_by("joined_at", "pk")
+    ]
+    works = [
+        {
+            "work_id": str(w.id),
+            "agent_id": str(w.agent_id),
+            "status": w.status,
+            "engine": w.engine,
+            "offered_at": w.offered_at,
+            "expires_at": w.expires_at,
+            "answered_at": w.answered_at,
+            "closed_at": w.closed_at,
+            "acw_ends_at": w.acw_ends_at,
+            "ended_at": w.ended_at,
+            "is_transfer": w.work_item.is_transfer,
+        }
+        for w in AgentWork.objects.filter(work_item__reference__in=sessions, tenant_id=conversation.tenant_id)
+        .select_related("work_item")
+        .order_by("offered_at", "pk")
+    ]
+    return sessions, participants, works
 
 
 def agent_conversations(*, agent: Membership) -> QuerySet[Conversation]:

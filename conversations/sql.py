@@ -8,6 +8,9 @@ paths and compare what they store (tests/conversations/test_sql.py).
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from django.db import connection
 
 from ccp.core.bulk import insert_sql
@@ -101,6 +104,39 @@ def open_conversation_lock(channel_id, address: str, thread: str, statuses) -> C
     return conversation
 
 
+def session_conversation_lock(session_id) -> tuple[Session, Conversation] | None:
+    """The session and its conversation (with its contact), the conversation's row locked until commit
+    (`FOR UPDATE` of that row only); or None. Stands for `Session.objects.select_related("conversation")
+    .filter(pk=…).first()`, then the conversation's `conversation_lock_row` and its lazy contact read:
+    what accepting an offer reads before it writes."""
+    models = (Session, Conversation, Contact)
+    columns = [[f.column for f in model._meta.concrete_fields] for model in models]
+    session_table, conversation_table, contact_table = (_q(model._meta.db_table) for model in models)
+    contact_fk = _q(Conversation._meta.get_field("contact").column)
+    selected = ", ".join(
+        f"{alias}.{_q(column)}" for alias, names in zip("sck", columns, strict=True) for column in names
+    )
+    # Identifiers come from the models' metadata, quoted; every value is a parameter.
+    sql = f"""
+        SELECT {selected}
+        FROM {session_table} s
+        JOIN {conversation_table} c ON c.id = s.conversation_id
+        JOIN {contact_table} k ON k.id = c.{contact_fk}
+        WHERE s.id = %s
+        FOR UPDATE OF c"""  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [session_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    ends = len(columns[0]), len(columns[0]) + len(columns[1])
+    session = _instance(Session, row[: ends[0]])
+    conversation = _instance(Conversation, row[ends[0] : ends[1]])
+    conversation.contact = _instance(Contact, row[ends[1] :])
+    session.conversation = conversation
+    return session, conversation
+
+
 def inbound_context(conversation: Conversation, entry_ids: list[str]) -> tuple[Session | None, list, dict[str, str]]:
     """After the conversation is locked, in one statement: its open session (or None), the agents who
     hold it (Membership ids, by joining order) and which of `entry_ids` are stored already
@@ -134,11 +170,14 @@ def inbound_context(conversation: Conversation, entry_ids: list[str]) -> tuple[S
     return session, list(agents), {entry: message_id for entry, message_id in duplicates}
 
 
-def message_with_events_insert(conversation: Conversation, message: Message, events: list) -> tuple[bool, list[int]]:
+def message_with_events_insert(
+    conversation: Conversation, message: Message, events: list, *, also_save: tuple[str, ...] = ()
+) -> tuple[bool, list[int]]:
     """One statement: insert `message` unless its partner entry is stored already (any unique
     conflict: nothing is written then), move the conversation's `last_seq` / `last_message_at` /
-    `updated_at` to the values already set on `conversation`, and insert `events` (rows built under
-    `ccp.events.services.events_deferred`) only if the message was inserted.
+    `updated_at` (and the fields named in `also_save`) to the values already set on `conversation`,
+    and insert `events` (rows built under `ccp.events.services.events_deferred`) only if the message
+    was inserted.
 
     Stands for `message_append` (UPDATE conversation + INSERT message in a savepoint) and one
     `event_publish` INSERT per event. Returns (inserted, the events' ids). The caller holds the
@@ -146,11 +185,15 @@ def message_with_events_insert(conversation: Conversation, message: Message, eve
     message_sql, params = insert_sql(message, returning="id", ignore_conflicts=True)
     parts = [f"msg AS ({message_sql})"]
     conversation_table = _q(Conversation._meta.db_table)
+    extra = [Conversation._meta.get_field(name) for name in also_save]
+    assignments = "".join(f", {_q(field.column)} = %s" for field in extra)
     parts.append(
         f"conv AS (UPDATE {conversation_table} SET last_seq = %s, last_message_at = %s, updated_at = %s"  # noqa: S608
-        " WHERE id = %s AND EXISTS (SELECT 1 FROM msg))"
+        f"{assignments} WHERE id = %s AND EXISTS (SELECT 1 FROM msg))"
     )
-    params += [conversation.last_seq, conversation.last_message_at, conversation.updated_at, conversation.pk]
+    params += [conversation.last_seq, conversation.last_message_at, conversation.updated_at]
+    params += [field.get_db_prep_save(getattr(conversation, field.attname), connection) for field in extra]
+    params.append(conversation.pk)
     for n, event in enumerate(events):
         event_sql, event_params = insert_sql(event, returning="id", only_if="EXISTS (SELECT 1 FROM msg)")
         parts.append(f"ev{n} AS ({event_sql})")
@@ -164,3 +207,60 @@ def message_with_events_insert(conversation: Conversation, message: Message, eve
     if row[0] is None:
         return False, []
     return True, list(row[1:])
+
+
+def conversation_detail_parts(conversation: Conversation) -> tuple[list[str], list[dict], list[dict]]:
+    """`selectors.conversation_detail`'s three reads in one statement: the conversation's session ids
+    (newest first), its participants (joining order, with the agent's name parts) and the work of
+    all its sessions (offer order, with whether it is a transfer). Values converted as the ORM's:
+    uuids as strings where the detail shows strings, datetimes as aware datetimes."""
+    from django.contrib.auth import get_user_model
+
+    from routing.models import AgentWork, WorkItem
+    from tenants.models import Membership
+
+    t = {
+        name: _q(model._meta.db_table)
+        for name, model in {
+            "session": Session,
+            "participant": Participant,
+            "member": Membership,
+            "user": get_user_model(),
+            "work": AgentWork,
+            "item": WorkItem,
+        }.items()
+    }
+    # Identifiers come from the models' metadata, quoted; every value is a parameter.
+    sql = f"""
+        WITH sessions AS (
+            SELECT id::text AS id, started_at FROM {t["session"]} WHERE conversation_id = %s
+        )
+        SELECT
+            ARRAY(SELECT id FROM sessions ORDER BY started_at DESC, id DESC),
+            (SELECT json_agg(json_build_object(
+                    'agent_id', p.agent_id, 'display_name', m.display_name, 'first_name', u.first_name,
+                    'last_name', u.last_name, 'username', u.username, 'joined_at', p.joined_at,
+                    'left_at', p.left_at, 'leave_reason', p.leave_reason) ORDER BY p.joined_at, p.id)
+             FROM {t["participant"]} p JOIN {t["member"]} m ON m.id = p.agent_id JOIN {t["user"]} u ON u.id = m.user_id
+             WHERE p.conversation_id = %s),
+            (SELECT json_agg(json_build_object(
+                    'work_id', w.id, 'agent_id', w.agent_id, 'status', w.status, 'engine', w.engine,
+                    'offered_at', w.offered_at, 'expires_at', w.expires_at, 'answered_at', w.answered_at,
+                    'closed_at', w.closed_at, 'acw_ends_at', w.acw_ends_at, 'ended_at', w.ended_at,
+                    'is_transfer', i.is_transfer) ORDER BY w.offered_at, w.id)
+             FROM {t["work"]} w JOIN {t["item"]} i ON i.id = w.work_item_id
+             WHERE i.reference IN (SELECT id FROM sessions) AND w.tenant_id = %s)"""  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [conversation.pk, conversation.pk, conversation.tenant_id])
+        sessions, participants, works = cursor.fetchone()
+    times = ("joined_at", "left_at", "offered_at", "expires_at", "answered_at", "closed_at", "acw_ends_at", "ended_at")
+
+    def rows(value) -> list[dict]:
+        out = json.loads(value) if isinstance(value, str | bytes) else (value or [])
+        for row in out:
+            for key in times:
+                if row.get(key) is not None:
+                    row[key] = datetime.fromisoformat(row[key])
+        return out
+
+    return list(sessions), rows(participants), rows(works)

@@ -40,7 +40,7 @@ from .lifecycle import (
     open_session,
     participant_require,
     routing_attributes,
-    session_of_work,
+    session_conversation_lock,
     session_open_item,
     system_message,
 )
@@ -80,10 +80,9 @@ def route_by_partner(
 def agent_work_accept(*, agent: Membership, work: AgentWork) -> Conversation:
     """Accept an offer: the agent joins the conversation; after a transfer the previous agent leaves."""
     with transaction.atomic():
-        session = session_of_work(work)
+        session, conversation = session_conversation_lock(work)
         if session is None:
             raise OfferExpired()
-        conversation = conversation_lock(session.conversation)
         if not conversation.is_open:
             raise OfferExpired("The conversation was closed before you accepted.")
         work = routing.work_accept(work=work)

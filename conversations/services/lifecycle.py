@@ -53,6 +53,11 @@ def conversation_lock(conversation: Conversation) -> Conversation:
         found = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
     if found is None:
         raise ConversationNotFound()
+    return _with_channel(found)
+
+
+def _with_channel(found: Conversation) -> Conversation:
+    """`found` with its channel (package, definition), tenant and partner from the channel cache."""
     channel = channel_cached(channel_id=found.channel_id) if found.channel_id else None
     if channel is None:
         found.tenant = Tenant.objects.get(pk=found.tenant_id)
@@ -81,21 +86,30 @@ def message_append(conversation: Conversation, *, also_save: tuple[str, ...] = (
     )
 
 
-def message_append_publish(conversation: Conversation, *, agents, **fields) -> Message | None:
+def message_append_publish(
+    conversation: Conversation, *, agents, publish=None, also_save: tuple[str, ...] = (), **fields
+) -> Message | None:
     """`message_append` and `message_publish` at once: the message, the conversation's counters and the
     message's events in one statement on PostgreSQL (conversations.sql), the ORM calls elsewhere.
     Precondition: the conversation row is locked. `agents`: its participants, read under the lock.
+    `publish(message)`: publishes the message's events instead of `message_publish`; `also_save`: as
+    for `message_append`.
 
     Returns None when the message's partner entry is stored already (a concurrent request won the
     unique index): then nothing was written and `conversation` is as it was."""
+    if publish is None:
+
+        def publish(message: Message) -> None:
+            message_publish(conversation, message, agents=agents)
+
     if not sql.fast_path():
         try:
             with transaction.atomic():
-                message = message_append(conversation, **fields)
+                message = message_append(conversation, also_save=also_save, **fields)
         except IntegrityError:
             conversation.refresh_from_db(fields=["last_seq", "last_message_at", "updated_at"])
             return None
-        message_publish(conversation, message, agents=agents)
+        publish(message)
         return message
     before = conversation.last_seq, conversation.last_message_at, conversation.updated_at
     now = timezone.now()
@@ -110,8 +124,8 @@ def message_append_publish(conversation: Conversation, *, agents, **fields) -> M
     )
     message.created_at = now  # what auto_now_add would write; the payload below carries it
     with events_deferred() as events:
-        message_publish(conversation, message, agents=agents)
-    inserted, event_ids = sql.message_with_events_insert(conversation, message, events)
+        publish(message)
+    inserted, event_ids = sql.message_with_events_insert(conversation, message, events, also_save=also_save)
     if not inserted:
         conversation.last_seq, conversation.last_message_at, conversation.updated_at = before
         return None
@@ -121,16 +135,29 @@ def message_append_publish(conversation: Conversation, *, agents, **fields) -> M
 
 
 def system_message(conversation: Conversation, text: str, agents, *, also_save: tuple[str, ...] = ()) -> Message:
-    message = message_append(
-        conversation, also_save=also_save, direction=Direction.SYSTEM, sender_type=SenderType.SYSTEM, text=text
-    )
-    conversation_publish(
+    """A system line in the transcript (joined, transferred, …), to the agents only; with its
+    counters and event in one statement on PostgreSQL."""
+
+    def publish(message: Message) -> None:
+        conversation_publish(
+            conversation,
+            "message.created",
+            {**message_data(message), "conversation": conversation_data(conversation)},
+            partner=False,
+            agents=agents,
+        )
+
+    message = message_append_publish(
         conversation,
-        "message.created",
-        {**message_data(message), "conversation": conversation_data(conversation)},
-        partner=False,
         agents=agents,
+        publish=publish,
+        also_save=also_save,
+        direction=Direction.SYSTEM,
+        sender_type=SenderType.SYSTEM,
+        text=text,
     )
+    if message is None:  # cannot happen: a system message has no partner entry to conflict on
+        raise Conflict("The conversation changed under us; retry.", code="conflict")
     return message
 
 
@@ -229,6 +256,22 @@ def participant_require(conversation: Conversation, agent: Membership) -> None:
 
 def session_of_work(work: AgentWork) -> Session | None:
     return Session.objects.select_related("conversation").filter(pk=parse_id(work.work_item.reference)).first()
+
+
+def session_conversation_lock(work: AgentWork) -> tuple[Session | None, Conversation | None]:
+    """The session of `work` and its conversation, locked as `conversation_lock` locks it (with its
+    channel, tenant, partner and contact); (None, None) when the work names no session. One
+    statement on PostgreSQL."""
+    if not sql.fast_path():
+        session = session_of_work(work)
+        return (session, conversation_lock(session.conversation)) if session is not None else (None, None)
+    session_id = parse_id(work.work_item.reference)
+    found = sql.session_conversation_lock(session_id) if session_id is not None else None
+    if found is None:
+        return None, None
+    session, conversation = found
+    session.conversation = _with_channel(conversation)
+    return session, session.conversation
 
 
 def end_user_address_get_or_create(channel: Channel, address: str, name: str) -> EndUserAddress:

@@ -15,8 +15,8 @@ from consent import sql as consent_sql
 from consent.models import ConsentRecord
 from conversations import services, sql
 from conversations.choices import OPEN_STATUSES, ConversationStatus
-from conversations.models import Contact, Conversation, Message, Participant
-from conversations.services.lifecycle import conversation_lock, message_append_publish
+from conversations.models import Contact, Conversation, Message, Participant, Session
+from conversations.services.lifecycle import conversation_lock, message_append_publish, system_message
 from routing.models import AgentWork
 from tests.factories import TenantFactory
 
@@ -159,6 +159,27 @@ def test_the_conversation_lock_by_id_reads_every_field_and_locks_the_row(api, ch
     assert sql.conversation_id_of_tenant(conversation.pk, other.pk) is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_session_and_its_conversation_are_read_in_one_statement_that_locks_the_conversation(
+    api, channel, alice, django_assert_num_queries
+):
+    conversation = _held_conversation(api, alice)
+    session = conversation.sessions.get()
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            found_session, found = sql.session_conversation_lock(session.pk)
+            assert found.contact.pk == conversation.contact_id and found_session.conversation is found
+        expected = Conversation.objects.select_related("contact").get(pk=conversation.pk)
+        pairs = [(Session, found_session, session), (Conversation, found, expected)]
+        pairs.append((Contact, found.contact, expected.contact))
+        for model, one, other in pairs:  # the converted values: uuids, datetimes, JSON
+            for field in model._meta.concrete_fields:
+                assert getattr(one, field.attname) == getattr(other, field.attname), (model, field.name)
+        assert _locked_elsewhere(conversation)
+        assert sql.session_conversation_lock(uuid.uuid4()) is None
+    assert not _locked_elsewhere(conversation)
+
+
 def test_an_agent_reply_is_one_statement_with_both_events(api, channel, alice):
     conversation = _held_conversation(api, alice)
     with transaction.atomic():
@@ -223,3 +244,44 @@ def test_the_consent_lock_reads_the_erased_opt_out_in_the_same_query(channel):
         other = consent_sql.record_lock_with_erased(channel_id=channel.pk, address="+1", hashed="sha256:def")
         assert other.erased_opt_out_found is False
         assert consent_sql.record_lock_with_erased(channel_id=channel.pk, address="+2", hashed="sha256:abc") is None
+
+
+def test_the_detail_reads_sessions_participants_and_work_as_the_orm_does(api, channel, alice, bob, tenant):
+    from conversations.selectors import _detail_parts_orm, _detail_parts_sql
+
+    conversation = _held_conversation(api, alice)
+    online(bob)
+    with transaction.atomic():
+        services.conversation_transfer(agent=alice, conversation=conversation, to_agent_id=str(bob.pk))
+        services.agent_work_accept(agent=bob, work=AgentWork.objects.get(agent=bob, status="offered"))
+    bob.display_name = ""  # named by the user's full name, then the username
+    bob.save(update_fields=["display_name"])
+    bob.user.first_name, bob.user.last_name = "Robert", "Jones"
+    bob.user.save(update_fields=["first_name", "last_name"])
+    conversation.refresh_from_db()
+    sessions, participants, works = _detail_parts_sql(conversation)
+    assert (sessions, participants, works) == _detail_parts_orm(conversation)  # values and order alike
+    assert [p["name"] for p in participants] == ["Alice", "Robert Jones"]
+    assert participants[0]["leave_reason"] == "transferred" and participants[0]["left_at"] is not None
+    assert [w["is_transfer"] for w in works] == [False, True]
+    assert sessions == [str(conversation.sessions.get().pk)]
+
+
+def test_a_system_message_writes_its_counters_the_changed_status_and_its_event_in_one_statement(
+    api, channel, alice, django_assert_num_queries
+):
+    online(alice)
+    assert post(api, message("first", "e0")).status_code == 201
+    conversation = Conversation.objects.get()
+    with transaction.atomic():
+        conversation = conversation_lock(conversation)
+        before = conversation.last_seq
+        conversation.status = ConversationStatus.ACTIVE
+        with django_assert_num_queries(1):
+            stored = system_message(conversation, "Alice joined.", [alice.pk], also_save=("status",))
+    row = Conversation.objects.get(pk=conversation.pk)
+    assert (row.status, row.last_seq) == (ConversationStatus.ACTIVE, before + 1)
+    assert Message.objects.get(pk=stored.pk).seq == before + 1
+    [created] = [e for e in events("message.created") if e.data["id"] == str(stored.id)]
+    assert created.partner_id is None and created.agent_ids == [str(alice.pk)]  # to the agents only
+    assert created.data["conversation"]["status"] == ConversationStatus.ACTIVE
