@@ -1,9 +1,12 @@
-"""Routing's hot writes as single PostgreSQL statements (the ORM path stays for SQLite).
+"""Routing's hot reads and writes as single PostgreSQL statements (the ORM path stays for SQLite).
 
-An offer made inside the request that opened a conversation writes four rows: the AgentWork, the
-work item's status, the agent's `last_offered_at` and the `work.offered` event. `offer_write` is
-those four in one data-modifying CTE: one round trip instead of four, and none of the ORM's
-statement building. The caller holds the locks (`offers._offer`), so the statement only writes.
+- An offer made inside the request that opened a conversation writes four rows: the AgentWork, the
+  work item's status, the agent's `last_offered_at` and the `work.offered` event. `offer_write` is
+  those four in one data-modifying CTE: one round trip instead of four, and none of the ORM's
+  statement building. The caller holds the locks (`offers._offer`), so the statement only writes.
+- An accept's four writes likewise (`accept_write`).
+- The candidate snapshot's three reads (`candidate_rows`).
+The tests compare each with the ORM calls it stands for (tests/routing/test_sql.py).
 """
 
 from __future__ import annotations
@@ -130,3 +133,27 @@ def candidate_rows(*, tenant_id, roles, online: str, holding, queue_id=None) -> 
 def _json(value):
     """Django's PostgreSQL backend has json(b) columns come back as text (JSONField parses them)."""
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def accept_write(work: AgentWork, events: list) -> list[int]:
+    """An accepted offer's writes in one statement (`offers.work_accept`): the work's status and
+    `answered_at` and the item's status as already set on them, the agent's `ignored_offers` back to
+    0 only where it is not (so a zero counter takes no presence row lock, and an accept neither waits
+    for nor holds up a dispatch round locking that agent), and `events`. Returns the events' ids."""
+    item = work.work_item
+    work_table, item_table, presence_table = (_q(m._meta.db_table) for m in (AgentWork, WorkItem, AgentPresence))
+    parts = [
+        f"w AS (UPDATE {work_table} SET status = %s, answered_at = %s WHERE id = %s)",  # noqa: S608
+        f"i AS (UPDATE {item_table} SET status = %s WHERE id = %s)",  # noqa: S608
+        f"p AS (UPDATE {presence_table} SET ignored_offers = 0 WHERE membership_id = %s AND ignored_offers > 0)",  # noqa: S608
+    ]
+    params = [work.status, work.answered_at, work.pk, item.status, item.pk, work.agent_id]
+    for n, event in enumerate(events):
+        event_sql, event_params = insert_sql(event, returning="id")
+        parts.append(f"ev{n} AS ({event_sql})")
+        params += event_params
+    selected = ", ".join(["1", *(f"(SELECT id FROM ev{n})" for n in range(len(events)))])  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {selected}", params)
+        row = cursor.fetchone()
+    return list(row[1:])

@@ -62,6 +62,7 @@ def capacity_publish(presence: AgentPresence) -> None:
             },
         },
         agent_ids=[presence.membership_id],
+        agents_checked=True,  # a presence row is its member's, in the member's tenant
     )
 
 

@@ -257,10 +257,15 @@ def work_accept(*, work: AgentWork) -> AgentWork:
         raise OfferExpired()
     work.status = WorkStatus.ACCEPTED
     work.answered_at = timezone.now()
+    work.work_item.status = WorkItemStatus.ASSIGNED
+    if sql.fast_path():  # the writes below in one statement (routing/sql.py)
+        with events_deferred() as events:
+            work_publish(work, "work.accepted")
+        events_written(events, sql.accept_write(work, events))
+        return work
     work.save(update_fields=["status", "answered_at"])
     # One UPDATE (it takes the item's row lock, as SELECT FOR UPDATE + save did); the item came with the work.
     WorkItem.objects.filter(pk=work.work_item_id).update(status=WorkItemStatus.ASSIGNED)
-    work.work_item.status = WorkItemStatus.ASSIGNED
     # Only a non-zero counter is written: an accept then takes no presence row lock, so it neither
     # waits for nor holds up a dispatch round locking that agent.
     AgentPresence.objects.filter(membership_id=work.agent_id, ignored_offers__gt=0).update(ignored_offers=0)

@@ -64,6 +64,7 @@ def presence_set(*, membership: Membership, status: str, source: str = "agent") 
             type="agent.status_changed",
             data={"agent_id": str(membership.pk), "status": status, "since": presence.status_since, "source": source},
             agent_ids=[membership.pk],
+            agents_checked=True,  # the presence row locked is this member's, in its tenant
         )
         if status == PresenceStatus.ONLINE:
             dispatch_on_commit(tenant_id=presence.tenant_id)

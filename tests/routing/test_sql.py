@@ -125,3 +125,29 @@ def test_a_second_active_work_for_an_item_fails_the_whole_statement(tenant):
     assert (AgentPresence.objects.get(pk=presence.pk).last_offered_at, Event.objects.count()) == before
     assert AgentWork.objects.filter(work_item=work_item).count() == 1
     assert connection.vendor == "postgresql"
+
+
+def test_an_accept_writes_the_work_the_item_the_counter_and_its_event_in_one_statement(
+    tenant, django_capture_on_commit_callbacks
+):
+    ann = agent(tenant, "Ann")
+    work_item = WorkItem.objects.create(tenant=tenant, reference="one")
+    with transaction.atomic():
+        work = services.work_offer(work_item=work_item, agent_id=ann.pk)
+    AgentPresence.objects.filter(membership=ann).update(ignored_offers=2)  # offers she let expire before
+    with (
+        django_capture_on_commit_callbacks(execute=True) as fan_out,
+        transaction.atomic(),
+        CaptureQueriesContext(connection) as captured,
+    ):
+        accepted = services.work_accept(work=work)
+    assert fan_out
+    statements = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 2 and statements[1].startswith("WITH w AS (UPDATE"), statements  # lock, writes
+    stored = AgentWork.objects.select_related("work_item").get(pk=work.pk)
+    assert (stored.status, stored.answered_at) == ("accepted", accepted.answered_at)
+    assert stored.work_item.status == "assigned"
+    assert AgentPresence.objects.get(membership=ann).ignored_offers == 0
+    [event] = Event.objects.filter(type="work.accepted")
+    assert event.agent_ids == [str(ann.pk)] and event.replay_id is not None
+    assert event.data == json.loads(json.dumps(work_data(stored), cls=DjangoJSONEncoder))
