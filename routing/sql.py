@@ -47,17 +47,37 @@ def offer_write(work_sql: tuple[str, list], item: WorkItem, presence: AgentPrese
     params += [item.status, item.pk]
     parts.append(f"p AS (UPDATE {_q(AgentPresence._meta.db_table)} SET last_offered_at = %s WHERE id = %s)")  # noqa: S608
     params += [presence.last_offered_at, presence.pk]
+    written, *event_ids = _with_events(parts, params, events, first="(SELECT count(*) FROM w)")
+    if written != 1:  # cannot happen: a plain INSERT either writes its row or raises
+        raise RuntimeError("the offer's work row was not written")
+    return event_ids
+
+
+def _with_events(parts: list[str], params: list, events: list, *, first: str) -> list:
+    """Run the CTE `parts` with an INSERT of each of `events` added; returns `first` (a SQL value
+    read from the parts) and then the events' ids."""
     for n, event in enumerate(events):
         event_sql, event_params = insert_sql(event, returning="id")
         parts.append(f"ev{n} AS ({event_sql})")
         params += event_params
-    selected = ", ".join(["(SELECT count(*) FROM w)", *(f"(SELECT id FROM ev{n})" for n in range(len(events)))])  # noqa: S608
+    selected = ", ".join([first, *(f"(SELECT id FROM ev{n})" for n in range(len(events)))])  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT {selected}", params)
-        row = cursor.fetchone()
-    if row[0] != 1:  # cannot happen: a plain INSERT either writes its row or raises
-        raise RuntimeError("the offer's work row was not written")
-    return list(row[1:])
+        return list(cursor.fetchone())
+
+
+# What a candidate row holds, named as the ORM's `AgentPresence.objects.values(...)` names it (the
+# ORM path, `engines.snapshots.orm_candidate_rows`, reads the same names).
+CANDIDATE_FIELDS = (
+    "membership_id",
+    "capacity",
+    "voice_blocks_messaging",
+    "last_work_ended_at",
+    "status_since",
+    "last_offered_at",
+    "membership__display_name",
+    "membership__user__username",
+)
 
 
 def candidate_rows(*, tenant_id, roles, online: str, holding, queue_id=None) -> list[dict]:
@@ -110,19 +130,9 @@ def candidate_rows(*, tenant_id, roles, online: str, holding, queue_id=None) -> 
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    keys = (
-        "membership_id",
-        "capacity",
-        "voice_blocks_messaging",
-        "last_work_ended_at",
-        "status_since",
-        "last_offered_at",
-        "membership__display_name",
-        "membership__user__username",
-    )
     out = []
     for row in rows:
-        found = dict(zip(keys, row[:8], strict=True))
+        found = dict(zip(CANDIDATE_FIELDS, row[:8], strict=True))
         found["capacity"] = _json(found["capacity"]) or {}
         found["used"] = {k: int(v) for k, v in (_json(row[8]) or {}).items()}
         found["skills"] = _json(row[9]) or {}
@@ -148,12 +158,4 @@ def accept_write(work: AgentWork, events: list) -> list[int]:
         f"p AS (UPDATE {presence_table} SET ignored_offers = 0 WHERE membership_id = %s AND ignored_offers > 0)",  # noqa: S608
     ]
     params = [work.status, work.answered_at, work.pk, item.status, item.pk, work.agent_id]
-    for n, event in enumerate(events):
-        event_sql, event_params = insert_sql(event, returning="id")
-        parts.append(f"ev{n} AS ({event_sql})")
-        params += event_params
-    selected = ", ".join(["1", *(f"(SELECT id FROM ev{n})" for n in range(len(events)))])  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT {selected}", params)
-        row = cursor.fetchone()
-    return list(row[1:])
+    return _with_events(parts, params, events, first="1")[1:]

@@ -72,7 +72,7 @@ from .lifecycle import (
     start_routing,
 )
 from .outbound import outbound_channel, outbound_consent_require, outbound_conversation_open
-from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data
+from .payloads import active_agent_ids, conversation_data, conversation_publish, message_publish_to_agents
 
 MAX_SEGMENTS = 100
 DTMF_RE = re.compile(r"^[0-9*#A-Da-d]{1,64}$")
@@ -423,13 +423,7 @@ def _history_entry(conversation: Conversation, call: Call, segment: TranscriptSe
         text=segment.text,
         status=MessageStatus.RECEIVED,
     )
-    conversation_publish(
-        conversation,
-        "message.created",
-        {**message_data(message), "conversation": conversation_data(conversation)},
-        partner=False,
-        agents=agents,
-    )
+    message_publish_to_agents(conversation, message, agents=agents)
     return message
 
 

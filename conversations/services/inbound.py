@@ -49,6 +49,7 @@ from .payloads import (
     conversation_data,
     conversation_publish,
     message_data,
+    message_publish_to_agents,
 )
 from .sla import sla_end_user_wrote
 
@@ -204,12 +205,7 @@ def _confirm_keyword(conversation: Conversation, reply: str) -> None:
         status_changed_at=timezone.now(),
         failure_reason=f"Not sent — {reason}"[:300],
     )
-    conversation_publish(
-        conversation,
-        "message.created",
-        {**message_data(message), "conversation": conversation_data(conversation)},
-        partner=False,
-    )
+    message_publish_to_agents(conversation, message)
 
 
 def _store_inbound(

@@ -38,7 +38,13 @@ from ..errors import (
 )
 from ..models import Contact, Conversation, EndUserAddress, Message, Participant, Session
 from .call_records import call_hangup_on_close
-from .payloads import active_agent_ids, conversation_data, conversation_publish, message_data, message_publish
+from .payloads import (
+    active_agent_ids,
+    conversation_data,
+    conversation_publish,
+    message_publish,
+    message_publish_to_agents,
+)
 from .sla import sla_conversation_closed
 
 
@@ -138,19 +144,10 @@ def system_message(conversation: Conversation, text: str, agents, *, also_save: 
     """A system line in the transcript (joined, transferred, …), to the agents only; with its
     counters and event in one statement on PostgreSQL."""
 
-    def publish(message: Message) -> None:
-        conversation_publish(
-            conversation,
-            "message.created",
-            {**message_data(message), "conversation": conversation_data(conversation)},
-            partner=False,
-            agents=agents,
-        )
-
     message = message_append_publish(
         conversation,
         agents=agents,
-        publish=publish,
+        publish=lambda message: message_publish_to_agents(conversation, message, agents=agents),
         also_save=also_save,
         direction=Direction.SYSTEM,
         sender_type=SenderType.SYSTEM,

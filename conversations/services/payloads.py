@@ -90,6 +90,18 @@ def forget_outbound_types(**_signal_kwargs) -> None:
     _outbound_types.clear()
 
 
+def message_publish_to_agents(conversation: Conversation, message: Message, *, agents=None) -> None:
+    """message.created to the agents only (a system line, a call's transcript, an unsent confirmation):
+    the partner is not told. `agents` as for `conversation_publish`."""
+    conversation_publish(
+        conversation,
+        "message.created",
+        {**message_data(message), "conversation": conversation_data(conversation)},
+        partner=False,
+        agents=agents,
+    )
+
+
 def message_publish(conversation: Conversation, message: Message, *, agents=None) -> None:
     """Inbound: message.created to agents and partner. Outbound: the package's outbound event type
     (or message.created) to the partner, and message.created to the agents."""

@@ -39,18 +39,7 @@ def orm_candidate_rows(*, tenant_id, queue=None) -> list[dict]:
     )
     if queue is not None and queue.members.exists():
         members = members.filter(queues=queue)
-    rows = list(
-        AgentPresence.objects.filter(membership__in=members).values(
-            "membership_id",
-            "capacity",
-            "voice_blocks_messaging",
-            "last_work_ended_at",
-            "status_since",
-            "last_offered_at",
-            "membership__display_name",
-            "membership__user__username",
-        )
-    )
+    rows = list(AgentPresence.objects.filter(membership__in=members).values(*sql.CANDIDATE_FIELDS))
     if not rows:
         return []
     ids = [r["membership_id"] for r in rows]
