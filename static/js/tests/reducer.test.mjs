@@ -152,6 +152,22 @@ describe("offers and work", () => {
     assert.equal(ended.state.works.has("w1"), false);
   });
 
+  test("a late event of the close never shortens an extended ACW countdown", () => {
+    const closed = { ...offer("w1"), status: "closed", acw_ends_at: inMinutes(0.5) };
+    let state = reduce(createState(ME), { type: "work.closed", data: closed }).state;
+    const extended = inMinutes(1.5);
+    state = reduce(state, { type: "work.acw_started", data: { ...closed, status: "acw", acw_ends_at: extended } }).state;
+    // the close's own work.acw_started, delivered after the extension
+    state = reduce(state, { type: "work.acw_started", data: { ...closed, status: "acw" } }).state;
+    assert.equal(state.works.get("w1").acw_ends_at, extended);
+    state = reduce(state, { type: "work.closed", data: closed }).state;
+    assert.equal(state.works.get("w1").acw_ends_at, extended);
+    // a later extension still moves it
+    const again = inMinutes(2.5);
+    state = reduce(state, { type: "work.acw_started", data: { ...closed, status: "acw", acw_ends_at: again } }).state;
+    assert.equal(state.works.get("w1").acw_ends_at, again);
+  });
+
   test("ACW started re-reads the history", () => {
     const out = reduce(createState(ME), { type: "work.acw_started", data: { ...offer("w1"), status: "acw" } });
     assert.equal(out.state.works.get("w1").status, "acw");

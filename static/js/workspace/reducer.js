@@ -44,6 +44,16 @@ function withWork(state, work) {
   return { ...state, works };
 }
 
+/** After-conversation work as an event gives it, never ending earlier than the page knows: the end
+ * only moves later (Extend), so a close's work.acw_started delivered after an extension's answer
+ * (or its own event) must not shorten the countdown again. */
+function withAcw(state, data) {
+  const known = state.works.get(data.work_id);
+  const later = (a, b) => (a && b && Date.parse(a) > Date.parse(b) ? a : b || a);
+  const ends = known?.status === "acw" ? later(known.acw_ends_at, data.acw_ends_at) : data.acw_ends_at;
+  return withWork(state, { ...data, status: "acw", acw_ends_at: ends });
+}
+
 function workAccepted(state, data) {
   let next = withWork(state, data);
   const a = data.attributes || {};
@@ -71,9 +81,7 @@ function workAccepted(state, data) {
 function workEnded(state, type, data) {
   const known = state.works.get(data.work_id);
   const next =
-    type === "work.closed" && data.acw_ends_at
-      ? withWork(state, { ...data, status: "acw" })
-      : withoutWork(state, data.work_id);
+    type === "work.closed" && data.acw_ends_at ? withAcw(state, data) : withoutWork(state, data.work_id);
   const effects = [{ type: "loadHistory" }];
   const why = WORK_GONE[type];
   if (why && known && known.status === "offered") {
@@ -112,7 +120,7 @@ export function reduce(state, event) {
     case "work.offered":
       return result(withWork(state, data), WORK_PANELS);
     case "work.acw_started":
-      return result(withWork(state, data), WORK_PANELS, [{ type: "loadHistory" }]);
+      return result(withAcw(state, data), WORK_PANELS, [{ type: "loadHistory" }]);
     case "work.accepted":
       return workAccepted(state, data);
     case "work.declined":
