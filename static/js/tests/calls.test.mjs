@@ -117,6 +117,21 @@ describe("call panel helpers", () => {
     assert.equal(shownCall(state).call_id, "pbx-1", "the call that just ended stays shown");
   });
 
+  test("a list read before the latest events never undoes an ended call or a control's result", () => {
+    let state = apply(createState("agent-me"), "call.state_changed", call("connected")).state;
+    const answer = { request_id: "r1", action: "answer", status: "done", created_at: "2026-12-01T10:00:01Z" };
+    state = apply(state, "call.control_completed", { ...answer, call_id: "pbx-1" }).state;
+    state = apply(state, "call.ended", call("ended")).state;
+    // GET /calls/ answered with what it read before those events
+    state = withCallRows(state, [{ ...call("ringing"), controls: [{ ...answer, status: "pending" }] }]);
+    const shown = shownCall(state);
+    assert.equal(shown.status, "ended");
+    assert.equal(shown.controls.get("r1").status, "done");
+    // a fresher row still updates what can change
+    state = withCallRows(state, [{ ...call("ended", { talk_seconds: 42 }), controls: [] }]);
+    assert.equal(shownCall(state).talk_seconds, 42);
+  });
+
   test("controls follow the state", () => {
     assert.equal(actionAllowed(call("connected"), "hold"), true);
     assert.equal(actionAllowed(call("on_hold"), "hold"), false);

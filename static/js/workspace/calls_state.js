@@ -55,12 +55,18 @@ function callFields(data) {
   return fields;
 }
 
-/** `state` with `call` (a row of GET /api/v1/agent/calls/, with its controls) merged in. */
+/** `state` with `call` (a row of GET /api/v1/agent/calls/, with its controls) merged in. The row may
+ * have been read before an event the page already applied, so it never undoes what only moves one
+ * way: an ended call stays ended, and a control's result is never turned back into "pending". */
 export function withCallRow(state, row) {
   return withCall(state, row.call_id, (known) => {
     const controls = new Map(known.controls);
-    for (const control of row.controls || []) controls.set(control.request_id, control);
+    for (const control of row.controls || []) {
+      const was = controls.get(control.request_id);
+      if (!(was && was.status !== "pending" && control.status === "pending")) controls.set(control.request_id, control);
+    }
     const { controls: _c, ...fields } = row;
+    if (known.status === "ended" && fields.status !== "ended") return { ...known, controls, stub: false };
     return { ...known, ...fields, controls, stub: false };
   });
 }
