@@ -1,6 +1,7 @@
 """Routing's hot reads and writes as single PostgreSQL statements (the ORM path stays for SQLite).
 
-- An offer made inside the request that opened a conversation writes four rows: the AgentWork, the
+- An offer made one at a time (`offers._offer`: in the request that opened a conversation, a
+  transfer's, a direct one; dispatch rounds write theirs in bulk) writes four rows: the AgentWork, the
   work item's status, the agent's `last_offered_at` and the `work.offered` event. `offer_write` is
   those four in one data-modifying CTE: one round trip instead of four, and none of the ORM's
   statement building. The caller holds the locks (`offers._offer`), so the statement only writes.

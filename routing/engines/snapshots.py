@@ -1,6 +1,6 @@
 """Snapshots of who is online with room: one statement per (tenant, queue, channel type) on PostgreSQL,
-3 flat queries elsewhere. A snapshot
-only proposes: `work_offer` re-checks capacity under the agent's row lock before any offer."""
+3 flat queries elsewhere. A snapshot only proposes: `work_offer` re-checks capacity under the agent's
+row lock before any offer."""
 
 from __future__ import annotations
 
