@@ -132,6 +132,20 @@ describe("call panel helpers", () => {
     assert.equal(shownCall(state).talk_seconds, 42);
   });
 
+  test("a list read while the partner connected the call does not put it back to ringing", () => {
+    // the agent accepted: the answer control names a call the page has not seen (it fetches the list)
+    let state = apply(createState("agent-me"), "call.control_requested", {
+      request_id: "r1", call_id: "pbx-1", action: "answer", status: "pending", conversation_id: "conv-1",
+    }).state;
+    state = apply(state, "call.state_changed", call("connected", { previous_status: "ringing" })).state;
+    state = withCallRows(state, [{ ...call("ringing"), controls: [] }]); // read before the connect
+    assert.equal(shownCall(state).status, "connected");
+    assert.equal(actionAllowed(shownCall(state), "hold"), true);
+    // hold and resume go back and forth: a row may move between them
+    state = withCallRows(state, [{ ...call("on_hold"), controls: [] }]);
+    assert.equal(shownCall(state).status, "on_hold");
+  });
+
   test("controls follow the state", () => {
     assert.equal(actionAllowed(call("connected"), "hold"), true);
     assert.equal(actionAllowed(call("on_hold"), "hold"), false);

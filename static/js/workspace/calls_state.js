@@ -55,9 +55,14 @@ function callFields(data) {
   return fields;
 }
 
+// How far a call is in its life: a status only moves forward, except connected <-> on_hold.
+const STAGE = { queued: 0, ringing: 1, connected: 2, on_hold: 2, ended: 3 };
+
 /** `state` with `call` (a row of GET /api/v1/agent/calls/, with its controls) merged in. The row may
- * have been read before an event the page already applied, so it never undoes what only moves one
- * way: an ended call stays ended, and a control's result is never turned back into "pending". */
+ * have been read before an event the page already applied (the list is fetched when a control names
+ * a call the page has not seen, while the partner connects it), so it never undoes what only moves
+ * one way: a row at an earlier stage than the page's call (ringing after connected, anything after
+ * ended) leaves the call as it is, and a control's result is never turned back into "pending". */
 export function withCallRow(state, row) {
   return withCall(state, row.call_id, (known) => {
     const controls = new Map(known.controls);
@@ -66,7 +71,7 @@ export function withCallRow(state, row) {
       if (!(was && was.status !== "pending" && control.status === "pending")) controls.set(control.request_id, control);
     }
     const { controls: _c, ...fields } = row;
-    if (known.status === "ended" && fields.status !== "ended") return { ...known, controls, stub: false };
+    if ((STAGE[fields.status] ?? 0) < (STAGE[known.status] ?? -1)) return { ...known, controls, stub: false };
     return { ...known, ...fields, controls, stub: false };
   });
 }
