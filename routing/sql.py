@@ -29,14 +29,8 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def work_insert_sql(work: AgentWork) -> tuple[str, list]:
-    """The work's INSERT, built first: it fills `offered_at` (auto_now_add) as `save()` would, so that
-    the event built next carries the time the row gets."""
-    return insert_sql(work)
-
-
 def offer_write(work_sql: tuple[str, list], item: WorkItem, presence: AgentPresence, events: list) -> list[int]:
-    """Insert the work (`work_insert_sql`), set the item's status and the presence's
+    """Insert the work (`work_sql`: its `ccp.core.bulk.insert_sql`), set the item's status and the presence's
     `last_offered_at` to the values already set on them, and insert `events` (rows built under
     `ccp.events.services.events_deferred`), in one statement. Returns the events' ids.
 

@@ -166,7 +166,6 @@ class Opening:
 
     new_contact: bool
     first_text: str | None = None
-    no_open_item: bool = True
 
 
 def open_session(conversation: Conversation) -> Session:
@@ -212,9 +211,10 @@ def start_routing(
 ) -> WorkItem | None:
     """Create the session's WorkItem (unless one is open): routed now, or asked of the partner.
     `kind` and `attributes`: what a voice call adds (kind voice_call, the call's id).
-    `opened`: what the caller knows because this request opened the conversation (no open item, the
-    first text, whether the contact is new), so that none of it is read back."""
-    if (opened is None or not opened.no_open_item) and session_open_item(session) is not None:
+    `opened`: given by a caller that has just checked the session has no open work item; when this
+    request opened the conversation it also carries the first text and whether the contact is new,
+    so that none of it is read back."""
+    if opened is None and session_open_item(session) is not None:
         return None
     queue = access_queue(tenant=conversation.tenant, name=queue_name) if queue_name else None
     previous = None

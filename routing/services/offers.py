@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ccp.core.bulk import mark_saved
+from ccp.core.bulk import insert_sql, mark_saved
 from ccp.core.db import retry_on_conflict
 from ccp.core.errors import Invalid
 from ccp.events.services import event_publish, events_deferred, events_written
@@ -218,7 +218,7 @@ def _offer(
     item.status = WorkItemStatus.OFFERED
     presence.last_offered_at = now
     if sql.fast_path():  # the four writes in one statement (routing/sql.py)
-        work_sql = sql.work_insert_sql(work)
+        work_sql = insert_sql(work)  # built first: it fills offered_at, which the event below carries
         with events_deferred() as events:
             work_publish(work, "work.offered")
         event_ids = sql.offer_write(work_sql, item, presence, events)
