@@ -32,6 +32,7 @@ install: $(VENV)/.installed
 # DEBUG stays off, as deployed; the secrets it then requires are generated once into var/local.env
 # (read by ccp/settings.py after the environment and .env, which win).
 run: install var/local.env
+	$(PY) manage.py ccp_createdb
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py ccp_up
 
